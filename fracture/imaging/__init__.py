@@ -1,0 +1,1 @@
+"""Reading radiographs, enhancement filters and image-quality scores."""

@@ -1,0 +1,50 @@
+"""The manifest: the CSV, one row per image, that every stage passes on.
+
+`path` is relative to the data folder that holds the images (`data/raw`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+from .storage import atomic_path
+
+COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "label", "view",
+           "source", "source_split", "sha256"]
+SPLITS = ("train", "val", "test")
+TEXT_COLUMNS = [column for column in COLUMNS if column != "label"] + ["split"]
+
+
+def read_manifest(path: Path | str, required: list[str] = COLUMNS) -> pd.DataFrame:
+    """Load a manifest, checking it has the columns a stage relies on."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found; run the stages before this one (dvc repro)")
+    frame = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=False)
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise UserError(f"{path} lacks columns {', '.join(missing)}; rerun the stage that wrote it")
+    frame["label"] = frame["label"].astype(int)
+    return frame
+
+
+def write_manifest(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write the manifest atomically with the contract's columns first."""
+    empty = [column for column in ("image_id", "patient_id", "study_id") if (frame[column] == "").any()]
+    if empty:
+        raise ValueError(f"manifest has empty {', '.join(empty)}: every source must fill its grouping keys")
+    extra = [column for column in frame.columns if column not in COLUMNS]
+    with atomic_path(path) as temporary:
+        frame[COLUMNS + extra].to_csv(temporary, index=False)
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

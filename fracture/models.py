@@ -1,0 +1,95 @@
+"""The architectures a run can train, all taking 1-channel radiographs.
+
+`simple_cnn` is the seed project's four-block CNN. The torchvision models keep
+their ImageNet layout (so pretrained weights fit): the grey channel is repeated
+to three and the last layer is replaced by one sized for the task.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.error import URLError
+
+import torch
+import torchvision
+from torch import nn
+
+from .errors import UserError
+
+ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "efficientnet_b0")
+
+
+class SimpleCNN(nn.Module):
+    """Four conv-BatchNorm-ReLU-MaxPool blocks, global pooling, dropout 0.3, Kaiming init."""
+
+    def __init__(self, num_classes: int, widths=(32, 64, 128, 256), dropout: float = 0.3):
+        super().__init__()
+        blocks, channels = [], 1
+        for width in widths:
+            blocks += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, 128),
+                                        nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(128, num_classes))
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+class GrayscaleBackbone(nn.Module):
+    """A torchvision classifier fed a grey image repeated to its three input channels."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x.expand(-1, 3, -1, -1))
+
+
+def _replace_head(arch: str, model: nn.Module, num_classes: int) -> None:
+    if arch.startswith("resnet"):
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    elif arch == "vgg16":
+        model.classifier[6] = nn.Linear(model.classifier[6].in_features, num_classes)
+    elif arch == "densenet121":
+        model.classifier = nn.Linear(model.classifier.in_features, num_classes)
+    elif arch == "efficientnet_b0":
+        model.classifier[1] = nn.Linear(model.classifier[1].in_features, num_classes)
+
+
+def pretrained_weights(arch: str):
+    """torchvision's default weights enum entry for `arch`."""
+    return torchvision.models.get_model_weights(arch).DEFAULT
+
+
+def weights_cache_path(arch: str) -> Path:
+    """Where torchvision looks for (and saves) the pretrained file: $TORCH_HOME/hub/checkpoints."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(pretrained_weights(arch).url).name
+
+
+def build_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Module:
+    """A fresh model; pretrained weights come from the TORCH_HOME cache or are downloaded once."""
+    if arch == "simple_cnn":
+        if pretrained:
+            raise UserError("model.pretrained: true has no weights for simple_cnn; set it to false")
+        return SimpleCNN(num_classes)
+    weights = pretrained_weights(arch) if pretrained else None
+    try:
+        backbone = torchvision.models.get_model(arch, weights=weights)
+    except (URLError, OSError, RuntimeError) as error:
+        if weights is None:
+            raise
+        raise UserError(
+            f"pretrained {arch} weights are not cached at {weights_cache_path(arch)} and could not be "
+            f"downloaded from {weights.url} ({type(error).__name__}); copy the file there, set TORCH_HOME, "
+            f"or use model.pretrained: false") from None
+    _replace_head(arch, backbone, num_classes)
+    return GrayscaleBackbone(backbone)

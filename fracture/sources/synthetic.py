@@ -1,0 +1,182 @@
+"""The default data source: synthetic radiographs written in MURA v1.1's layout.
+
+Patients have one or two body regions, each with one to three studies of two
+to four views, as in MURA. A positive study shows the same fracture in each of
+its views (as far as the view lets it be seen); difficulty, exposure, noise,
+pose, collimation and laterality markers vary film to film. Every image draws
+its randomness from its own seed, so the data set is the same whatever the
+order or the number of worker processes.
+
+The output is read back by the MURA parser, so the default pipeline exercises
+the same code path as the real study.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from . import anatomy, phantom
+
+MURA_ROOT = "MURA-v1.1"
+# MURA v1.1's share of studies per region.
+REGION_WEIGHTS = {"wrist": 0.24, "shoulder": 0.21, "hand": 0.15, "finger": 0.14,
+                  "elbow": 0.12, "forearm": 0.07, "humerus": 0.07}
+VIEWS = ("frontal", "lateral", "oblique", "frontal")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    patients: int = 400
+    image_size: int = 256
+    abnormal_fraction: float = 0.4
+    valid_fraction: float = 0.15
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """One study to draw: who, where, which folder, how many views, broken or not."""
+
+    patient: int
+    region: str
+    number: int
+    split: str
+    abnormal: bool
+    views: int
+    left: bool
+    pediatric: bool
+
+    @property
+    def folder(self) -> str:
+        outcome = "positive" if self.abnormal else "negative"
+        return (f"{MURA_ROOT}/{self.split}/XR_{self.region.upper()}/patient{self.patient:05d}/"
+                f"study{self.number}_{outcome}")
+
+
+def plan_studies(config: SyntheticConfig) -> list[StudyPlan]:
+    """Decide every patient's regions, studies, outcomes and views."""
+    rng = np.random.default_rng([config.seed, 0])
+    regions = list(REGION_WEIGHTS)
+    weights = np.array(list(REGION_WEIGHTS.values()))
+    n_valid = max(1, round(config.valid_fraction * config.patients))
+    plans = []
+    for patient in range(1, config.patients + 1):
+        split = "valid" if patient > config.patients - n_valid else "train"
+        left, pediatric = bool(rng.random() < 0.5), bool(rng.random() < 0.25)
+        n_regions = 2 if rng.random() < 0.15 else 1
+        for region in rng.choice(regions, size=n_regions, replace=False, p=weights / weights.sum()):
+            n_studies = int(rng.choice([1, 2, 3], p=[0.75, 0.2, 0.05]))
+            for number in range(1, n_studies + 1):
+                plans.append(StudyPlan(patient, str(region), number, split,
+                                       abnormal=bool(rng.random() < config.abnormal_fraction),
+                                       views=int(rng.choice([2, 3, 4], p=[0.3, 0.5, 0.2])),
+                                       left=left, pediatric=pediatric))
+    return plans
+
+
+def _fracture(layout: anatomy.Layout, rng: np.random.Generator) -> phantom.Break:
+    """A fracture on one of the region's usual sites; `difficulty` 1 is barely visible."""
+    weights = np.array([site.weight for site in layout.fracture_sites])
+    site = layout.fracture_sites[rng.choice(len(weights), p=weights / weights.sum())]
+    difficulty = rng.random()
+    displaced = rng.random() < 0.5
+    return phantom.Break(
+        bone=site.bone,
+        t=float(rng.uniform(*site.t_range)),
+        angle=float(np.clip(rng.normal(math.pi / 2, 0.35), 0.8, 2.3)),
+        width=0.002 + 0.003 * (1 - difficulty),
+        depth=0.9 - 0.45 * difficulty,
+        extent=1.0 - 0.6 * difficulty * rng.random(),
+        side=1 if rng.random() < 0.5 else -1,
+        shift=float(rng.uniform(0.1, 0.5) * (1 - 0.7 * difficulty)) if displaced else 0.0,
+    )
+
+
+def _exposure(plan: StudyPlan, height: int, rng: np.random.Generator) -> phantom.Exposure:
+    collimated = rng.random() < 0.5
+    return phantom.Exposure(
+        dose=rng.uniform(0.35, 0.6),
+        gamma=rng.uniform(0.8, 1.3),
+        gain=rng.uniform(0.8, 1.0),
+        background=rng.uniform(0.02, 0.1),
+        blur=rng.uniform(0.5, 1.2) * height / 320,
+        noise=rng.uniform(0.01, 0.045),
+        heel=rng.uniform(0.0, 0.08),
+        collimation=(rng.uniform(0, 0.1), rng.uniform(0, 0.08), 1 - rng.uniform(0, 0.1), 1 - rng.uniform(0, 0.08))
+        if collimated else None,
+        marker="L" if plan.left else "R",
+        marker_corner=int(rng.integers(4)),
+    )
+
+
+def draw_study(plan: StudyPlan, config: SyntheticConfig) -> list[np.ndarray]:
+    """The study's views as 8-bit images."""
+    region_index = anatomy.REGIONS.index(plan.region)
+    study_rng = np.random.default_rng([config.seed, 1, plan.patient, region_index, plan.number])
+    body_seed = int(study_rng.integers(2**31))
+    fracture = None
+    if plan.abnormal:
+        fracture = _fracture(anatomy.layout(plan.region, "frontal", np.random.default_rng(body_seed)), study_rng)
+    images = []
+    for view_index in range(plan.views):
+        rng = np.random.default_rng([config.seed, 2, plan.patient, region_index, plan.number, view_index])
+        layout = anatomy.layout(plan.region, VIEWS[view_index], np.random.default_rng(body_seed))
+        breaks = [phantom.Break(bone, t, width=0.003, depth=0.5) for bone, t in layout.growth_plates] \
+            if plan.pediatric else []
+        if fracture is not None:
+            breaks.append(fracture)
+        layout.scene.breaks = breaks
+        height = config.image_size
+        width = int(round(height * layout.aspect * rng.uniform(0.9, 1.1)))
+        pose = phantom.Pose(rotation=float(rng.normal(0, 0.12)), zoom=float(rng.uniform(0.85, 1.15)),
+                            offset=tuple(rng.normal(0, 0.03, size=2)), mirror=plan.left)
+        images.append(phantom.render(layout.scene, height, width, pose, _exposure(plan, height, rng), rng))
+    return images
+
+
+def _write_study(args: tuple[StudyPlan, SyntheticConfig, Path]) -> list[str]:
+    plan, config, root = args
+    folder = root / plan.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, image in enumerate(draw_study(plan, config), start=1):
+        Image.fromarray(image).save(folder / f"image{index}.png", optimize=False)
+        paths.append(f"{plan.folder}/image{index}.png")
+    return paths
+
+
+def generate(config: SyntheticConfig, root: Path, workers: int = 1) -> Path:
+    """Write the data set under `root` in MURA v1.1's layout; return its MURA folder."""
+    plans = plan_studies(config)
+    jobs = [(plan, config, root) for plan in plans]
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _InProcess() as pool:
+        written = list(tqdm(pool.map(_write_study, jobs, chunksize=8), total=len(jobs),
+                            desc="synthetic studies", unit="study"))
+    for split in ("train", "valid"):
+        studies = [(plan, paths) for plan, paths in zip(plans, written) if plan.split == split]
+        (root / MURA_ROOT / f"{split}_image_paths.csv").write_text(
+            "".join(f"{path}\n" for _, paths in studies for path in paths))
+        (root / MURA_ROOT / f"{split}_labeled_studies.csv").write_text(
+            "".join(f"{plan.folder}/,{int(plan.abnormal)}\n" for plan, _ in studies))
+    return root / MURA_ROOT
+
+
+class _InProcess:
+    """The executor interface, run serially: no process start-up for small jobs."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, items, chunksize=1):
+        return map(fn, items)

@@ -1,0 +1,128 @@
+"""The split stage: train/val/test by patient, stratified by label, seeded.
+
+A patient's images all land in one split, so no film, view or near-identical
+follow-up of a patient can be learned in training and scored in test. Where a
+source has an official test set (MURA's `valid`), it is kept as the test
+split. The result is checked, not trusted: a patient, study or identical image
+in two splits stops the stage.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+from .manifest import SPLITS
+from .params import Section, seed
+from .selection import label_counts
+
+OFFICIAL_TEST_SPLITS = ("valid", "test")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    val_fraction: float
+    test_fraction: float
+    official_test: bool
+    seed: int
+
+
+def split_config(params: dict) -> SplitConfig:
+    section = Section(params, "split")
+    config = SplitConfig(
+        val_fraction=section.number("val_fraction", minimum=0.01, maximum=0.9),
+        test_fraction=section.number("test_fraction", minimum=0.01, maximum=0.9),
+        official_test=section.boolean("official_test"),
+        seed=seed(params),
+    )
+    if config.val_fraction + config.test_fraction >= 1:
+        raise section.fail("val_fraction", "split.val_fraction + split.test_fraction must be below 1")
+    return config
+
+
+def _patient_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient: image count and the stratum (main region, majority label)."""
+    grouped = manifest.groupby("patient_id")
+    table = pd.DataFrame({
+        "images": grouped.size(),
+        "abnormal": grouped["label"].mean() >= 0.5,
+        "region": grouped["region"].agg(lambda regions: regions.value_counts().index[0]),
+    })
+    return table.sort_index()
+
+
+def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_seed: int) -> pd.Series:
+    """Within each stratum, shuffle patients and cut the image-count line at the fractions."""
+    assignment = pd.Series("train", index=patients.index, dtype=object)
+    names = list(fractions)
+    edges = np.cumsum([fractions[name] for name in names])
+    for number, (_, stratum) in enumerate(patients.groupby(["region", "abnormal"], sort=True)):
+        order = np.random.default_rng([rng_seed, number]).permutation(len(stratum))
+        shuffled = stratum.iloc[order]
+        sizes = shuffled["images"].to_numpy(dtype=float)
+        middles = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
+        for patient, middle in zip(shuffled.index, middles):
+            position = int(np.searchsorted(edges, middle, side="right"))
+            assignment[patient] = names[position] if position < len(names) else "train"
+    return assignment
+
+
+def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.Series:
+    """The split of every row."""
+    official = manifest["source_split"].isin(OFFICIAL_TEST_SPLITS)
+    if config.official_test and official.any():
+        test_patients = set(manifest.loc[official, "patient_id"])
+        rest = manifest[~manifest["patient_id"].isin(test_patients)]
+        by_patient = _assign_patients(_patient_table(rest), {"val": config.val_fraction}, config.seed)
+        by_patient = pd.concat([by_patient, pd.Series("test", index=sorted(test_patients), dtype=object)])
+    else:
+        fractions = {"test": config.test_fraction, "val": config.val_fraction}
+        by_patient = _assign_patients(_patient_table(manifest), fractions, config.seed)
+    return manifest["patient_id"].map(by_patient)
+
+
+def leakage(manifest: pd.DataFrame) -> dict:
+    """How many patients, studies and identical images appear in more than one split."""
+    def crossing(column: str) -> int:
+        return int((manifest.groupby(column)["split"].nunique() > 1).sum())
+
+    return {"patients_crossing": crossing("patient_id"), "studies_crossing": crossing("study_id"),
+            "duplicates_crossing": crossing("sha256")}
+
+
+def check_split(manifest: pd.DataFrame) -> dict:
+    """Prove the split is clean and usable; stop with the cause when it is not."""
+    found = leakage(manifest)
+    if any(found.values()):
+        raise UserError(f"split leaks between splits ({found}); refusing to write it")
+    for split in ("train", "val"):
+        labels = set(manifest.loc[manifest["split"] == split, "label"])
+        if len(labels) < 2:
+            raise UserError(f"the {split} split has only label(s) {sorted(labels)}; it needs both classes: "
+                            f"use more data (data.synthetic.patients) or a larger split.val_fraction")
+    return found
+
+
+def split_report(manifest: pd.DataFrame, found: dict, official_test: bool) -> dict:
+    splits = {}
+    for split in SPLITS:
+        rows = manifest[manifest["split"] == split]
+        splits[split] = {
+            "images": int(len(rows)), "patients": int(rows["patient_id"].nunique()),
+            "studies": int(rows["study_id"].nunique()),
+            "abnormal": int((rows["label"] == 1).sum()), "normal": int((rows["label"] == 0).sum()),
+            "by_region": label_counts(rows),
+        }
+    return {"splits": splits, "leakage": found, "official_test": official_test}
+
+
+def print_counts(report: dict, stream=sys.stderr) -> None:
+    """The per-split table by label and region, for the log."""
+    print(f"{'split':<6} {'region':<10} {'normal':>7} {'abnormal':>9}", file=stream)
+    for split, counts in report["splits"].items():
+        for region, labels in counts["by_region"].items():
+            print(f"{split:<6} {region:<10} {labels['normal']:>7} {labels['abnormal']:>9}", file=stream)

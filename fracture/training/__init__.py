@@ -1,0 +1,1 @@
+"""Training: data on tensors, batched augmentation, the epoch loop, checkpoints."""

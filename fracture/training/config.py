@@ -1,0 +1,94 @@
+"""The `model` and `train` params, checked, and the device they ask for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UserError
+from ..metrics import THRESHOLD_METHODS
+from ..models import ARCHITECTURES
+from ..params import Section, seed
+from .augment import AugmentConfig
+
+MONITORS = {"val_auc": "max", "val_loss": "min"}
+OPTIMIZERS = ("adam", "adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str
+    pretrained: bool
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    class_weights: bool
+    monitor: str
+    patience: int
+    lr_factor: float
+    lr_patience: int
+    min_lr: float
+    augment: AugmentConfig
+    device: str
+    threshold: str
+    target_sensitivity: float
+    seed: int
+
+    @property
+    def monitor_mode(self) -> str:
+        return MONITORS[self.monitor]
+
+
+def train_config(params: dict) -> TrainConfig:
+    model, train = Section(params, "model"), Section(params, "train")
+    early, schedule, aug = train.section("early_stopping"), train.section("lr_schedule"), train.section("augment")
+    return TrainConfig(
+        arch=model.choice("arch", ARCHITECTURES),
+        pretrained=model.boolean("pretrained"),
+        epochs=train.integer("epochs", minimum=1),
+        batch_size=train.integer("batch_size", minimum=1),
+        optimizer=train.choice("optimizer", OPTIMIZERS),
+        lr=train.number("lr", minimum=1e-8, maximum=10.0),
+        weight_decay=train.number("weight_decay", minimum=0.0),
+        class_weights=train.boolean("class_weights"),
+        monitor=early.choice("monitor", MONITORS),
+        patience=early.integer("patience", minimum=1),
+        lr_factor=schedule.number("factor", minimum=0.01, maximum=0.99),
+        lr_patience=schedule.integer("patience", minimum=0),
+        min_lr=schedule.number("min_lr", minimum=0.0),
+        augment=AugmentConfig(
+            rotation=aug.number("rotation", minimum=0, maximum=180),
+            scale=aug.number("scale", minimum=0, maximum=0.9),
+            shear=aug.number("shear", minimum=0, maximum=45),
+            translate=aug.number("translate", minimum=0, maximum=0.5),
+            brightness=aug.number("brightness", minimum=0, maximum=0.9),
+            hflip=aug.boolean("hflip"),
+            vflip=aug.boolean("vflip"),
+        ),
+        device=train.choice("device", DEVICES),
+        threshold=train.choice("threshold", THRESHOLD_METHODS),
+        target_sensitivity=train.number("target_sensitivity", minimum=0.01, maximum=1.0),
+        seed=seed(params),
+    )
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` picks CUDA when there is a GPU; asking for CUDA without one is a user error."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device = 'cuda' but no CUDA GPU is visible; use auto or cpu")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def make_deterministic(seed_value: int, device: torch.device) -> None:
+    """Same seed, same CPU run: seeded RNGs and deterministic kernels."""
+    torch.manual_seed(seed_value)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch.backends.cudnn.benchmark = True

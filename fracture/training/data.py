@@ -1,0 +1,72 @@
+"""The processed arrays as tensors, and batches ready for a model.
+
+Images stay uint8 until a batch is taken, which keeps a split small enough to
+sit in (GPU) memory whole; conversion, augmentation and normalisation happen
+per batch on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import UserError
+from ..manifest import COLUMNS, read_manifest
+from .augment import AugmentConfig, augment
+
+IMAGES_FILE = "images.npy"
+MANIFEST_FILE = "manifest.csv"
+
+
+@dataclass
+class SplitData:
+    images: torch.Tensor
+    labels: torch.Tensor
+    rows: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, images: torch.Tensor) -> "Normalization":
+        values = images.to(torch.float64) / 255.0
+        return cls(float(values.mean()), float(values.std().clamp_min(1e-6)))
+
+
+def load_split(folder: Path, split: str) -> SplitData:
+    """The rows of `split` from the enhance stage's output."""
+    manifest = read_manifest(folder / MANIFEST_FILE, required=COLUMNS + ["split"])
+    array = np.load(folder / IMAGES_FILE, mmap_mode="r")
+    rows = manifest[manifest["split"] == split]
+    if rows.empty:
+        raise UserError(f"the {split} split is empty; check split fractions and the data")
+    images = torch.from_numpy(np.ascontiguousarray(array[rows.index.to_numpy()])).unsqueeze(1)
+    labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
+    return SplitData(images, labels, rows.reset_index(drop=True))
+
+
+def batch_indices(count: int, batch_size: int, generator: torch.Generator | None = None):
+    """Index tensors covering 0..count-1, shuffled when a generator is given."""
+    order = torch.randperm(count, generator=generator) if generator is not None else torch.arange(count)
+    return order.split(batch_size)
+
+
+def prepare_batch(images: torch.Tensor, normalization: Normalization, device: torch.device,
+                  augmentation: AugmentConfig | None = None, generator: torch.Generator | None = None,
+                  channels_last: bool = False) -> torch.Tensor:
+    """uint8 images to a normalised float batch on `device`, augmented when asked."""
+    batch = images.to(device, non_blocking=True).float().div_(255.0)
+    if augmentation is not None:
+        batch = augment(batch, augmentation, generator)
+    batch = (batch - normalization.mean) / normalization.std
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch

@@ -1,0 +1,23 @@
+"""Stage download: put the configured data source under data/raw with its manifest."""
+
+from pathlib import Path
+
+from fracture.errors import run_stage
+from fracture.manifest import write_manifest
+from fracture.params import load_params
+from fracture.sources import acquire, data_config
+from fracture.storage import atomic_path
+
+RAW = Path("data/raw")
+
+
+def main() -> None:
+    config = data_config(load_params())
+    with atomic_path(RAW, directory=True) as staging:
+        manifest = acquire(config, staging)
+        write_manifest(manifest, staging / "manifest.csv")
+    print(f"download: {len(manifest)} images from {config.source} in {RAW}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

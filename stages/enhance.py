@@ -1,0 +1,40 @@
+"""Stage enhance: resize, filter chain, PSNR/SSIM against unfiltered, arrays for training."""
+
+from pathlib import Path
+
+import numpy as np
+
+from fracture.enhancement import enhance, enhance_config, montage_rows
+from fracture.errors import run_stage
+from fracture.imaging.montage import montage
+from fracture.manifest import COLUMNS, read_manifest, write_manifest
+from fracture.params import load_params
+from fracture.storage import atomic_path, write_json
+from fracture.training.data import IMAGES_FILE, MANIFEST_FILE
+
+RAW = Path("data/raw")
+SPLIT = Path("data/split/manifest.csv")
+PROCESSED = Path("data/processed")
+REPORTS = Path("reports/enhance")
+
+
+def main() -> None:
+    config = enhance_config(load_params())
+    manifest = read_manifest(SPLIT, required=COLUMNS + ["split"])
+    images, report = enhance(manifest, RAW, config)
+    with atomic_path(PROCESSED, directory=True) as staging:
+        np.save(staging / IMAGES_FILE, images)
+        write_manifest(manifest, staging / MANIFEST_FILE)
+        write_json(staging / "preprocessing.json", {
+            "image_size": config.image_size,
+            "filters": [{"name": step.name, "options": step.options} for step in config.steps]})
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    write_json(REPORTS / "metrics.json", report)
+    rows, columns, titles = montage_rows(manifest, RAW, config)
+    with atomic_path(REPORTS / "montage.png") as temporary:
+        montage(rows, columns, titles).save(temporary, format="PNG")
+    print(f"enhance: {len(images)} images at {config.image_size}px through {report['filters']}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

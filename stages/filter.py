@@ -1,0 +1,28 @@
+"""Stage filter: keep the requested regions, reject unusable images, drop duplicates."""
+
+from pathlib import Path
+
+from fracture.errors import run_stage
+from fracture.manifest import read_manifest, write_manifest
+from fracture.params import load_params
+from fracture.selection import apply_filter, filter_config
+from fracture.storage import atomic_path, write_json
+
+RAW = Path("data/raw")
+FILTERED = Path("data/filtered")
+REPORT = Path("reports/filter.json")
+
+
+def main() -> None:
+    config = filter_config(load_params())
+    kept, rejected, report = apply_filter(read_manifest(RAW / "manifest.csv"), RAW, config)
+    with atomic_path(FILTERED, directory=True) as staging:
+        write_manifest(kept, staging / "manifest.csv")
+        write_manifest(rejected, staging / "rejected.csv")
+    write_json(REPORT, report)
+    print(f"filter: kept {len(kept)} of {report['images_in_regions']} images in {', '.join(config.regions)}; "
+          f"rejected {len(rejected)} (reasons in {REPORT})")
+
+
+if __name__ == "__main__":
+    run_stage(main)
