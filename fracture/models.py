@@ -20,12 +20,15 @@ ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "
 
 
 class SimpleCNN(nn.Module):
-    """Four conv-BatchNorm-ReLU-MaxPool blocks, global pooling, dropout 0.3, Kaiming init."""
+    """Four conv-BatchNorm-ReLU-MaxPool blocks, global pooling, dropout 0.3, Kaiming init.
 
-    def __init__(self, num_classes: int, widths=(32, 64, 128, 256), dropout: float = 0.3):
+    Each block doubles the channels of the one before, starting from `width`.
+    """
+
+    def __init__(self, num_classes: int, width: int = 16, dropout: float = 0.3):
         super().__init__()
         blocks, channels = [], 1
-        for width in widths:
+        for width in (width, 2 * width, 4 * width, 8 * width):
             blocks += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                        nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             channels = width
@@ -75,12 +78,15 @@ def weights_cache_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(pretrained_weights(arch).url).name
 
 
-def build_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Module:
-    """A fresh model; pretrained weights come from the TORCH_HOME cache or are downloaded once."""
+def build_model(arch: str, num_classes: int, pretrained: bool = False, width: int = 16) -> nn.Module:
+    """A fresh model; pretrained weights come from the TORCH_HOME cache or are downloaded once.
+
+    `width` is simple_cnn's first-block channel count; torchvision models ignore it.
+    """
     if arch == "simple_cnn":
         if pretrained:
             raise UserError("model.pretrained: true has no weights for simple_cnn; set it to false")
-        return SimpleCNN(num_classes)
+        return SimpleCNN(num_classes, width)
     weights = pretrained_weights(arch) if pretrained else None
     try:
         backbone = torchvision.models.get_model(arch, weights=weights)

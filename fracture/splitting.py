@@ -56,18 +56,22 @@ def _patient_table(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_seed: int) -> pd.Series:
-    """Within each stratum, shuffle patients and cut the image-count line at the fractions."""
+    """Deal each stratum's shuffled patients to the split furthest below its share of images.
+
+    Large strata converge to the fractions; a stratum of two or three patients
+    still gives val and test one, which a per-stratum cut would round away.
+    """
+    targets = {"train": 1.0 - sum(fractions.values()), **fractions}
     assignment = pd.Series("train", index=patients.index, dtype=object)
-    names = list(fractions)
-    edges = np.cumsum([fractions[name] for name in names])
     for number, (_, stratum) in enumerate(patients.groupby(["region", "abnormal"], sort=True)):
         order = np.random.default_rng([rng_seed, number]).permutation(len(stratum))
-        shuffled = stratum.iloc[order]
-        sizes = shuffled["images"].to_numpy(dtype=float)
-        middles = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
-        for patient, middle in zip(shuffled.index, middles):
-            position = int(np.searchsorted(edges, middle, side="right"))
-            assignment[patient] = names[position] if position < len(names) else "train"
+        dealt = {name: 0.0 for name in targets}
+        seen = 0.0
+        for patient, images in stratum["images"].iloc[order].items():
+            seen += images
+            split = max(targets, key=lambda name: targets[name] * seen - dealt[name])
+            dealt[split] += images
+            assignment[patient] = split
     return assignment
 
 
@@ -123,6 +127,7 @@ def split_report(manifest: pd.DataFrame, found: dict, official_test: bool) -> di
 def print_counts(report: dict, stream=sys.stderr) -> None:
     """The per-split table by label and region, for the log."""
     print(f"{'split':<6} {'region':<10} {'normal':>7} {'abnormal':>9}", file=stream)
-    for split, counts in report["splits"].items():
+    for split in SPLITS:
+        counts = report["splits"][split]
         for region, labels in counts["by_region"].items():
             print(f"{split:<6} {region:<10} {labels['normal']:>7} {labels['abnormal']:>9}", file=stream)

@@ -13,7 +13,10 @@ from typing import Iterator
 
 @contextmanager
 def atomic_path(target: Path | str, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; move it into place only on success."""
+    """Yield a temporary path beside `target`; move it into place only on success.
+
+    The result gets ordinary permissions (mkstemp's are owner-only).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if directory:
@@ -24,6 +27,7 @@ def atomic_path(target: Path | str, directory: bool = False) -> Iterator[Path]:
         temporary = Path(name)
     try:
         yield temporary
+        os.chmod(temporary, (0o777 if directory else 0o666) & ~_umask())
         if directory and target.is_dir():
             shutil.rmtree(target)
         os.replace(temporary, target)
@@ -32,6 +36,13 @@ def atomic_path(target: Path | str, directory: bool = False) -> Iterator[Path]:
             shutil.rmtree(temporary, ignore_errors=True)
         elif temporary.exists():
             temporary.unlink()
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: Path | str, text: str) -> None:

@@ -28,7 +28,7 @@ def main() -> None:
     make_deterministic(config.seed, device)
     train, val = load_split(PROCESSED, "train"), load_split(PROCESSED, "val")
     normalization = IMAGENET_GREY if config.pretrained else Normalization.of(train.images)
-    model = build_model(config.arch, len(CLASSES), config.pretrained).to(device)
+    model = build_model(config.arch, len(CLASSES), config.pretrained, config.width).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     print(f"train: {config.arch} on {device}, {len(train)} train / {len(val)} val images")
@@ -55,12 +55,12 @@ def main() -> None:
 
     preprocessing = read_json(PROCESSED / "preprocessing.json")
     save_checkpoint(MODEL, {key: value.cpu() for key, value in result.best_state.items()}, {
-        "arch": config.arch, "task": "fracture", "classes": CLASSES,
+        "arch": config.arch, "width": config.width, "task": "fracture", "classes": CLASSES,
         "image_size": preprocessing["image_size"], "filters": preprocessing["filters"],
         "normalization": {"mean": normalization.mean, "std": normalization.std},
         "threshold": threshold, "threshold_method": config.threshold,
         "target_sensitivity": config.target_sensitivity if config.threshold == "sensitivity" else None,
-        "best_epoch": result.best_epoch, "seed": config.seed, "torch": torch.__version__,
+        "best_epoch": result.best_epoch, "seed": config.seed, "torch": str(torch.__version__),
     })
     print(f"train: best epoch {result.best_epoch}, val AUC {at_threshold['auc']:.4f}, threshold {threshold:.4f}")
 

@@ -40,14 +40,19 @@ class Layout:
 class _Builder:
     """Collects bones with a patient's proportions and a view's spread applied."""
 
-    def __init__(self, rng: np.random.Generator, spread: float, axis: float = 0.4):
+    def __init__(self, rng: np.random.Generator, spread: float, axis: float = 0.4,
+                 zoom: float = 1.0, focus: tuple[float, float] = (0.4, 0.5)):
         self.rng, self.spread, self.axis = rng, spread, axis
-        self.girth = rng.uniform(0.9, 1.1)
+        self.zoom, self.focus = zoom, focus
+        self.girth = rng.uniform(0.9, 1.1) * zoom
         self.scene = Scene(bones=[])
 
     def _point(self, x: float, y: float) -> tuple[float, float]:
+        """Squeeze towards the limb axis for the view, then zoom the film's field about `focus`."""
         jitter = self.rng.normal(0.0, 0.004, size=2)
-        return (self.axis + self.spread * (x - self.axis) + jitter[0], y + jitter[1])
+        x = self.axis + self.spread * (x - self.axis)
+        return (self.focus[0] + self.zoom * (x - self.focus[0]) + jitter[0],
+                self.focus[1] + self.zoom * (y - self.focus[1]) + jitter[1])
 
     def bone(self, p0, p1, r0, r1, cortex=0.3, density=1.0) -> int:
         self.scene.bones.append(
@@ -60,7 +65,7 @@ class _Builder:
         self.scene.blobs.append(Blob(self._point(*center), a * self.girth * squeeze, b * self.girth, angle, cortex, density))
 
     def tissue(self, p0, p1, r0, r1) -> None:
-        width = 0.7 + 0.3 * self.spread
+        width = (0.7 + 0.3 * self.spread) * self.zoom
         self.scene.tissue.append(Bone(self._point(*p0), self._point(*p1), r0 * width, r1 * width, cortex=0.0))
 
 
@@ -77,7 +82,8 @@ def _ray(b: _Builder, base: tuple[float, float], angle: float, lengths, radii) -
 
 
 def wrist(rng: np.random.Generator, spread: float) -> Layout:
-    b = _Builder(rng, spread)
+    # A PA wrist film is collimated from the distal forearm to the metacarpal bases.
+    b = _Builder(rng, spread, zoom=1.4, focus=(0.41, 0.6))
     b.tissue((0.40, 1.15), (0.40, -0.1), 0.23, 0.28)
     radius = b.bone((0.29, 1.15), (0.32, 0.60), 0.05, 0.085)
     ulna = b.bone((0.54, 1.15), (0.52, 0.63), 0.04, 0.042)

@@ -54,10 +54,11 @@ class Blob:
 class Break:
     """A dark band across bone `bone` at fraction `t` of its length.
 
-    A fracture has an oblique `angle` to the axis, may stop part way across
-    (`extent` < 1, starting from cortex `side`) and may displace the distal
-    fragment by `shift` radii; a growth plate is transverse, complete and
-    undisplaced.
+    A fracture has an oblique, `jagged` line at `angle` to the axis, may stop
+    part way across (`extent` < 1, starting from cortex `side`), may displace
+    the distal fragment by `shift` radii and tilt it by `angulation` radians,
+    and may be impacted (a denser band where fragments overlap). A growth plate
+    is a smooth, transverse, complete and undisplaced band.
     """
 
     bone: int
@@ -68,6 +69,9 @@ class Break:
     extent: float = 1.0
     side: int = 1
     shift: float = 0.0
+    angulation: float = 0.0
+    jagged: float = 0.0
+    impaction: float = 0.0
 
 
 @dataclass
@@ -156,7 +160,7 @@ def _blob_attenuation(blob: Blob, x, y, texture) -> np.ndarray:
 
 
 def _broken_bone_attenuation(bone: Bone, cut: Break, x, y, texture) -> np.ndarray:
-    """A bone with a band removed along a line, the distal fragment shifted sideways."""
+    """A bone with a band removed along a (jagged) line, the distal fragment moved."""
     axis = np.array(bone.p1) - np.array(bone.p0)
     axis /= np.linalg.norm(axis)
     across = np.array([-axis[1], axis[0]])
@@ -166,20 +170,26 @@ def _broken_bone_attenuation(bone: Bone, cut: Break, x, y, texture) -> np.ndarra
     normal = np.array([-line[1], line[0]])
     if normal @ axis < 0:
         normal = -normal
-    signed = (x - centre[0]) * normal[0] + (y - centre[1]) * normal[1]
+    along = (x - centre[0]) * line[0] + (y - centre[1]) * line[1]
+    phase = 97.0 * cut.t
+    wobble = np.sin(along / radius * 7.0 + phase) + 0.5 * np.sin(along / radius * 17.0 + 2 * phase)
+    signed = (x - centre[0]) * normal[0] + (y - centre[1]) * normal[1] + cut.jagged * wobble
+    # The distal fragment, seen from its own frame: undo its tilt about the centre, then its shift.
+    cos, sin = math.cos(-cut.angulation), math.sin(-cut.angulation)
     shift = cut.shift * radius * across
-    distal = signed > 0
+    dx, dy = x - centre[0] - shift[0], y - centre[1] - shift[1]
+    distal_x, distal_y = centre[0] + cos * dx - sin * dy, centre[1] + sin * dx + cos * dy
     attenuation = np.where(
-        distal,
-        _bone_attenuation(bone, x - shift[0], y - shift[1], texture),
+        signed > 0,
+        _bone_attenuation(bone, distal_x, distal_y, texture),
         _bone_attenuation(bone, x, y, texture),
     )
-    along = cut.side * ((x - centre[0]) * line[0] + (y - centre[1]) * line[1])
     half = radius / max(abs(math.sin(cut.angle)), 0.3)
     reach = -half + 2 * half * cut.extent
-    inside = 1.0 / (1.0 + np.exp((along - reach) / (0.15 * radius)))
-    band = np.exp(-0.5 * np.square(signed / cut.width))
-    return attenuation * (1.0 - cut.depth * band * inside)
+    inside = 1.0 / (1.0 + np.exp((cut.side * along - reach) / (0.15 * radius)))
+    gap = np.exp(-0.5 * np.square(signed / cut.width))
+    overlap = np.exp(-0.5 * np.square((signed + 2.5 * cut.width) / (1.5 * cut.width)))
+    return attenuation * (1.0 - cut.depth * gap * inside) * (1.0 + cut.impaction * overlap * inside)
 
 
 def _pixel_window(points, margin: float, pose: Pose, height: int, width: int):
@@ -220,7 +230,10 @@ def attenuation_map(scene: Scene, height: int, width: int, pose: Pose, texture: 
     for index, bone in enumerate(scene.bones):
         margin = max(bone.r0, bone.r1)
         if index in cuts:
-            add((bone.p0, bone.p1), margin * (1 + cuts[index].shift), partial(_broken_bone_attenuation, bone, cuts[index]))
+            cut = cuts[index]
+            length = math.dist(bone.p0, bone.p1)
+            margin = margin * (1 + cut.shift) + length * abs(math.sin(cut.angulation)) + cut.jagged
+            add((bone.p0, bone.p1), margin, partial(_broken_bone_attenuation, bone, cut))
         else:
             add((bone.p0, bone.p1), margin, partial(_bone_attenuation, bone))
     for blob in scene.blobs:

@@ -82,20 +82,29 @@ def plan_studies(config: SyntheticConfig) -> list[StudyPlan]:
 
 
 def _fracture(layout: anatomy.Layout, rng: np.random.Generator) -> phantom.Break:
-    """A fracture on one of the region's usual sites; `difficulty` 1 is barely visible."""
+    """A fracture on one of the region's usual sites; `difficulty` near 1 is subtle.
+
+    Half are displaced and half angulated (independently), some impacted; the
+    harder a case, the thinner, shallower, shorter and less displaced its line.
+    """
     weights = np.array([site.weight for site in layout.fracture_sites])
     site = layout.fracture_sites[rng.choice(len(weights), p=weights / weights.sum())]
     difficulty = rng.random()
-    displaced = rng.random() < 0.5
+    ease = 1 - 0.7 * difficulty
+    width = 0.006 + 0.006 * (1 - difficulty)
+    displaced, angulated, impacted, complete = rng.random(4) < (0.5, 0.5, 0.3, 0.75)
     return phantom.Break(
         bone=site.bone,
         t=float(rng.uniform(*site.t_range)),
         angle=float(np.clip(rng.normal(math.pi / 2, 0.35), 0.8, 2.3)),
-        width=0.002 + 0.003 * (1 - difficulty),
-        depth=0.9 - 0.45 * difficulty,
-        extent=1.0 - 0.6 * difficulty * rng.random(),
+        width=width,
+        depth=1.0 - 0.15 * difficulty,
+        extent=1.0 if complete else float(rng.uniform(0.5, 0.9)),
         side=1 if rng.random() < 0.5 else -1,
-        shift=float(rng.uniform(0.1, 0.5) * (1 - 0.7 * difficulty)) if displaced else 0.0,
+        shift=float(rng.uniform(0.3, 1.0) * ease) if displaced else 0.0,
+        angulation=float(rng.choice([-1, 1]) * rng.uniform(0.05, 0.25) * ease) if angulated else 0.0,
+        jagged=float(rng.uniform(0.2, 0.6) * width),
+        impaction=float(rng.uniform(0.2, 0.6)) if impacted else 0.0,
     )
 
 

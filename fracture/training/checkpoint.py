@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -26,8 +27,9 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
         metadata = saved["metadata"]
-        model = build_model(metadata["arch"], len(metadata["classes"]), pretrained=False)
+        model = build_model(metadata["arch"], len(metadata["classes"]), pretrained=False,
+                            width=metadata["width"])
         model.load_state_dict(saved["state_dict"])
-    except (KeyError, RuntimeError, EOFError) as error:
+    except (KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
         raise UserError(f"{path} is not a checkpoint of this project ({type(error).__name__}); retrain it") from None
     return model.to(device).eval(), metadata

@@ -1,0 +1,1 @@
+"""The report: figures, a document model, and its Markdown and HTML renderings."""
