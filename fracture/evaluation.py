@@ -17,7 +17,8 @@ PREDICTION_COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "s
                       "predicted"]
 
 
-def predictions_frame(rows: pd.DataFrame, probabilities: np.ndarray, threshold: float) -> pd.DataFrame:
+def predictions_frame(rows: pd.DataFrame, probabilities, threshold: float) -> pd.DataFrame:
+    probabilities = np.asarray(probabilities, dtype=float)
     frame = rows.assign(probability=probabilities, predicted=(probabilities >= threshold).astype(int))
     return frame[PREDICTION_COLUMNS]
 

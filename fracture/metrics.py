@@ -51,7 +51,11 @@ def _kappa(labels: np.ndarray, predicted: np.ndarray) -> float | None:
 
 
 def youden_threshold(labels, probabilities) -> float:
-    """The threshold maximising sensitivity + specificity - 1 (the lowest one among ties)."""
+    """The threshold maximising sensitivity + specificity - 1.
+
+    Among ties the lowest threshold wins: it trades specificity for
+    sensitivity, and a missed fracture costs more than a false alarm.
+    """
     fpr, tpr, thresholds = roc_curve(labels, probabilities)
     finite = np.isfinite(thresholds)
     j = (tpr - fpr)[finite]

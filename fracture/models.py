@@ -7,6 +7,7 @@ to three and the last layer is replaced by one sized for the task.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from urllib.error import URLError
 
@@ -87,15 +88,24 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
         if pretrained:
             raise UserError("model.pretrained: true has no weights for simple_cnn; set it to false")
         return SimpleCNN(num_classes, width)
-    weights = pretrained_weights(arch) if pretrained else None
-    try:
-        backbone = torchvision.models.get_model(arch, weights=weights)
-    except (URLError, OSError, RuntimeError) as error:
-        if weights is None:
-            raise
-        raise UserError(
-            f"pretrained {arch} weights are not cached at {weights_cache_path(arch)} and could not be "
-            f"downloaded from {weights.url} ({type(error).__name__}); copy the file there, set TORCH_HOME, "
-            f"or use model.pretrained: false") from None
+    if not pretrained:
+        backbone = torchvision.models.get_model(arch, weights=None)
+    else:
+        backbone = _pretrained_backbone(arch)
     _replace_head(arch, backbone, num_classes)
     return GrayscaleBackbone(backbone)
+
+
+def _pretrained_backbone(arch: str) -> nn.Module:
+    weights, cached = pretrained_weights(arch), weights_cache_path(arch)
+    was_cached = cached.is_file()
+    try:
+        return torchvision.models.get_model(arch, weights=weights)
+    except (URLError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        if was_cached:
+            raise UserError(f"cached {arch} weights at {cached} cannot be loaded ({type(error).__name__}); "
+                            f"delete the file so that it is downloaded again") from None
+        raise UserError(
+            f"pretrained {arch} weights are not cached at {cached} and could not be downloaded from "
+            f"{weights.url} ({type(error).__name__}); copy that file there (or set TORCH_HOME), "
+            f"or use model.pretrained: false") from None

@@ -56,21 +56,22 @@ def _patient_table(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_seed: int) -> pd.Series:
-    """Deal each stratum's shuffled patients to the split furthest below its share of images.
+    """Deal patients, stratum by stratum, to the split furthest below its share of that label's images.
 
-    Large strata converge to the fractions; a stratum of two or three patients
-    still gives val and test one, which a per-stratum cut would round away.
+    Shares are tracked per label across strata, so the label mix of every split
+    follows the fractions and each region (stratum) is spread within about one
+    patient of them, even when a stratum holds just one or two patients.
     """
     targets = {"train": 1.0 - sum(fractions.values()), **fractions}
     assignment = pd.Series("train", index=patients.index, dtype=object)
-    for number, (_, stratum) in enumerate(patients.groupby(["region", "abnormal"], sort=True)):
+    dealt = {label: dict.fromkeys(targets, 0.0) for label in (False, True)}
+    seen = {False: 0.0, True: 0.0}
+    for number, ((_, abnormal), stratum) in enumerate(patients.groupby(["region", "abnormal"], sort=True)):
         order = np.random.default_rng([rng_seed, number]).permutation(len(stratum))
-        dealt = {name: 0.0 for name in targets}
-        seen = 0.0
         for patient, images in stratum["images"].iloc[order].items():
-            seen += images
-            split = max(targets, key=lambda name: targets[name] * seen - dealt[name])
-            dealt[split] += images
+            seen[abnormal] += images
+            split = max(targets, key=lambda name: targets[name] * seen[abnormal] - dealt[abnormal][name])
+            dealt[abnormal][split] += images
             assignment[patient] = split
     return assignment
 

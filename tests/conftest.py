@@ -87,3 +87,36 @@ def tiny_synthetic(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(SyntheticConfig(patients=30, image_size=96, seed=7), root)
     return root
+
+
+def copy_project(destination: Path, params: dict | None = None) -> Path:
+    """The project's files (tracked, plus untracked ones git does not ignore) in a fresh git repo."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    if params is not None:
+        (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project copy"]):
+        subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *command],
+                       cwd=destination, check=True, capture_output=True)
+    return destination
+
+
+def dvc(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a dvc command in `workdir` with this interpreter's environment; fail loudly on error."""
+    env = stage_env()
+    env.pop("PYTHONPATH")  # stages must import the copy's own package
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages a dvc repro/exp run executed, from its log."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]

@@ -52,10 +52,9 @@ def to_uint8_gray(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8).copy()
 
 
-def scale_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
-    """Map [low, high] (default: the array's range) linearly onto 0..255."""
-    low = float(values.min()) if low is None else low
-    high = float(values.max()) if high is None else high
+def scale_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Map the array's own range linearly onto 0..255."""
+    low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros(values.shape, dtype=np.uint8)
     scaled = (values.astype(np.float64) - low) * (255.0 / (high - low))

@@ -1,0 +1,21 @@
+import base64
+
+from fracture.reporting.document import Figure, Heading, Paragraph, Table, to_html, to_markdown
+from tests.conftest import radiograph_like, write_png
+
+BLOCKS = [Heading("Results <1>", 1), Paragraph("AUC & co."), Table(["metric", "value"], [["AUC", "0.900"]]),
+          Figure("figures/roc.png", "ROC")]
+
+
+def test_markdown_rendering():
+    text = to_markdown(BLOCKS)
+    assert text.startswith("# Results <1>\n\nAUC & co.\n\n| metric | value |\n|---|---|\n| AUC | 0.900 |")
+    assert "![ROC](figures/roc.png)" in text
+
+
+def test_html_is_self_contained_and_escaped(tmp_path):
+    png = write_png(tmp_path / "figures/roc.png", radiograph_like(0, size=8))
+    page = to_html(BLOCKS, tmp_path, "title")
+    assert "<h1>Results &lt;1&gt;</h1>" in page and "AUC &amp; co." in page
+    assert f'src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}"' in page
+    assert "figures/roc.png" not in page, "no link to a file beside the report"

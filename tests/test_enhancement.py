@@ -1,0 +1,65 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fracture.enhancement import enhance, enhance_config, montage_rows
+from fracture.errors import ParamError
+from tests.conftest import default_params, radiograph_like, with_overrides, write_png
+
+
+def _config(**overrides):
+    return enhance_config(with_overrides(default_params(), {f"enhance.{k}": v for k, v in overrides.items()}))
+
+
+def _manifest(tmp_path, count=4):
+    rows = []
+    for index in range(count):
+        write_png(tmp_path / f"{index}.png", radiograph_like(index, size=80))
+        rows.append({"image_id": str(index), "path": f"{index}.png", "region": "wrist", "label": index % 2,
+                     "split": "train"})
+    return pd.DataFrame(rows)
+
+
+def test_chain_output_is_stored_and_scored_per_step_and_per_filter(tmp_path):
+    manifest = _manifest(tmp_path)
+    config = _config(filters=["median", "clahe"], image_size=32)
+    images, report = enhance(manifest, tmp_path, config)
+    assert images.shape == (4, 32, 32) and images.dtype == np.uint8
+    assert list(report["chain"]) == ["step1_median", "step2_clahe"]
+    assert set(report["alone"]) == {"clahe", "bilateral", "median"}
+    assert report["chain"]["step1_median"]["psnr"]["mean"] == pytest.approx(report["alone"]["median"]["psnr"]["mean"])
+    assert report["chain"]["step2_clahe"]["psnr"]["count"] == 4
+    assert 0 < report["chain"]["step2_clahe"]["ssim"]["mean"] < 1
+
+
+def test_no_filter_stores_the_resized_image(tmp_path):
+    manifest = _manifest(tmp_path, count=2)
+    images, report = enhance(manifest, tmp_path, _config(filters=["none"], image_size=80))
+    np.testing.assert_array_equal(images[0], radiograph_like(0, size=80))
+    assert report["filters"] == ["none"] and report["chain"] == {}
+
+
+def test_score_images_limits_the_scored_sample(tmp_path):
+    manifest = _manifest(tmp_path, count=4)
+    _, report = enhance(manifest, tmp_path, _config(image_size=32, score_images=2))
+    assert report["scored_images"] == 2 and report["alone"]["clahe"]["psnr"]["count"] == 2
+
+
+def test_montage_has_both_classes_and_a_column_per_step(tmp_path):
+    manifest = _manifest(tmp_path)
+    rows, columns, titles = montage_rows(manifest, tmp_path, _config(filters=["clahe", "median"], image_size=32,
+                                                                     montage_images=2))
+    assert columns == ["unfiltered", "clahe", "median"] and len(rows) == 2 and len(rows[0]) == 3
+    assert {"wrist normal", "wrist abnormal"} == set(titles)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"filters": ["sharpen"]}, "enhance.filters = 'sharpen' is not valid; choose from: none, clahe, bilateral, median"),
+    ({"median.kernel": 4}, "enhance.median.kernel = 4 is not valid; expected an odd integer"),
+    ({"image_size": 8}, "enhance.image_size = 8 is not valid"),
+])
+def test_bad_enhance_params_name_the_key(overrides, message):
+    with pytest.raises(ParamError, match=message):
+        _config(**overrides)

@@ -1,0 +1,70 @@
+from urllib.error import URLError
+
+import pytest
+import torch
+import torchvision
+
+from fracture.errors import UserError
+from fracture.models import ARCHITECTURES, SimpleCNN, build_model, weights_cache_path
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_takes_a_grey_batch_and_returns_logits(arch):
+    model = build_model(arch, num_classes=2).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(2, 1, 64, 64))
+    assert logits.shape == (2, 2)
+
+
+def test_simple_cnn_is_the_seed_design():
+    model = SimpleCNN(num_classes=2, width=8)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [conv.out_channels for conv in convs] == [8, 16, 32, 64]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 4
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 4
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
+
+
+def test_simple_cnn_has_no_pretrained_weights():
+    with pytest.raises(UserError, match="simple_cnn"):
+        build_model("simple_cnn", 2, pretrained=True)
+
+
+def _no_network(monkeypatch):
+    def refuse(url, *args, **kwargs):
+        raise URLError(f"no network in tests ({url})")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def test_pretrained_weights_are_read_from_the_torch_home_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _no_network(monkeypatch)
+    saved = torchvision.models.resnet18(weights=None)
+    cache = weights_cache_path("resnet18")
+    assert cache.parent == tmp_path / "hub" / "checkpoints"
+    cache.parent.mkdir(parents=True)
+    torch.save(saved.state_dict(), cache)
+    model = build_model("resnet18", num_classes=2, pretrained=True)
+    assert torch.equal(model.backbone.conv1.weight, saved.conv1.weight)
+    assert model.backbone.fc.out_features == 2
+
+
+def test_pretrained_without_cache_or_network_says_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _no_network(monkeypatch)
+    with pytest.raises(UserError) as error:
+        build_model("efficientnet_b0", num_classes=2, pretrained=True)
+    message = str(error.value)
+    assert str(weights_cache_path("efficientnet_b0")) in message and "model.pretrained: false" in message
+    assert "\n" not in message
+
+
+def test_a_corrupt_cached_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _no_network(monkeypatch)
+    cache = weights_cache_path("resnet18")
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"truncated")
+    with pytest.raises(UserError, match="delete the file"):
+        build_model("resnet18", num_classes=2, pretrained=True)

@@ -1,0 +1,75 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fracture.errors import UserError
+from fracture.splitting import SplitConfig, assign_splits, check_split, leakage
+
+
+def _manifest(patients=60, official_test=0, regions=("wrist",), seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(patients):
+        region = regions[p % len(regions)]
+        label = int(rng.random() < 0.4)
+        for study in range(int(rng.integers(1, 3))):
+            for view in range(int(rng.integers(2, 4))):
+                rows.append({"image_id": f"{p}-{study}-{view}", "patient_id": f"p{p}", "study_id": f"p{p}-s{study}",
+                             "region": region, "label": label, "sha256": f"{p}-{study}-{view}",
+                             "source_split": "valid" if p < official_test else "train"})
+    return pd.DataFrame(rows)
+
+
+CONFIG = SplitConfig(val_fraction=0.2, test_fraction=0.15, official_test=True, seed=1)
+
+
+def test_every_patient_lands_in_one_split_and_fractions_are_respected():
+    manifest = _manifest(200)
+    manifest["split"] = assign_splits(manifest, CONFIG)
+    assert leakage(manifest) == {"patients_crossing": 0, "studies_crossing": 0, "duplicates_crossing": 0}
+    shares = manifest["split"].value_counts(normalize=True)
+    assert shares["test"] == pytest.approx(0.15, abs=0.04) and shares["val"] == pytest.approx(0.2, abs=0.04)
+    for split, rows in manifest.groupby("split"):
+        assert rows["label"].mean() == pytest.approx(manifest["label"].mean(), abs=0.08), f"{split} is stratified"
+
+
+def test_official_test_split_is_kept_as_test():
+    manifest = _manifest(100, official_test=20)
+    split = assign_splits(manifest, CONFIG)
+    assert (split[manifest["source_split"] == "valid"] == "test").all()
+    assert (split[manifest["source_split"] == "train"] != "test").all()
+
+
+def test_official_test_can_be_ignored():
+    manifest = _manifest(100, official_test=20)
+    split = assign_splits(manifest, SplitConfig(0.2, 0.15, official_test=False, seed=1))
+    assert (split[manifest["source_split"] == "valid"] != "test").any()
+
+
+def test_same_seed_same_split_and_another_seed_another():
+    manifest = _manifest(100)
+    first = assign_splits(manifest, CONFIG)
+    assert first.equals(assign_splits(manifest, CONFIG))
+    assert not first.equals(assign_splits(manifest, SplitConfig(0.2, 0.15, True, seed=2)))
+
+
+def test_small_strata_still_feed_validation_and_test():
+    manifest = _manifest(12, regions=("wrist", "hand", "elbow", "finger"))
+    split = assign_splits(manifest, CONFIG)
+    assert {"train", "val", "test"} == set(split)
+
+
+def test_leaks_and_single_class_splits_stop_the_stage():
+    manifest = _manifest(40)
+    manifest["split"] = assign_splits(manifest, CONFIG)
+    leaky = manifest.copy()
+    leaky.loc[leaky.index[0], "split"] = "test" if leaky.loc[leaky.index[0], "split"] != "test" else "train"
+    with pytest.raises(UserError, match="leaks"):
+        check_split(leaky)
+    duplicated = manifest.copy()
+    duplicated.loc[duplicated["split"] == "test", "sha256"] = duplicated["sha256"].iloc[0]
+    with pytest.raises(UserError, match="duplicates_crossing"):
+        check_split(duplicated)
+    one_class = manifest.assign(label=0)
+    with pytest.raises(UserError, match="only label"):
+        check_split(one_class)

@@ -1,0 +1,58 @@
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+
+from fracture.models import build_model
+from fracture.training.augment import AugmentConfig
+from fracture.training.config import train_config
+from fracture.training.data import Normalization, SplitData
+from fracture.training.loop import class_weights, fit
+from tests.conftest import tiny_params
+
+
+def _bright_square_task(count, seed):
+    """Abnormal images hold a bright square: learnable in a couple of epochs."""
+    generator = torch.Generator().manual_seed(seed)
+    images = (torch.rand(count, 1, 24, 24, generator=generator) * 80).to(torch.uint8)
+    labels = torch.arange(count) % 2
+    for index in torch.nonzero(labels).flatten():
+        images[index, 0, 8:16, 8:16] = 250
+    return SplitData(images, labels, pd.DataFrame(index=range(count)))
+
+
+def _config(**changes):
+    config = train_config(tiny_params(**{"model.width": 4, "train.batch_size": 8}))
+    return dataclasses.replace(config, augment=AugmentConfig(), **changes)
+
+
+def _fit(config, seed=0):
+    torch.manual_seed(seed)
+    train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
+    model = build_model("simple_cnn", 2, width=4)
+    return model, fit(model, train, val, Normalization.of(train.images), 2, config, torch.device("cpu"))
+
+
+def test_balanced_class_weights():
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), 2)
+    assert weights.tolist() == pytest.approx([4 / 6, 4 / 2])
+
+
+def test_fit_learns_a_learnable_task_and_keeps_the_best_epoch():
+    _, result = _fit(_config(epochs=8, lr=0.01, patience=8))
+    assert max(epoch.val_auc for epoch in result.history) > 0.95
+    best = max(result.history, key=lambda epoch: epoch.val_auc)
+    assert result.best_epoch == best.epoch
+
+
+def test_training_is_deterministic_on_cpu_for_a_seed():
+    first, _ = _fit(_config(epochs=2))
+    second, _ = _fit(_config(epochs=2))
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key]), key
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    _, result = _fit(_config(epochs=30, lr=1e-7, patience=2, monitor="val_loss"))
+    assert result.stopped_early and len(result.history) < 30
