@@ -1,7 +1,8 @@
-"""Errors a user can cause and fix, and the one-line way stages report them."""
+"""Errors a user can cause and fix, and how stages report them and log."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Callable
 
@@ -22,7 +23,8 @@ class ParamError(UserError):
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main, turning a UserError into one line on stderr and exit status 1."""
+    """Run a stage's main with logs on stderr; a UserError becomes one line there and exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         main()
     except UserError as error:

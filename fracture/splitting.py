@@ -9,7 +9,6 @@ in two splits stops the stage.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,10 +75,15 @@ def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_se
     return assignment
 
 
+def uses_official_test(manifest: pd.DataFrame, config: SplitConfig) -> bool:
+    """Whether the source's own test set becomes the test split."""
+    return config.official_test and bool(manifest["source_split"].isin(OFFICIAL_TEST_SPLITS).any())
+
+
 def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.Series:
     """The split of every row."""
     official = manifest["source_split"].isin(OFFICIAL_TEST_SPLITS)
-    if config.official_test and official.any():
+    if uses_official_test(manifest, config):
         test_patients = set(manifest.loc[official, "patient_id"])
         rest = manifest[~manifest["patient_id"].isin(test_patients)]
         by_patient = _assign_patients(_patient_table(rest), {"val": config.val_fraction}, config.seed)
@@ -125,10 +129,10 @@ def split_report(manifest: pd.DataFrame, found: dict, official_test: bool) -> di
     return {"splits": splits, "leakage": found, "official_test": official_test}
 
 
-def print_counts(report: dict, stream=sys.stderr) -> None:
-    """The per-split table by label and region, for the log."""
-    print(f"{'split':<6} {'region':<10} {'normal':>7} {'abnormal':>9}", file=stream)
+def count_table(report: dict) -> str:
+    """The per-split counts by region and label, as a text table for the log."""
+    lines = [f"{'split':<6} {'region':<10} {'normal':>7} {'abnormal':>9}"]
     for split in SPLITS:
-        counts = report["splits"][split]
-        for region, labels in counts["by_region"].items():
-            print(f"{split:<6} {region:<10} {labels['normal']:>7} {labels['abnormal']:>9}", file=stream)
+        for region, labels in report["splits"][split]["by_region"].items():
+            lines.append(f"{split:<6} {region:<10} {labels['normal']:>7} {labels['abnormal']:>9}")
+    return "\n".join(lines)

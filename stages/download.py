@@ -1,5 +1,6 @@
 """Stage download: put the configured data source under data/raw with its manifest."""
 
+import logging
 from pathlib import Path
 
 from fracture.errors import run_stage
@@ -7,6 +8,8 @@ from fracture.manifest import write_manifest
 from fracture.params import load_params
 from fracture.sources import acquire, data_config
 from fracture.storage import atomic_path
+
+log = logging.getLogger("stages.download")
 
 RAW = Path("data/raw")
 
@@ -16,7 +19,7 @@ def main() -> None:
     with atomic_path(RAW, directory=True) as staging:
         manifest = acquire(config, staging)
         write_manifest(manifest, staging / "manifest.csv")
-    print(f"download: {len(manifest)} images from {config.source} in {RAW}")
+    log.info(f"download: {len(manifest)} images from {config.source} in {RAW}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Stage enhance: resize, filter chain, PSNR/SSIM against unfiltered, arrays for training."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from fracture.manifest import COLUMNS, read_manifest, write_manifest
 from fracture.params import load_params
 from fracture.storage import atomic_path, write_json
 from fracture.training.data import IMAGES_FILE, MANIFEST_FILE
+
+log = logging.getLogger("stages.enhance")
 
 RAW = Path("data/raw")
 SPLIT = Path("data/split/manifest.csv")
@@ -33,7 +36,7 @@ def main() -> None:
     rows, columns, titles = montage_rows(manifest, RAW, config)
     with atomic_path(REPORTS / "montage.png") as temporary:
         montage(rows, columns, titles).save(temporary, format="PNG")
-    print(f"enhance: {len(images)} images at {config.image_size}px through {report['filters']}")
+    log.info(f"enhance: {len(images)} images at {config.image_size}px through {report['filters']}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Stage evaluate: test metrics at the threshold frozen on validation, curves, predictions."""
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,8 @@ from fracture.training.checkpoint import load_checkpoint
 from fracture.training.config import resolve_device
 from fracture.training.data import Normalization, load_split
 from fracture.training.loop import predict_probabilities
+
+log = logging.getLogger("stages.evaluate")
 
 PROCESSED = Path("data/processed")
 MODEL = Path("models/model.pt")
@@ -41,7 +44,7 @@ def main() -> None:
     write_csv(confusion_rows(test, metadata["classes"]), OUT / "plots" / "confusion.csv")
     write_json(OUT / "metrics.json", metrics)
     image = metrics["test"]["image"]
-    print(f"evaluate: test AUC {image['auc']:.4f}, sensitivity {image['sensitivity']:.4f}, "
+    log.info(f"evaluate: test AUC {image['auc']:.4f}, sensitivity {image['sensitivity']:.4f}, "
           f"specificity {image['specificity']:.4f} at threshold {threshold:.4f}")
 
 

@@ -1,5 +1,6 @@
 """Stage filter: keep the requested regions, reject unusable images, drop duplicates."""
 
+import logging
 from pathlib import Path
 
 from fracture.errors import run_stage
@@ -7,6 +8,8 @@ from fracture.manifest import read_manifest, write_manifest
 from fracture.params import load_params
 from fracture.selection import apply_filter, filter_config
 from fracture.storage import atomic_path, write_json
+
+log = logging.getLogger("stages.filter")
 
 RAW = Path("data/raw")
 FILTERED = Path("data/filtered")
@@ -20,7 +23,7 @@ def main() -> None:
         write_manifest(kept, staging / "manifest.csv")
         write_manifest(rejected, staging / "rejected.csv")
     write_json(REPORT, report)
-    print(f"filter: kept {len(kept)} of {report['images_in_regions']} images in {', '.join(config.regions)}; "
+    log.info(f"filter: kept {len(kept)} of {report['images_in_regions']} images in {', '.join(config.regions)}; "
           f"rejected {len(rejected)} (reasons in {REPORT})")
 
 

@@ -1,12 +1,16 @@
 """Stage split: train/val/test grouped by patient, stratified by label, proven leak-free."""
 
+import logging
 from pathlib import Path
 
 from fracture.errors import run_stage
 from fracture.manifest import read_manifest, write_manifest
 from fracture.params import load_params
-from fracture.splitting import assign_splits, check_split, print_counts, split_config, split_report
+from fracture.splitting import (assign_splits, check_split, count_table, split_config, split_report,
+                                uses_official_test)
 from fracture.storage import write_json
+
+log = logging.getLogger("stages.split")
 
 FILTERED = Path("data/filtered/manifest.csv")
 SPLIT = Path("data/split/manifest.csv")
@@ -18,11 +22,10 @@ def main() -> None:
     manifest = read_manifest(FILTERED)
     manifest["split"] = assign_splits(manifest, config)
     found = check_split(manifest)
-    used_official = config.official_test and manifest["source_split"].isin(("valid", "test")).any()
-    report = split_report(manifest, found, bool(used_official))
+    report = split_report(manifest, found, uses_official_test(manifest, config))
     write_manifest(manifest, SPLIT)
     write_json(REPORT, report)
-    print_counts(report)
+    log.info(count_table(report))
 
 
 if __name__ == "__main__":

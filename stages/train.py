@@ -1,9 +1,9 @@
 """Stage train: one architecture (model.arch) on the processed arrays; best epoch by validation."""
 
+import logging
 from pathlib import Path
 
 import torch
-from dvclive import Live
 
 from fracture.errors import run_stage
 from fracture.metrics import binary_metrics, choose_threshold
@@ -13,7 +13,10 @@ from fracture.storage import read_json
 from fracture.training.checkpoint import save_checkpoint
 from fracture.training.config import make_deterministic, resolve_device, train_config
 from fracture.training.data import Normalization, load_split
+from fracture.training.live import log_epoch, open_live
 from fracture.training.loop import fit, predict_probabilities
+
+log = logging.getLogger("stages.train")
 
 PROCESSED = Path("data/processed")
 MODEL = Path("models/model.pt")
@@ -31,18 +34,11 @@ def main() -> None:
     model = build_model(config.arch, len(CLASSES), config.pretrained, config.width).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    print(f"train: {config.arch} on {device}, {len(train)} train / {len(val)} val images")
+    log.info(f"train: {config.arch} on {device}, {len(train)} train / {len(val)} val images")
 
-    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None) as live:
-        def log_epoch(epoch):
-            for name, value in (("train/loss", epoch.train_loss), ("val/loss", epoch.val_loss),
-                                ("val/auc", epoch.val_auc), ("lr", epoch.lr)):
-                live.log_metric(name, value)
-            live.next_step()
-            print(f"epoch {epoch.epoch}: train loss {epoch.train_loss:.4f}, val loss {epoch.val_loss:.4f}, "
-                  f"val AUC {epoch.val_auc:.4f}")
-
-        result = fit(model, train, val, normalization, len(CLASSES), config, device, log_epoch)
+    with open_live(LIVE_DIR) as live:
+        result = fit(model, train, val, normalization, len(CLASSES), config, device,
+                     lambda epoch: log_epoch(live, epoch))
         model.load_state_dict(result.best_state)
         val_probability = predict_probabilities(model, val.images, normalization, device)[:, 1].numpy()
         labels = val.labels.numpy()
@@ -62,7 +58,7 @@ def main() -> None:
         "target_sensitivity": config.target_sensitivity if config.threshold == "sensitivity" else None,
         "best_epoch": result.best_epoch, "seed": config.seed, "torch": str(torch.__version__),
     })
-    print(f"train: best epoch {result.best_epoch}, val AUC {at_threshold['auc']:.4f}, threshold {threshold:.4f}")
+    log.info(f"train: best epoch {result.best_epoch}, val AUC {at_threshold['auc']:.4f}, threshold {threshold:.4f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fracture.models import ARCHITECTURES
-from tests.conftest import copy_project, dvc, stages_run, tiny_params
+from tests.conftest import REPO, copy_project, dvc, stages_run, tiny_params
 
 ALL_STAGES = ["download", "filter", "split", "enhance", "train", "evaluate", "report"]
 
@@ -59,3 +59,4 @@ def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, a
     assert arch in table
     diff = dvc(project, "metrics", "diff", "HEAD", "--json").stdout
     assert "reports/eval/metrics.json" in diff
+    assert (project / "dvc.yaml").read_text() == (REPO / "dvc.yaml").read_text(), "dvclive left dvc.yaml alone"

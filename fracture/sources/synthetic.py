@@ -156,7 +156,7 @@ def _write_study(args: tuple[StudyPlan, SyntheticConfig, Path]) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, image in enumerate(draw_study(plan, config), start=1):
-        Image.fromarray(image).save(folder / f"image{index}.png", optimize=False)
+        Image.fromarray(image).save(folder / f"image{index}.png", compress_level=1)
         paths.append(f"{plan.folder}/image{index}.png")
     return paths
 
