@@ -17,7 +17,7 @@ from .errors import ParamError
 from .imaging.io import UnreadableImage, read_grayscale
 from .params import Section
 
-REASONS = ("missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "too_large",
+REASONS = ("missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data", "too_large",
            "too_small", "blank", "duplicate", "duplicate_conflicting_labels")
 
 

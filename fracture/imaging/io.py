@@ -1,4 +1,4 @@
-"""Reading any supported image file as an 8-bit grayscale array.
+"""Reading any supported image file (PNG, JPEG, TIFF, DICOM) as an 8-bit grayscale array.
 
 Everything downstream works on one representation, so 16-bit, RGB, RGBA and
 palette images are converted here rather than rejected; a file that cannot be
@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+
+DICOM_SUFFIXES = {".dcm", ".dicom"}
 
 
 class UnreadableImage(Exception):
@@ -28,6 +31,10 @@ def read_grayscale(path: Path | str) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise UnreadableImage("empty_file")
+        if is_dicom(path):
+            from .dicom import read_dicom  # pydicom is loaded only when a DICOM file is met
+
+            return read_dicom(path)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
@@ -41,6 +48,15 @@ def read_grayscale(path: Path | str) -> np.ndarray:
         raise UnreadableImage("missing_file", str(path)) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadableImage("truncated_or_corrupt", str(error)) from None
+
+
+def is_dicom(path: Path) -> bool:
+    """By extension, or by the 'DICM' marker after the 128-byte preamble."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    with open(path, "rb") as handle:
+        handle.seek(128)
+        return handle.read(4) == b"DICM"
 
 
 def to_uint8_gray(image: Image.Image) -> np.ndarray:

@@ -1,29 +1,62 @@
-"""Data sources: each writes images under a folder and returns their manifest."""
+"""Data sources: each puts its files under a folder and returns their manifest.
+
+A source's files come from `data.path` (an archive, a folder, or a file), or
+from `data.url` (one URL or a list, fetched into `data.cache_dir` with resume
+and checksum), or from the source's public URL where it has one. Zip archives,
+given directly or found inside a given folder, are unpacked safely; other
+files are copied, so the pipeline (and DVC) owns its own copy.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import ParamError
 from ..params import Section, seed
-from .archives import copy_tree, extract_zip
+from .archives import extract_zip
+from .download import Retry, fetch, parse_checksum
+from .folder import parse_folder
+from .fracatlas import URL as FRACATLAS_URL
+from .fracatlas import parse_fracatlas
+from .grazpedwri import parse_grazpedwri
 from .mura import parse_mura
 from .synthetic import SyntheticConfig, generate
 
-SOURCES = ("synthetic", "mura")
+PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "synthetic": parse_mura, "mura": parse_mura, "fracatlas": parse_fracatlas,
+    "grazpedwri": parse_grazpedwri, "folder": parse_folder,
+}
+SOURCES = tuple(PARSERS)
+PUBLIC_URLS = {"fracatlas": [FRACATLAS_URL]}
+SOURCE_FOLDER = "source"
 
 
 @dataclass(frozen=True)
 class DataConfig:
     source: str
     path: str
+    urls: list[str]
+    checksums: list[str]
+    cache_dir: Path
     synthetic: SyntheticConfig
     max_unpacked_bytes: int
     workers: int
+    retries: int
+
+
+def _text_list(section: Section, key: str) -> list[str]:
+    value = section.values.get(key)
+    values = [] if value in (None, "") else [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(item, str) and item for item in values):
+        raise section.fail(key, "expected a string or a list of strings")
+    return values
 
 
 def data_config(params: dict) -> DataConfig:
@@ -31,8 +64,18 @@ def data_config(params: dict) -> DataConfig:
     data = Section(params, "data")
     source = data.choice("source", SOURCES)
     path = data.text("path")
-    if source != "synthetic" and not path:
-        raise data.fail("path", f"data.source {source} needs data.path: the archive or folder you downloaded")
+    urls = _text_list(data, "url")
+    checksums = _text_list(data, "checksum")
+    if source not in ("synthetic",) and not path and not urls and source not in PUBLIC_URLS:
+        raise data.fail("path", f"data.source {source} needs data.path (the archive or folder you downloaded) "
+                                f"or data.url")
+    if path and not Path(path).exists():
+        raise data.fail("path", "no such file or folder; point it at the archive or the unpacked folder")
+    urls = [] if path else urls or PUBLIC_URLS.get(source, [])
+    if checksums and len(checksums) != len(urls):
+        raise data.fail("checksum", f"give one checksum per URL ({len(urls)}), or none")
+    for checksum in checksums:
+        parse_checksum(checksum)
     synthetic = data.section("synthetic")
     config = SyntheticConfig(
         patients=synthetic.integer("patients", minimum=2),
@@ -43,22 +86,42 @@ def data_config(params: dict) -> DataConfig:
     )
     max_gb = data.number("max_unpacked_gb", minimum=0.001)
     workers = data.integer("workers", minimum=0)
-    return DataConfig(source, path, config, int(max_gb * 2**30), workers or os.cpu_count() or 1)
+    cache_dir = Path(data.text("cache_dir") or "data/downloads")
+    return DataConfig(source, path, urls, checksums or [""] * len(urls), cache_dir, config, int(max_gb * 2**30),
+                      workers or os.cpu_count() or 1, data.integer("retries", minimum=1, maximum=20))
 
 
 def acquire(config: DataConfig, target: Path) -> pd.DataFrame:
-    """Put the source's images under `target` and return their manifest."""
+    """Put the source's files under `target/source` and return their manifest (paths relative to `target`)."""
+    files = target / SOURCE_FOLDER
+    files.mkdir(parents=True)
     if config.source == "synthetic":
-        generate(config.synthetic, target, workers=config.workers)
+        generate(config.synthetic, files, workers=config.workers)
     else:
-        _unpack_local(Path(config.path), target, config.max_unpacked_bytes)
-    return parse_mura(target, source=config.source)
+        inputs = [Path(config.path)] if config.path else [
+            fetch(url, config.cache_dir, checksum, Retry(attempts=config.retries))
+            for url, checksum in zip(config.urls, config.checksums)]
+        for item in inputs:
+            materialize(item, files, config.max_unpacked_bytes)
+    manifest = PARSERS[config.source](files, source=config.source)
+    return manifest.assign(path=SOURCE_FOLDER + "/" + manifest["path"])
 
 
-def _unpack_local(path: Path, target: Path, max_bytes: int) -> None:
-    if not path.exists():
-        raise UserError(f"data.path {path} does not exist; point it at the archive or the unpacked folder")
-    if path.is_dir():
-        copy_tree(path, target)
-    else:
-        extract_zip(path, target, max_bytes)
+def materialize(item: Path, target: Path, max_bytes: int) -> None:
+    """Unpack a zip, or copy a file, or a folder's files (unpacking the zips in it) into `target`."""
+    if item.is_file():
+        if zipfile.is_zipfile(item):
+            extract_zip(item, target, max_bytes)
+        else:
+            shutil.copy2(item, target / item.name)
+        return
+    if not item.is_dir():
+        raise ParamError("data.path", str(item), "no such file or folder")
+    for file in sorted(path for path in item.rglob("*") if path.is_file()):
+        if file.suffix.lower() == ".zip" and zipfile.is_zipfile(file):
+            extract_zip(file, target, max_bytes)
+            continue
+        destination = target / file.relative_to(item)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, destination)
+

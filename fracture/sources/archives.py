@@ -7,7 +7,6 @@ before anything is written.
 
 from __future__ import annotations
 
-import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -62,8 +61,3 @@ def _copy_limited(source, sink, budget: int, archive: Path) -> int:
             raise UserError(f"{archive} unpacks to more than its declared size; the archive is unsafe")
         sink.write(block)
     return copied
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    """Copy a user's folder so that the pipeline owns (and DVC hashes) its own copy."""
-    shutil.copytree(source, target, dirs_exist_ok=True, symlinks=False)

@@ -1,0 +1,124 @@
+"""Fetching a source archive over HTTP(S) the way a flaky network demands.
+
+A transfer lands in `<name>.part` and resumes from there with a Range request
+after a cut connection; failures are retried with exponential backoff; the
+file is verified against a checksum when one is given and only then renamed
+into place, so a complete file in the cache is always a good one and is used
+without touching the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlparse
+from urllib.request import Request, urlopen
+
+from tqdm import tqdm
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+PERMANENT_HTTP_ERRORS = {400, 401, 403, 404, 410}
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 5
+    backoff: float = 2.0
+    timeout: float = 60.0
+
+
+def cache_name(url: str) -> str:
+    """A file name for `url` in the cache: readable, and distinct for distinct URLs."""
+    base = Path(urlparse(url).path).name or "download"
+    return f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{base}"
+
+
+def parse_checksum(text: str) -> tuple[str, str] | None:
+    """`sha256:<hex>` or `md5:<hex>` (a bare 64-digit hex is sha256); '' for none."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    algorithm, _, digest = text.rpartition(":")
+    algorithm = algorithm or ("sha256" if len(digest) == 64 else "md5" if len(digest) == 32 else "")
+    if algorithm not in ("sha256", "md5") or not all(c in "0123456789abcdef" for c in digest):
+        raise UserError(f"params.yaml: data.checksum = {text!r} is not valid; expected sha256:<hex> or md5:<hex>")
+    return algorithm, digest
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(url: str, cache_dir: Path, checksum: str = "", retry: Retry = Retry()) -> Path:
+    """The file at `url`, from the cache when complete there, else downloaded (resuming) and verified."""
+    expected = parse_checksum(checksum)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    final = cache_dir / cache_name(url)
+    if final.is_file() and (expected is None or file_digest(final, expected[0]) == expected[1]):
+        log.info(f"using cached {final}")
+        return final
+    partial = final.with_name(final.name + ".part")
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            _transfer(url, partial, retry.timeout)
+            break
+        except HTTPError as error:
+            if error.code in PERMANENT_HTTP_ERRORS:
+                raise UserError(f"download of {url} failed: HTTP {error.code} {error.reason}; download the file "
+                                f"yourself and set data.path to it") from None
+            reason = f"HTTP {error.code}"
+        except (URLError, OSError, http.client.HTTPException) as error:
+            reason = str(getattr(error, "reason", error)) or type(error).__name__
+        if attempt == retry.attempts:
+            raise UserError(f"cannot download {url} ({reason}) after {attempt} attempts; check the network, or "
+                            f"download the file yourself and set data.path to it")
+        wait = retry.backoff * 2 ** (attempt - 1)
+        log.warning(f"download of {url} interrupted ({reason}); resuming in {wait:.1f}s "
+                    f"(attempt {attempt + 1} of {retry.attempts})")
+        time.sleep(wait)
+    if expected is not None:
+        actual = file_digest(partial, expected[0])
+        if actual != expected[1]:
+            partial.unlink()
+            raise UserError(f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {actual}; "
+                            f"the download was corrupt (run again) or data.checksum is wrong")
+    os.replace(partial, final)
+    return final
+
+
+def _transfer(url: str, partial: Path, timeout: float) -> None:
+    """Continue `partial` from where it stops; raise IncompleteRead if the server stops early."""
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"User-Agent": "fracture-pipeline", **({"Range": f"bytes={have}-"} if have else {})}
+    try:
+        response = urlopen(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as error:
+        if error.code == 416 and have:  # nothing left to send: a previous attempt already got it all
+            return
+        raise
+    with response:
+        if have and response.status != 206:
+            have = 0  # the server ignored the range: start over
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(partial, "ab" if have else "wb") as sink, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, desc=Path(urlparse(url).path).name) as bar:
+            while block := response.read(CHUNK):
+                sink.write(block)
+                bar.update(len(block))
+    size = partial.stat().st_size
+    if total is not None and size < total:
+        raise http.client.IncompleteRead(b"", total - size)

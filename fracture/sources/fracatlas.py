@@ -1,0 +1,109 @@
+"""Parse FracAtlas (figshare article 22363012, CC BY 4.0) into a manifest.
+
+`FracAtlas/dataset.csv` has one row per image: `image_id` (IMG0000000.jpg),
+the region flags `hand`, `leg`, `hip`, `shoulder`, `mixed`, the view flags
+`frontal`, `lateral`, `oblique`, `hardware`, `multiscan` and `fractured`;
+images are under `images/Fractured/` and `images/Non_fractured/`.
+
+FracAtlas publishes no patient ids, and consecutive image numbers often are
+one patient's films. Grouping is therefore conservative: a run of
+consecutive numbers whose region flags overlap is one pseudo-patient (and
+one study), and exact duplicate images join their groups, so that no patient
+and no copy can straddle splits.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+from ..manifest import COLUMNS, file_sha256
+
+URL = "https://figshare.com/ndownloader/files/43283628"
+REGION_FLAGS = ("hand", "leg", "hip", "shoulder")
+VIEW_FLAGS = ("frontal", "lateral", "oblique")
+REQUIRED = ("image_id", "fractured") + REGION_FLAGS
+
+
+def _find_index(data_root: Path) -> Path:
+    found = sorted(data_root.rglob("dataset.csv"))
+    if not found:
+        raise UserError(f"no FracAtlas dataset.csv under {data_root}; data.path must be FracAtlas.zip or its folder")
+    return found[0]
+
+
+def _flags(row: pd.Series, names) -> set[str]:
+    return {name for name in names if str(row.get(name, "0")).strip() in ("1", "1.0", "True")}
+
+
+def _region(flags: set[str]) -> str:
+    return next(iter(flags)) if len(flags) == 1 else "mixed"
+
+
+def _number(image_id: str) -> int:
+    digits = re.findall(r"\d+", image_id)
+    return int(digits[-1]) if digits else -1
+
+
+def conservative_groups(numbers: list[int], region_flags: list[set[str]], hashes: list[str]) -> list[str]:
+    """Pseudo-patient per image: runs of consecutive numbers with overlapping flags, merged over duplicates."""
+    order = sorted(range(len(numbers)), key=lambda i: numbers[i])
+    parent = list(range(len(numbers)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(a: int, b: int) -> None:
+        parent[root(a)] = root(b)
+
+    for previous, current in zip(order, order[1:]):
+        if numbers[current] - numbers[previous] == 1 and (region_flags[current] & region_flags[previous]
+                                                        or not region_flags[current] or not region_flags[previous]):
+            join(current, previous)
+    first_with_hash: dict[str, int] = {}
+    for index, digest in enumerate(hashes):
+        join(index, first_with_hash.setdefault(digest, index))
+    first_number = {}
+    for index in order:
+        first_number.setdefault(root(index), numbers[index])
+    return [f"fracatlas-group-{first_number[root(index)]:07d}" for index in range(len(numbers))]
+
+
+def parse_fracatlas(data_root: Path, source: str = "fracatlas") -> pd.DataFrame:
+    index_file = _find_index(data_root)
+    table = pd.read_csv(index_file, dtype=str, keep_default_na=False)
+    missing = [column for column in REQUIRED if column not in table.columns]
+    if missing:
+        raise UserError(f"{index_file} lacks FracAtlas columns {', '.join(missing)}; "
+                        f"found {', '.join(table.columns)}")
+    images = {path.name: path for path in (index_file.parent / "images").rglob("*") if path.is_file()}
+    rows, flags = [], []
+    for _, entry in table.iterrows():
+        image = images.get(entry["image_id"])
+        if image is None:
+            continue  # listed but not shipped: nothing to screen
+        region_flags = _flags(entry, REGION_FLAGS)
+        views = _flags(entry, VIEW_FLAGS)
+        rows.append({
+            "image_id": Path(entry["image_id"]).stem,
+            "path": image.relative_to(data_root).as_posix(),
+            "region": _region(region_flags),
+            "label": int(entry["fractured"].strip() in ("1", "1.0", "True")),
+            "view": next(iter(views)) if len(views) == 1 else "",
+            "source": source,
+            "source_split": "",
+            "sha256": file_sha256(image),
+        })
+        flags.append(region_flags)
+    if not rows:
+        raise UserError(f"none of the images listed in {index_file} were found under {index_file.parent / 'images'}")
+    groups = conservative_groups([_number(row["image_id"]) for row in rows], flags, [row["sha256"] for row in rows])
+    for row, group in zip(rows, groups):
+        row["patient_id"] = row["study_id"] = group
+    return pd.DataFrame(rows)[COLUMNS]

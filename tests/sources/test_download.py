@@ -1,0 +1,74 @@
+import hashlib
+import socket
+
+import pytest
+
+from fracture.errors import UserError
+from fracture.sources.download import Retry, fetch
+
+FAST = Retry(attempts=3, backoff=0.01, timeout=5)
+PAYLOAD = bytes(range(256)) * 4000  # about 1 MB
+
+
+def test_normal_download_lands_whole_and_is_then_served_from_the_cache(tmp_path, file_server):
+    file_server.files["/data/archive.zip"] = PAYLOAD
+    path = fetch(f"{file_server.url}/data/archive.zip", tmp_path, retry=FAST)
+    assert path.read_bytes() == PAYLOAD and path.name.endswith("-archive.zip")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name], "no partial file left"
+    assert fetch(f"{file_server.url}/data/archive.zip", tmp_path, retry=FAST) == path
+    assert len(file_server.requests) == 1, "the second call did not touch the network"
+
+
+def test_a_cut_connection_resumes_with_a_range_request(tmp_path, file_server):
+    file_server.files["/cut.zip"] = PAYLOAD
+    file_server.cut_once.add("/cut.zip")
+    path = fetch(f"{file_server.url}/cut.zip", tmp_path, retry=FAST)
+    assert path.read_bytes() == PAYLOAD
+    assert file_server.requests[0][1] is None
+    assert file_server.requests[1][1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_a_matching_checksum_passes(tmp_path, file_server, algorithm):
+    file_server.files["/ok.zip"] = PAYLOAD
+    digest = hashlib.new(algorithm, PAYLOAD).hexdigest()
+    assert fetch(f"{file_server.url}/ok.zip", tmp_path, f"{algorithm}:{digest}", FAST).read_bytes() == PAYLOAD
+
+
+def test_a_checksum_mismatch_keeps_nothing(tmp_path, file_server):
+    file_server.files["/bad.zip"] = PAYLOAD
+    with pytest.raises(UserError, match="checksum mismatch") as error:
+        fetch(f"{file_server.url}/bad.zip", tmp_path, "sha256:" + "0" * 64, FAST)
+    assert "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cached_file_with_the_wrong_checksum_is_downloaded_again(tmp_path, file_server):
+    file_server.files["/f.zip"] = PAYLOAD
+    first = fetch(f"{file_server.url}/f.zip", tmp_path, retry=FAST)
+    first.write_bytes(b"tampered")
+    again = fetch(f"{file_server.url}/f.zip", tmp_path, "sha256:" + hashlib.sha256(PAYLOAD).hexdigest(), FAST)
+    assert again.read_bytes() == PAYLOAD
+
+
+def test_404_names_the_url_and_the_alternative(tmp_path, file_server):
+    with pytest.raises(UserError) as error:
+        fetch(f"{file_server.url}/missing.zip", tmp_path, retry=FAST)
+    assert f"{file_server.url}/missing.zip" in str(error.value) and "HTTP 404" in str(error.value)
+    assert "data.path" in str(error.value)
+    assert len(file_server.requests) == 1, "a 404 is not retried"
+
+
+def test_offline_names_the_url_and_the_alternative(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/mura.zip"
+    with pytest.raises(UserError, match="cannot download .* after 3 attempts.*data.path") as error:
+        fetch(url, tmp_path, retry=FAST)
+    assert url in str(error.value)
+
+
+def test_bad_checksum_params_are_rejected(tmp_path):
+    with pytest.raises(UserError, match="data.checksum"):
+        fetch("http://127.0.0.1:9/x", tmp_path, "crc32:abcd", FAST)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from fracture.errors import UserError
+from fracture.sources.folder import parse_folder
+from tests.conftest import radiograph_like, write_dicom, write_png
+
+
+def test_labels_csv_with_optional_columns_and_dicom(tmp_path):
+    write_png(tmp_path / "img/a.png", radiograph_like(0))
+    write_dicom(tmp_path / "img/b.dcm", (radiograph_like(1).astype(np.uint16) * 16))
+    write_png(tmp_path / "img/c.png", radiograph_like(2))
+    (tmp_path / "labels.csv").write_text(
+        "path,label,region,patient_id,study_id,view\n"
+        "img/a.png,1,Wrist,p1,s1,frontal\n"
+        "img/b.dcm,normal,wrist,p1,s2,\n"
+        "img/c.png,fractured,Hand,,,lateral\n")
+    manifest = parse_folder(tmp_path).set_index("image_id")
+    assert manifest["label"].to_dict() == {"img/a": 1, "img/b": 0, "img/c": 1}
+    assert manifest.loc["img/a", "region"] == "wrist" and manifest.loc["img/c", "region"] == "hand"
+    assert manifest.loc["img/c", "patient_id"] == "img/c" and manifest.loc["img/c", "study_id"] == "img/c"
+    assert manifest.loc["img/b", "path"] == "img/b.dcm"
+
+
+def test_groups_fill_missing_patient_ids(tmp_path):
+    for name in "abc":
+        write_png(tmp_path / f"{name}.png", radiograph_like(ord(name)))
+    (tmp_path / "labels.csv").write_text("path,label,patient_id,pseudo_group\na.png,0,,G1\nb.png,1,,G1\nc.png,1,P9,G2\n")
+    assert parse_folder(tmp_path)["patient_id"].tolist() == ["G1", "G1", "P9"]
+
+
+def test_class_folders(tmp_path):
+    write_png(tmp_path / "normal/x.png", radiograph_like(0))
+    write_png(tmp_path / "fracture/deep/y.jpg", radiograph_like(1))
+    write_png(tmp_path / "notes/z.png", radiograph_like(2))
+    manifest = parse_folder(tmp_path).set_index("image_id")
+    assert manifest["label"].to_dict() == {"fracture/deep/y": 1, "normal/x": 0}
+
+
+def test_bad_labels_and_layouts_are_clear_errors(tmp_path):
+    (tmp_path / "labels.csv").write_text("path,label\na.png,1\nb.png,maybe\n")
+    with pytest.raises(UserError, match=r"row 3: label 'maybe' is not 0/1"):
+        parse_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,diagnosis\na.png,1\n")
+    with pytest.raises(UserError, match="lacks columns path, label"):
+        parse_folder(tmp_path)
+    (tmp_path / "labels.csv").unlink()
+    with pytest.raises(UserError, match="no labels.csv and no class folders"):
+        parse_folder(tmp_path)

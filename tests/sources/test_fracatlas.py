@@ -1,0 +1,62 @@
+import numpy as np
+
+from fracture.sources import acquire, data_config
+from fracture.sources.fracatlas import conservative_groups, parse_fracatlas
+from tests.conftest import png_bytes, radiograph_like, tiny_params, write_png, zip_bytes
+
+HEADER = "image_id,hand,leg,hip,shoulder,mixed,hardware,multiscan,fractured,fracture_count,frontal,lateral,oblique\n"
+ROWS = [  # id, hand, leg, hip, shoulder, fractured, frontal, lateral
+    ("IMG0000010.jpg", 1, 0, 0, 0, 1, 1, 0),
+    ("IMG0000011.jpg", 1, 0, 0, 0, 1, 0, 1),   # consecutive, same region: same patient as 10
+    ("IMG0000012.jpg", 0, 1, 0, 0, 0, 1, 0),   # consecutive but another region: new group
+    ("IMG0000020.jpg", 1, 0, 0, 1, 0, 1, 0),   # two regions: mixed
+    ("IMG0000030.jpg", 0, 0, 1, 0, 0, 1, 0),   # exact copy of 12: joins its group
+]
+
+
+def _layout(root):
+    lines = [f"{i},{h},{l},{hp},{s},{int(h + l + hp + s > 1)},0,0,{f},{f},{fr},{la},0" for i, h, l, hp, s, f, fr, la in ROWS]
+    (root / "FracAtlas").mkdir(parents=True)
+    (root / "FracAtlas/dataset.csv").write_text(HEADER + "\n".join(lines) + "\n")
+    for index, (image_id, *_, fractured, _frontal, _lateral) in enumerate(ROWS):
+        folder = "Fractured" if fractured else "Non_fractured"
+        seed = 2 if image_id == "IMG0000030.jpg" else index
+        write_png(root / f"FracAtlas/images/{folder}/{image_id}", radiograph_like(seed))
+    return root
+
+
+def test_labels_regions_views_and_conservative_groups(tmp_path):
+    manifest = parse_fracatlas(_layout(tmp_path)).set_index("image_id")
+    assert manifest["label"].to_dict() == {"IMG0000010": 1, "IMG0000011": 1, "IMG0000012": 0, "IMG0000020": 0,
+                                           "IMG0000030": 0}
+    assert manifest.loc["IMG0000020", "region"] == "mixed" and manifest.loc["IMG0000012", "region"] == "leg"
+    assert manifest.loc["IMG0000011", "view"] == "lateral"
+    groups = manifest["patient_id"]
+    assert groups["IMG0000010"] == groups["IMG0000011"] != groups["IMG0000012"]
+    assert groups["IMG0000030"] == groups["IMG0000012"], "an exact duplicate joins its copy's group"
+    assert (manifest["study_id"] == manifest["patient_id"]).all()
+    assert manifest.loc["IMG0000010", "path"] == "FracAtlas/images/Fractured/IMG0000010.jpg"
+
+
+def test_runs_break_on_gaps_and_regions():
+    groups = conservative_groups([1, 2, 4, 5, 6], [{"hand"}, {"hand"}, {"hand"}, {"leg"}, {"leg", "hip"}],
+                                 ["a", "b", "c", "d", "e"])
+    assert groups[0] == groups[1] != groups[2] and groups[2] != groups[3] and groups[3] == groups[4]
+
+
+def test_the_public_archive_url_is_fetched_and_unpacked(tmp_path, file_server, monkeypatch):
+    archive_root = _layout(tmp_path / "made")
+    entries = {path.relative_to(archive_root).as_posix(): path.read_bytes()
+               for path in archive_root.rglob("*") if path.is_file()}
+    file_server.files["/ndownloader/files/43283628"] = zip_bytes(entries)
+    monkeypatch.chdir(tmp_path)
+    params = tiny_params(**{"data.source": "fracatlas", "data.url": f"{file_server.url}/ndownloader/files/43283628"})
+    manifest = acquire(data_config(params), tmp_path / "raw")
+    assert len(manifest) == len(ROWS)
+    assert (tmp_path / "raw" / manifest["path"].iloc[0]).is_file()
+    assert manifest["path"].str.startswith("source/FracAtlas/images/").all()
+
+
+def test_without_path_or_url_the_figshare_archive_is_the_default():
+    config = data_config(tiny_params(**{"data.source": "fracatlas"}))
+    assert config.urls == ["https://figshare.com/ndownloader/files/43283628"]

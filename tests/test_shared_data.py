@@ -1,0 +1,27 @@
+"""The whole pipeline on the real FracAtlas sample in ../shared, through the `folder` source."""
+
+import json
+
+import pytest
+
+from tests.conftest import SHARED_DATA, copy_project, dvc, stages_run, tiny_params
+
+FRACATLAS = SHARED_DATA / "fracatlas"
+pytestmark = pytest.mark.skipif(not (FRACATLAS / "labels.csv").is_file(),
+                                reason=f"the FracAtlas sample is not at {FRACATLAS} (../shared beside the repo)")
+
+
+def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
+    params = tiny_params(**{"data.source": "folder", "data.path": str(FRACATLAS), "filter.regions": ["all"],
+                            "enhance.image_size": 64})
+    root = copy_project(tmp_path, params)
+    assert len(stages_run(dvc(root, "repro").stdout)) == 7
+    filtered = json.loads((root / "reports/filter.json").read_text())
+    assert filtered["images_in"] == 594 and filtered["images_kept"] >= 590
+    assert set(filtered["kept"]) == {"hand", "leg", "mixed", "shoulder", "hip"}
+    split = json.loads((root / "reports/split.json").read_text())
+    assert split["leakage"] == {"patients_crossing": 0, "studies_crossing": 0, "duplicates_crossing": 0}
+    assert not split["official_test"] and all(s["abnormal"] and s["normal"] for s in split["splits"].values())
+    metrics = json.loads((root / "reports/eval/metrics.json").read_text())
+    assert metrics["test"]["image"]["n"] == split["splits"]["test"]["images"]
+    assert (root / "reports/report.html").stat().st_size > 10_000
