@@ -1,47 +1,139 @@
-"""Scoring a trained model on validation and test predictions.
+"""Scoring a trained model on its validation and test predictions.
 
-The threshold comes from the checkpoint, where training chose it on
-validation data; here it is only applied. Test metrics are reported per image
-and per study (mean probability of the study's views).
+The fracture task's threshold comes from the checkpoint, where training
+chose it on validation data; here it is only applied. Every test metric is
+reported per image and per study (mean of the views' probabilities) with a
+bootstrap confidence interval over patients, plus calibration and, when
+several regions are present, a table per region. The region task is scored
+as a multi-class problem.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from .metrics import binary_metrics, study_level
+from .metrics import binary_metrics, calibration, multiclass_metrics, patient_bootstrap, study_level
+from .params import Section, seed
 
-PREDICTION_COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "split", "label", "probability",
-                      "predicted"]
-
-
-def predictions_frame(rows: pd.DataFrame, probabilities, threshold: float) -> pd.DataFrame:
-    probabilities = np.asarray(probabilities, dtype=float)
-    frame = rows.assign(probability=probabilities, predicted=(probabilities >= threshold).astype(int))
-    return frame[PREDICTION_COLUMNS]
+ROW_COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "split", "label"]
 
 
-def split_metrics(predictions: pd.DataFrame, threshold: float) -> dict:
-    """Image- and study-level metrics of one split at the frozen threshold."""
-    studies = study_level(predictions)
-    return {"image": binary_metrics(predictions["label"], predictions["probability"], threshold),
-            "study": binary_metrics(studies["label"], studies["probability"], threshold)}
+@dataclass(frozen=True)
+class EvaluateConfig:
+    resamples: int
+    ci_level: float
+    calibration_bins: int
+    cam_examples: int
+    seed: int
 
 
-def roc_points(labels, probabilities) -> pd.DataFrame:
-    fpr, tpr, thresholds = roc_curve(labels, probabilities, drop_intermediate=False)
+def evaluate_config(params: dict) -> EvaluateConfig:
+    section = Section(params, "evaluate")
+    return EvaluateConfig(
+        resamples=section.integer("bootstrap_resamples", minimum=0),
+        ci_level=section.number("ci_level", minimum=0.5, maximum=0.999),
+        calibration_bins=section.integer("calibration_bins", minimum=2, maximum=100),
+        cam_examples=section.integer("gradcam_examples", minimum=0, maximum=20),
+        seed=seed(params),
+    )
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the model predicts: `fracture` (binary, frozen threshold) or `region` (multi-class)."""
+
+    name: str
+    classes: list[str]
+    threshold: float | None = None
+
+    @property
+    def binary(self) -> bool:
+        return self.name == "fracture"
+
+    @property
+    def probability_columns(self) -> list[str]:
+        return ["probability"] if self.binary else [f"p_{name}" for name in self.classes]
+
+    def scores(self, labels: np.ndarray, probabilities: np.ndarray) -> dict:
+        if self.binary:
+            return binary_metrics(labels, probabilities[:, 0], self.threshold)
+        return multiclass_metrics(labels, probabilities, self.classes)
+
+
+def predictions_frame(rows: pd.DataFrame, probabilities: np.ndarray, task: Task) -> pd.DataFrame:
+    """The rows with their probabilities and predictions (class names for the region task)."""
+    frame = rows[ROW_COLUMNS].copy()
+    if task.binary:
+        frame["probability"] = probabilities[:, 1]
+        frame["predicted"] = (frame["probability"] >= task.threshold).astype(int)
+    else:
+        for index, name in enumerate(task.classes):
+            frame[f"p_{name}"] = probabilities[:, index]
+        frame["actual"] = np.asarray(task.classes)[frame["label"].to_numpy()]
+        frame["predicted"] = np.asarray(task.classes)[probabilities.argmax(axis=1)]
+    return frame
+
+
+def _scored(frame: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool) -> dict:
+    labels = frame["label"].to_numpy()
+    probabilities = frame[task.probability_columns].to_numpy()
+    result = task.scores(labels, probabilities)
+    if with_ci and config.resamples:
+        result["ci"] = {key: {"low": low, "high": high} for key, (low, high) in patient_bootstrap(
+            frame["patient_id"].to_numpy(), lambda rows: task.scores(labels[rows], probabilities[rows]),
+            config.resamples, config.seed, config.ci_level).items()}
+    return result
+
+
+def split_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool = True) -> dict:
+    """Image- and study-level metrics of one split, with patient-bootstrap intervals."""
+    studies = study_level(predictions, task.probability_columns)
+    return {"image": _scored(predictions, task, config, with_ci),
+            "study": _scored(studies, task, config, with_ci)}
+
+
+def region_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig) -> dict:
+    """Image-level fracture metrics per body region, where a region has both classes."""
+    if not task.binary or predictions["region"].nunique() < 2:
+        return {}
+    return {region: _scored(rows, task, config, with_ci=True)
+            for region, rows in predictions.groupby("region") if rows["label"].nunique() == 2}
+
+
+def _one_vs_rest(predictions: pd.DataFrame, task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """Binary labels and scores for the curves: the fracture probability, or micro-averaged classes."""
+    if task.binary:
+        return predictions["label"].to_numpy(), predictions["probability"].to_numpy()
+    one_hot = np.eye(len(task.classes), dtype=int)[predictions["label"].to_numpy()]
+    return one_hot.ravel(), predictions[task.probability_columns].to_numpy().ravel()
+
+
+def roc_points(predictions: pd.DataFrame, task: Task) -> pd.DataFrame:
+    fpr, tpr, thresholds = roc_curve(*_one_vs_rest(predictions, task), drop_intermediate=False)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)})
 
 
-def pr_points(labels, probabilities) -> pd.DataFrame:
-    precision, recall, _ = precision_recall_curve(labels, probabilities)
+def pr_points(predictions: pd.DataFrame, task: Task) -> pd.DataFrame:
+    precision, recall, _ = precision_recall_curve(*_one_vs_rest(predictions, task))
     return pd.DataFrame({"recall": recall, "precision": precision})
 
 
-def confusion_rows(predictions: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+def calibration_points(predictions: pd.DataFrame, task: Task, bins: int) -> tuple[pd.DataFrame, float | None]:
+    """Reliability of P(abnormal), or of the top class's confidence for the region task."""
+    if task.binary:
+        return calibration(predictions["label"], predictions["probability"], bins)
+    probabilities = predictions[task.probability_columns].to_numpy()
+    correct = probabilities.argmax(axis=1) == predictions["label"].to_numpy()
+    return calibration(correct, probabilities.max(axis=1), bins)
+
+
+def confusion_rows(predictions: pd.DataFrame, task: Task) -> pd.DataFrame:
     """One row per image with its actual and predicted class name, as DVC's confusion template reads."""
-    names = np.array(classes)
+    names = np.asarray(task.classes)
+    predicted = predictions["predicted"].to_numpy()
     return pd.DataFrame({"actual": names[predictions["label"].to_numpy()],
-                         "predicted": names[predictions["predicted"].to_numpy()]})
+                         "predicted": names[predicted] if task.binary else predicted})

@@ -1,26 +1,59 @@
 """Classification metrics computed the way a reviewer expects.
 
-ROC-AUC is computed on probabilities, never on thresholded predictions. The
-decision threshold is chosen on validation data and then applied, frozen, to
-test data. Study-level scores average the probabilities of a study's views,
-as MURA's evaluation does.
+ROC-AUC and PR-AUC are computed on probabilities, never on thresholded
+predictions. The decision threshold is chosen on validation data and then
+applied, frozen, to test data. Study-level scores average the probabilities of
+a study's views, as MURA's evaluation does. Confidence intervals come from a
+bootstrap that resamples patients, because a patient's films are not
+independent observations.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
 
 THRESHOLD_METHODS = ("youden", "sensitivity")
 
 
-def _safe_ratio(numerator: float, denominator: float) -> float | None:
+def _ratio(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator else None
 
 
+def roc_auc(labels, scores) -> float | None:
+    """Probability that a random positive outranks a random negative (ties count half)."""
+    labels = np.asarray(labels, dtype=bool)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if not positives or not negatives:
+        return None
+    ranks = pd.Series(np.asarray(scores, dtype=float)).rank(method="average").to_numpy()
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def average_precision(labels, scores) -> float | None:
+    """PR-AUC as the step-wise sum of precision times recall gained, over distinct thresholds."""
+    labels = np.asarray(labels, dtype=int)
+    positives = int(labels.sum())
+    if not positives:
+        return None
+    scores = np.asarray(scores, dtype=float)
+    order = np.argsort(-scores, kind="mergesort")
+    hits = np.cumsum(labels[order])
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores[order])), len(scores) - 1]
+    precision = hits[last_of_tie] / (last_of_tie + 1)
+    recall_gain = np.diff(np.r_[0, hits[last_of_tie]]) / positives
+    return float(np.sum(precision * recall_gain))
+
+
+def _kappa(observed_agreement: float, expected_agreement: float) -> float | None:
+    return _ratio(observed_agreement - expected_agreement, 1 - expected_agreement)
+
+
 def binary_metrics(labels, probabilities, threshold: float) -> dict:
-    """AUC on probabilities; the rest at `threshold` (abnormal when probability >= threshold)."""
+    """AUCs on probabilities; the rest at `threshold` (abnormal when probability >= threshold)."""
     labels = np.asarray(labels, dtype=int)
     probabilities = np.asarray(probabilities, dtype=float)
     predicted = (probabilities >= threshold).astype(int)
@@ -28,26 +61,51 @@ def binary_metrics(labels, probabilities, threshold: float) -> dict:
     tn = int(np.sum((predicted == 0) & (labels == 0)))
     fp = int(np.sum((predicted == 1) & (labels == 0)))
     fn = int(np.sum((predicted == 0) & (labels == 1)))
-    both_classes = len(np.unique(labels)) == 2
-    precision, sensitivity = _safe_ratio(tp, tp + fp), _safe_ratio(tp, tp + fn)
-    f1 = _safe_ratio(2 * tp, 2 * tp + fp + fn)
+    n = len(labels)
+    expected = ((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp)) / n**2 if n else 1.0
     return {
-        "n": int(len(labels)), "positives": int(labels.sum()),
-        "auc": float(roc_auc_score(labels, probabilities)) if both_classes else None,
-        "accuracy": _safe_ratio(tp + tn, len(labels)),
-        "sensitivity": sensitivity,
-        "specificity": _safe_ratio(tn, tn + fp),
-        "precision": precision,
-        "f1": f1,
-        "kappa": _kappa(labels, predicted),
+        "n": n, "positives": tp + fn,
+        "auc": roc_auc(labels, probabilities),
+        "pr_auc": average_precision(labels, probabilities),
+        "accuracy": _ratio(tp + tn, n),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "precision": _ratio(tp, tp + fp),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "kappa": _kappa((tp + tn) / n, expected) if n else None,
         "tp": tp, "tn": tn, "fp": fp, "fn": fn,
     }
 
 
-def _kappa(labels: np.ndarray, predicted: np.ndarray) -> float | None:
-    if len(np.unique(np.concatenate([labels, predicted]))) < 2:
-        return None
-    return float(cohen_kappa_score(labels, predicted))
+def multiclass_metrics(labels, probabilities, classes: list[str]) -> dict:
+    """Accuracy, balanced accuracy, macro F1, Cohen's kappa, one-vs-rest macro AUC, per-class scores."""
+    labels = np.asarray(labels, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    predicted = probabilities.argmax(axis=1)
+    k, n = len(classes), len(labels)
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class, recalls, f1s, aucs = {}, [], [], []
+    for index, name in enumerate(classes):
+        tp, support, called = confusion[index, index], confusion[index].sum(), confusion[:, index].sum()
+        scores = {"n": int(support), "sensitivity": _ratio(tp, support), "precision": _ratio(tp, called),
+                  "f1": _ratio(2 * tp, support + called), "auc": roc_auc(labels == index, probabilities[:, index])}
+        per_class[name] = scores
+        if support:
+            recalls.append(scores["sensitivity"])
+            f1s.append(scores["f1"] or 0.0)
+        if scores["auc"] is not None:
+            aucs.append(scores["auc"])
+    expected = float((confusion.sum(axis=0) * confusion.sum(axis=1)).sum()) / n**2 if n else 0.0
+    return {
+        "n": n,
+        "accuracy": _ratio(np.trace(confusion), n),
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+        "kappa": _kappa(np.trace(confusion) / n, expected) if n else None,
+        "auc": float(np.mean(aucs)) if aucs else None,
+        "per_class": per_class,
+    }
 
 
 def youden_threshold(labels, probabilities) -> float:
@@ -77,8 +135,47 @@ def choose_threshold(labels, probabilities, method: str, target_sensitivity: flo
     return sensitivity_threshold(labels, probabilities, target_sensitivity)
 
 
-def study_level(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per study: its label and the mean probability of its views."""
+def study_level(frame: pd.DataFrame, probability_columns: list[str]) -> pd.DataFrame:
+    """One row per study: its label, its patient and the mean of its views' probabilities."""
     grouped = frame.groupby("study_id", sort=True)
-    return pd.DataFrame({"label": grouped["label"].max(), "probability": grouped["probability"].mean(),
-                         "patient_id": grouped["patient_id"].first()}).reset_index()
+    studies = grouped[probability_columns].mean()
+    studies["label"] = grouped["label"].max()
+    studies["patient_id"] = grouped["patient_id"].first()
+    return studies.reset_index()
+
+
+def patient_bootstrap(patients, compute: Callable[[np.ndarray], dict], resamples: int, seed: int,
+                      level: float = 0.95) -> dict:
+    """Percentile intervals of each numeric metric over resamples of patients (with replacement).
+
+    `compute` takes row positions and returns a flat dict of metrics; a
+    resample in which a metric is undefined (one class only) is skipped for it.
+    """
+    rows_of = pd.Series(np.arange(len(patients))).groupby(np.asarray(patients)).apply(np.asarray).tolist()
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        chosen = rng.integers(0, len(rows_of), len(rows_of))
+        for key, value in compute(np.concatenate([rows_of[i] for i in chosen])).items():
+            if isinstance(value, float):
+                draws.setdefault(key, []).append(value)
+    tail = (1 - level) / 2 * 100
+    return {key: [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+            for key, values in draws.items()}
+
+
+def calibration(labels, probabilities, bins: int = 10) -> tuple[pd.DataFrame, float | None]:
+    """Reliability table over equal-width probability bins and the expected calibration error."""
+    labels = np.asarray(labels, dtype=float)
+    probabilities = np.asarray(probabilities, dtype=float)
+    index = np.minimum((probabilities * bins).astype(int), bins - 1)
+    table = pd.DataFrame({"bin": index, "probability": probabilities, "label": labels}).groupby("bin").agg(
+        count=("label", "size"), mean_predicted=("probability", "mean"), observed=("label", "mean"))
+    table = table.reindex(range(bins)).reset_index()
+    table.insert(1, "lower", table["bin"] / bins)
+    table.insert(2, "upper", (table["bin"] + 1) / bins)
+    table["count"] = table["count"].fillna(0).astype(int)
+    filled = table[table["count"] > 0]
+    ece = float((filled["count"] * (filled["mean_predicted"] - filled["observed"]).abs()).sum() / len(labels)) \
+        if len(labels) else None
+    return table, ece

@@ -1,12 +1,18 @@
-"""Stage evaluate: test metrics at the threshold frozen on validation, curves, predictions."""
+"""Stage evaluate: test metrics with patient-bootstrap CIs, calibration, curves, Grad-CAM, predictions."""
 
 import logging
 from pathlib import Path
 
+import numpy as np
+import torch
 import pandas as pd
+from PIL import Image
 
 from fracture.errors import run_stage
-from fracture.evaluation import confusion_rows, pr_points, predictions_frame, roc_points, split_metrics
+from fracture.evaluation import (Task, calibration_points, confusion_rows, evaluate_config, pr_points,
+                                 predictions_frame, region_metrics, roc_points, split_metrics)
+from fracture.explain import cam_overlays, pick_examples
+from fracture.params import load_params
 from fracture.storage import atomic_path, write_json
 from fracture.training.checkpoint import load_checkpoint
 from fracture.training.config import resolve_device
@@ -25,27 +31,49 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(temporary, index=False, float_format="%.6g")
 
 
+def save_gradcam(model, data, predictions, task, normalization, device, per_outcome) -> None:
+    """Overlays for the most confident examples of each outcome, in reports/eval/gradcam/."""
+    with atomic_path(OUT / "gradcam", directory=True) as folder:
+        for outcome, rows in pick_examples(predictions, per_outcome, task).items():
+            if rows.empty:
+                continue
+            index = torch.as_tensor(rows.index.to_numpy(copy=True))
+            targets = [1] * len(rows) if task.binary else np.argmax(
+                rows[task.probability_columns].to_numpy(), axis=1).tolist()
+            for rank, overlay in enumerate(cam_overlays(model, data.images[index], normalization, targets, device)):
+                Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
+
+
 def main() -> None:
+    config = evaluate_config(load_params())
     device = resolve_device("auto")
     model, metadata = load_checkpoint(MODEL, device)
+    task = Task(metadata["task"], metadata["classes"], metadata["threshold"])
+    regions = metadata["classes"] if not task.binary else None
     normalization = Normalization(**metadata["normalization"])
-    threshold = metadata["threshold"]
-    predictions, metrics = [], {"threshold": threshold, "threshold_method": metadata["threshold_method"]}
+    metrics = {"task": task.name, "threshold": task.threshold, "threshold_method": metadata["threshold_method"],
+               "target_sensitivity": metadata["target_sensitivity"]}
+    frames = {}
     for split in ("val", "test"):
-        data = load_split(PROCESSED, split)
-        probabilities = predict_probabilities(model, data.images, normalization, device)[:, 1].numpy()
-        frame = predictions_frame(data.rows, probabilities, threshold)
-        metrics[split] = split_metrics(frame, threshold)
-        predictions.append(frame)
-    test = predictions[-1]
-    write_csv(pd.concat(predictions), OUT / "predictions.csv")
-    write_csv(roc_points(test["label"], test["probability"]), OUT / "plots" / "roc.csv")
-    write_csv(pr_points(test["label"], test["probability"]), OUT / "plots" / "pr.csv")
-    write_csv(confusion_rows(test, metadata["classes"]), OUT / "plots" / "confusion.csv")
+        data = load_split(PROCESSED, split, regions)
+        frames[split] = predictions_frame(data.rows, predict_probabilities(model, data.images, normalization,
+                                                                          device).numpy(), task)
+        metrics[split] = split_metrics(frames[split], task, config, with_ci=split == "test")
+    test = frames["test"]
+    metrics["test_by_region"] = region_metrics(test, task, config)
+    calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
+    write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
+    write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
+    write_csv(pr_points(test, task), OUT / "plots" / "pr.csv")
+    write_csv(confusion_rows(test, task), OUT / "plots" / "confusion.csv")
+    write_csv(calibration, OUT / "plots" / "calibration.csv")
     write_json(OUT / "metrics.json", metrics)
+    save_gradcam(model, load_split(PROCESSED, "test", regions), test, task, normalization, device,
+                 config.cam_examples)
     image = metrics["test"]["image"]
-    log.info(f"evaluate: test AUC {image['auc']:.4f}, sensitivity {image['sensitivity']:.4f}, "
-          f"specificity {image['specificity']:.4f} at threshold {threshold:.4f}")
+    log.info(f"evaluate: test AUC {image['auc']:.4f}"
+             + (f", sensitivity {image['sensitivity']:.4f}, specificity {image['specificity']:.4f} at threshold "
+                f"{task.threshold:.4f}" if task.binary else f", accuracy {image['accuracy']:.4f}"))
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ def test_repro_writes_every_stage_output(project):
     for path in ["data/raw/manifest.csv", "data/filtered/manifest.csv", "data/split/manifest.csv",
                  "data/processed/images.npy", "models/model.pt", "reports/filter.json", "reports/split.json",
                  "reports/enhance/metrics.json", "reports/enhance/montage.png", "reports/train/metrics.json",
-                 "reports/eval/metrics.json", "reports/eval/predictions.csv", "reports/report.md",
-                 "reports/report.html"]:
+                 "reports/eval/metrics.json", "reports/eval/predictions.csv", "reports/eval/plots/calibration.csv",
+                 "reports/eval/gradcam/true_negative_1.png", "reports/report.md", "reports/report.html"]:
         assert (project / path).is_file(), path
     metrics = json.loads((project / "reports/eval/metrics.json").read_text())
     assert {"image", "study"} == set(metrics["test"]) and 0 <= metrics["test"]["image"]["auc"] <= 1
+    assert metrics["test"]["image"]["ci"]["auc"]["low"] <= metrics["test"]["image"]["auc"]
     html = (project / "reports/report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 5 and 'src="figures' not in html
+    assert html.count('src="data:image/png;base64,') == 7 and 'src="figures' not in html
 
 
 def test_second_repro_does_nothing(project):
@@ -47,7 +48,7 @@ def test_metrics_and_plots_are_declared(project):
     shown = dvc(project, "metrics", "show", "--json").stdout
     assert "reports/eval/metrics.json" in shown and "reports/filter.json" in shown
     plots = dvc(project, "plots", "show", "--json").stdout
-    for name in ("roc.csv", "pr.csv", "confusion.csv", "val/auc.tsv"):
+    for name in ("roc.csv", "pr.csv", "confusion.csv", "calibration.csv", "val/auc.tsv"):
         assert name in plots
 
 
@@ -60,3 +61,11 @@ def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, a
     diff = dvc(project, "metrics", "diff", "HEAD", "--json").stdout
     assert "reports/eval/metrics.json" in diff
     assert (project / "dvc.yaml").read_text() == (REPO / "dvc.yaml").read_text(), "dvclive left dvc.yaml alone"
+
+
+def test_the_region_task_is_an_experiment_too(project):
+    result = dvc(project, "exp", "run", "-S", "model.task=region", "-S", "model.arch=simple_cnn")
+    assert stages_run(result.stdout) == ["train", "evaluate", "report"]
+    metrics = json.loads((project / "reports/eval/metrics.json").read_text())
+    assert metrics["task"] == "region" and len(metrics["test"]["image"]["per_class"]) >= 3
+    assert "By class" in (project / "reports/report.md").read_text()

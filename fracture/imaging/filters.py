@@ -47,6 +47,13 @@ def apply_chain(image: np.ndarray, steps: list[FilterStep]) -> list[np.ndarray]:
     return outputs
 
 
+def preprocess(image: np.ndarray, size: int, steps: list[FilterStep]) -> np.ndarray:
+    """What the model sees: the image letterboxed, then through the filter chain."""
+    resized = letterbox(image, size)
+    outputs = apply_chain(resized, steps)
+    return outputs[-1] if outputs else resized
+
+
 def letterbox(image: np.ndarray, size: int) -> np.ndarray:
     """Resize to fit a size x size square without distorting anatomy, padding with black."""
     height, width = image.shape

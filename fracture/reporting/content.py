@@ -13,8 +13,12 @@ from ..storage import read_json
 from . import figures
 from .document import Block, Figure, Heading, Paragraph, Table
 
-METRIC_ROWS = [("ROC-AUC", "auc"), ("accuracy", "accuracy"), ("sensitivity", "sensitivity"),
+BINARY_ROWS = [("ROC-AUC", "auc"), ("PR-AUC", "pr_auc"), ("accuracy", "accuracy"), ("sensitivity", "sensitivity"),
                ("specificity", "specificity"), ("precision", "precision"), ("F1", "f1"), ("Cohen's kappa", "kappa")]
+MULTICLASS_ROWS = [("macro ROC-AUC (one vs rest)", "auc"), ("accuracy", "accuracy"),
+                   ("balanced accuracy", "balanced_accuracy"), ("macro F1", "macro_f1"), ("Cohen's kappa", "kappa")]
+CAM_TITLES = {"true_positive": "fracture found", "false_positive": "false alarm", "false_negative": "fracture missed",
+              "true_negative": "normal, called normal", "correct": "right region", "wrong": "wrong region"}
 
 
 @dataclass(frozen=True)
@@ -98,39 +102,91 @@ def _enhance_section(enhance: dict) -> list[Block]:
 def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_dir: Path) -> list[Block]:
     figures.training_curves(history, train["best_epoch"], figure_dir / "training_curves.png")
     model = params["model"]
-    return [
-        Heading("Training"),
-        Paragraph(f"Architecture {model['arch']} ({'ImageNet-pretrained' if model['pretrained'] else 'from scratch'}), "
-                  f"{train['epochs_run']} epochs run{', stopped early' if train['stopped_early'] else ''}; "
-                  f"the best epoch by validation was {train['best_epoch']}. The decision threshold "
-                  f"{train['threshold']:.3f} ({params['train']['threshold']}) was chosen on the validation split "
-                  f"and frozen before testing."),
-        Figure("figures/training_curves.png", "Training and validation loss, validation ROC-AUC; dashed: best epoch"),
-    ]
+    text = (f"Architecture {model['arch']} ({'ImageNet-pretrained' if model['pretrained'] else 'from scratch'}), "
+            f"task {model['task']}, {train['epochs_run']} epochs run"
+            f"{', stopped early' if train['stopped_early'] else ''}; the best epoch by validation was "
+            f"{train['best_epoch']}.")
+    if "threshold" in train:
+        text += (f" The decision threshold {train['threshold']:.3f} ({params['train']['threshold']}) was chosen on "
+                 f"the validation split and frozen before testing.")
+    return [Heading("Training"), Paragraph(text),
+            Figure("figures/training_curves.png", "Training and validation loss, validation ROC-AUC; dashed: best epoch")]
 
 
-def _results_section(evaluation: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
-    test = evaluation["test"]
-    rows = [[label] + [fmt(evaluation[split][level][key]) for split, level in
-                       (("test", "image"), ("test", "study"), ("val", "image"))] for label, key in METRIC_ROWS]
-    counts = [["images / studies", str(test["image"]["n"]), str(test["study"]["n"]), str(evaluation["val"]["image"]["n"])],
-              ["abnormal", str(test["image"]["positives"]), str(test["study"]["positives"]),
-               str(evaluation["val"]["image"]["positives"])]]
+def _with_ci(scores: dict, key: str) -> str:
+    value, interval = scores.get(key), scores.get("ci", {}).get(key)
+    if value is None or interval is None:
+        return fmt(value)
+    return f"{value:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def _confusion_matrix(outputs: RunOutputs, classes: list[str]) -> list[list[int]]:
+    rows = pd.read_csv(outputs.path("eval/plots/confusion.csv"))
+    table = pd.crosstab(rows["actual"], rows["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
+    return table.to_numpy().tolist()
+
+
+def _gradcam_sheet(outputs: RunOutputs, figure_dir: Path) -> list[Block]:
+    folder = outputs.reports / "eval/gradcam"
+    groups = {CAM_TITLES.get(name, name): sorted(folder.glob(f"{name}_*.png")) for name in CAM_TITLES}
+    if not any(groups.values()):
+        return []
+    figures.image_sheet(groups, figure_dir / "gradcam.png")
+    return [Figure("figures/gradcam.png", "Grad-CAM of the most confident test examples of each outcome: red is "
+                                          "where the model's answer came from")]
+
+
+def _results_section(params: dict, evaluation: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
+    binary = evaluation["task"] == "fracture"
+    test, val = evaluation["test"], evaluation["val"]
+    classes = ["normal", "abnormal"] if binary else list(test["image"]["per_class"])
+    unit = "images / studies"
+    table = [[unit, str(test["image"]["n"]), str(test["study"]["n"]), str(val["image"]["n"])]]
+    if binary:
+        table.append(["abnormal", str(test["image"]["positives"]), str(test["study"]["positives"]),
+                      str(val["image"]["positives"])])
+    table += [[label, _with_ci(test["image"], key), _with_ci(test["study"], key), fmt(val["image"][key])]
+              for label, key in (BINARY_ROWS if binary else MULTICLASS_ROWS)]
+    table.append(["calibration error (ECE)", fmt(test["image"]["ece"]), "", ""])
+    settings = params["evaluate"]
+    text = (f"Brackets: {settings['ci_level']:.0%} bootstrap intervals from {settings['bootstrap_resamples']} "
+            f"resamples of patients (a patient's films are not independent). ROC-AUC and PR-AUC are computed on "
+            f"probabilities; a study's probability is the mean of its views'.")
+    if binary:
+        method = evaluation["threshold_method"]
+        target = f" (target sensitivity {evaluation['target_sensitivity']:.2f})" if method == "sensitivity" else ""
+        text += (f" The threshold {evaluation['threshold']:.3f} was chosen on validation by {method}{target} and "
+                 f"applied unchanged to test: at it, validation sensitivity was "
+                 f"{fmt(val['image']['sensitivity'])} and specificity {fmt(val['image']['specificity'])}.")
+    blocks = [Heading("Results"), Paragraph(text),
+              Table(["metric", "test, per image", "test, per study", "validation, per image"], table)]
+    if evaluation.get("test_by_region"):
+        blocks += [Heading("By region", 3), Table(
+            ["region", "images", "abnormal", "ROC-AUC", "sensitivity", "specificity"],
+            [[region, str(m["n"]), str(m["positives"]), _with_ci(m, "auc"), _with_ci(m, "sensitivity"),
+              _with_ci(m, "specificity")] for region, m in evaluation["test_by_region"].items()])]
+    if not binary:
+        blocks += [Heading("By class", 3), Table(
+            ["region", "images", "sensitivity", "precision", "F1", "ROC-AUC (one vs rest)"],
+            [[name, str(m["n"]), fmt(m["sensitivity"]), fmt(m["precision"]), fmt(m["f1"]), fmt(m["auc"])]
+             for name, m in test["image"]["per_class"].items()])]
     image = test["image"]
-    roc = pd.read_csv(outputs.path("eval/plots/roc.csv"))
-    pr = pd.read_csv(outputs.path("eval/plots/pr.csv"))
-    figures.roc_figure(roc, image["auc"], (1 - image["specificity"], image["sensitivity"]), figure_dir / "roc.png")
-    figures.pr_figure(pr, image["positives"] / image["n"], figure_dir / "pr.png")
-    figures.confusion_figure(image, ["normal", "abnormal"], figure_dir / "confusion.png")
-    return [
-        Heading("Results"),
-        Paragraph(f"At the frozen threshold {evaluation['threshold']:.3f}. ROC-AUC is computed on probabilities. "
-                  f"A study's probability is the mean of its views' probabilities."),
-        Table(["metric", "test, per image", "test, per study", "validation, per image"], counts + rows),
-        Figure("figures/roc.png", "ROC curve of the test images; red: the operating point of the frozen threshold"),
-        Figure("figures/pr.png", "Precision-recall curve of the test images"),
-        Figure("figures/confusion.png", "Confusion matrix of the test images at the frozen threshold"),
-    ]
+    operating_point = (1 - image["specificity"], image["sensitivity"]) if binary else None
+    prevalence = image["positives"] / image["n"] if binary else 1 / len(classes)
+    figures.roc_figure(pd.read_csv(outputs.path("eval/plots/roc.csv")), image["auc"], operating_point,
+                       figure_dir / "roc.png")
+    figures.pr_figure(pd.read_csv(outputs.path("eval/plots/pr.csv")), prevalence, figure_dir / "pr.png")
+    figures.confusion_figure(_confusion_matrix(outputs, classes), classes, figure_dir / "confusion.png")
+    figures.calibration_figure(pd.read_csv(outputs.path("eval/plots/calibration.csv")), image["ece"],
+                               "P(abnormal)" if binary else "confidence", figure_dir / "calibration.png")
+    curves = "" if binary else " (one vs rest, micro-averaged over regions)"
+    return blocks + [
+        Figure("figures/roc.png", f"ROC curve of the test images{curves}"
+                                  + ("; red: the operating point of the frozen threshold" if binary else "")),
+        Figure("figures/pr.png", f"Precision-recall curve of the test images{curves}"),
+        Figure("figures/confusion.png", "Confusion matrix of the test images"),
+        Figure("figures/calibration.png", "Reliability diagram of the test images"),
+    ] + _gradcam_sheet(outputs, figure_dir)
 
 
 def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
@@ -145,4 +201,4 @@ def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Bl
             + _data_section(params, outputs.json("filter.json"), outputs.json("split.json"))
             + _enhance_section(outputs.json("enhance/metrics.json"))
             + _training_section(params, train, outputs.training_history(), figure_dir)
-            + _results_section(outputs.json("eval/metrics.json"), outputs, figure_dir))
+            + _results_section(params, outputs.json("eval/metrics.json"), outputs, figure_dir))

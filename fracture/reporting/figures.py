@@ -38,11 +38,13 @@ def training_curves(history: pd.DataFrame, best_epoch: int, path: Path) -> None:
     _save(figure, path)
 
 
-def roc_figure(roc: pd.DataFrame, auc: float | None, operating_point: tuple[float, float], path: Path) -> None:
+def roc_figure(roc: pd.DataFrame, auc: float | None, operating_point: tuple[float, float] | None,
+               path: Path) -> None:
     figure, axis = plt.subplots(figsize=(4.2, 4))
     axis.plot(roc["fpr"], roc["tpr"], label=f"AUC {auc:.3f}" if auc is not None else "AUC n/a")
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    axis.plot(*operating_point, "o", color="tab:red", label="threshold (from validation)")
+    if operating_point is not None:
+        axis.plot(*operating_point, "o", color="tab:red", label="threshold (from validation)")
     axis.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, test images", xlim=(0, 1), ylim=(0, 1.01))
     axis.legend(loc="lower right")
     axis.grid(alpha=0.3)
@@ -60,14 +62,46 @@ def pr_figure(pr: pd.DataFrame, prevalence: float, path: Path) -> None:
     _save(figure, path)
 
 
-def confusion_figure(counts: dict, classes: list[str], path: Path) -> None:
-    """2 x 2 confusion matrix (rows actual, columns predicted) from tp/fp/tn/fn."""
-    matrix = [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
-    figure, axis = plt.subplots(figsize=(3.8, 3.4))
+def confusion_figure(matrix: list[list[int]], classes: list[str], path: Path) -> None:
+    """Confusion matrix, rows actual and columns predicted."""
+    size = max(3.8, 0.7 * len(classes) + 2)
+    figure, axis = plt.subplots(figsize=(size, size * 0.9))
     axis.imshow(matrix, cmap="Blues")
-    for row in range(2):
-        for column in range(2):
-            axis.text(column, row, str(matrix[row][column]), ha="center", va="center", fontsize=14)
-    axis.set(xticks=[0, 1], yticks=[0, 1], xticklabels=classes, yticklabels=classes,
+    for row, counts in enumerate(matrix):
+        for column, count in enumerate(counts):
+            axis.text(column, row, str(count), ha="center", va="center", fontsize=12)
+    ticks = list(range(len(classes)))
+    axis.set(xticks=ticks, yticks=ticks, xticklabels=classes, yticklabels=classes,
              xlabel="predicted", ylabel="actual", title="Confusion, test images")
+    plt.setp(axis.get_xticklabels(), rotation=30, ha="right")
+    _save(figure, path)
+
+
+def calibration_figure(table: pd.DataFrame, ece: float | None, label: str, path: Path) -> None:
+    """Reliability diagram: observed frequency against mean predicted probability per bin."""
+    filled = table[table["count"] > 0]
+    figure, axis = plt.subplots(figsize=(4.2, 4))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+    axis.plot(filled["mean_predicted"], filled["observed"], marker="o",
+              label=f"ECE {ece:.3f}" if ece is not None else "ECE n/a")
+    axis.bar((filled["lower"] + filled["upper"]) / 2, filled["count"] / filled["count"].sum(), width=0.08,
+             alpha=0.2, color="tab:blue", label="share of images")
+    axis.set(xlabel=f"mean predicted {label}", ylabel="observed frequency", title="Calibration, test images",
+             xlim=(0, 1), ylim=(0, 1.01))
+    axis.legend(loc="upper left", fontsize=8)
+    axis.grid(alpha=0.3)
+    _save(figure, path)
+
+
+def image_sheet(images: dict[str, list[Path]], path: Path) -> None:
+    """A grid of PNGs: one row per title, e.g. Grad-CAM overlays per outcome."""
+    rows = [(title, files) for title, files in images.items() if files]
+    columns = max(len(files) for _, files in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(2.4 * columns, 2.5 * len(rows)), squeeze=False)
+    for axis_row, (title, files) in zip(axes, rows):
+        for column, axis in enumerate(axis_row):
+            axis.axis("off")
+            if column < len(files):
+                axis.imshow(plt.imread(files[column]))
+                axis.set_title(title.replace("_", " "), fontsize=9)
     _save(figure, path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import hashlib
+import json
 from pathlib import Path
 
 import torch
@@ -33,3 +35,12 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     except (KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
         raise UserError(f"{path} is not a checkpoint of this project ({type(error).__name__}); retrain it") from None
     return model.to(device).eval(), metadata
+
+
+def resume_fingerprint(params: dict, processed: Path, files=("manifest.csv", "preprocessing.json")) -> str:
+    """Identifies a training run: its params and its data; a resume file from another run is ignored."""
+    digest = hashlib.sha256(json.dumps({key: params.get(key) for key in ("base", "model", "train")},
+                                       sort_keys=True).encode())
+    for name in files:
+        digest.update((processed / name).read_bytes())
+    return digest.hexdigest()

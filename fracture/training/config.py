@@ -13,6 +13,7 @@ from ..params import Section, seed
 from .augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
+TASKS = ("fracture", "region")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -22,6 +23,7 @@ class TrainConfig:
     arch: str
     pretrained: bool
     width: int
+    task: str
     epochs: int
     batch_size: int
     optimizer: str
@@ -35,6 +37,7 @@ class TrainConfig:
     min_lr: float
     augment: AugmentConfig
     device: str
+    gpus: int
     threshold: str
     target_sensitivity: float
     seed: int
@@ -51,6 +54,7 @@ def train_config(params: dict) -> TrainConfig:
         arch=model.choice("arch", ARCHITECTURES),
         pretrained=model.boolean("pretrained"),
         width=model.integer("width", minimum=1, maximum=512),
+        task=model.choice("task", TASKS),
         epochs=train.integer("epochs", minimum=1),
         batch_size=train.integer("batch_size", minimum=1),
         optimizer=train.choice("optimizer", OPTIMIZERS),
@@ -72,19 +76,27 @@ def train_config(params: dict) -> TrainConfig:
             vflip=aug.boolean("vflip"),
         ),
         device=train.choice("device", DEVICES),
+        gpus=train.integer("gpus", minimum=1, maximum=64),
         threshold=train.choice("threshold", THRESHOLD_METHODS),
         target_sensitivity=train.number("target_sensitivity", minimum=0.01, maximum=1.0),
         seed=seed(params),
     )
 
 
-def resolve_device(requested: str) -> torch.device:
+def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
     """`auto` picks CUDA when there is a GPU; asking for CUDA without one is a user error."""
     if requested == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device = 'cuda' but no CUDA GPU is visible; use auto or cpu")
     if requested == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device("cuda")
+    return torch.device("cuda", local_rank)
+
+
+def check_gpus(config: TrainConfig, device: torch.device) -> None:
+    """One process per GPU: no more processes than GPUs (CPU processes are allowed, for testing)."""
+    if device.type == "cuda" and config.gpus > torch.cuda.device_count():
+        raise UserError(f"train.gpus = {config.gpus} but {torch.cuda.device_count()} CUDA GPUs are visible; "
+                        f"lower train.gpus")
 
 
 def make_deterministic(seed_value: int, device: torch.device) -> None:

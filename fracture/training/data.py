@@ -43,13 +43,23 @@ class Normalization:
         return cls(float(values.mean()), float(values.std().clamp_min(1e-6)))
 
 
-def load_split(folder: Path, split: str) -> SplitData:
-    """The rows of `split` from the enhance stage's output."""
-    manifest = read_manifest(folder / MANIFEST_FILE, required=COLUMNS + ["split"])
+def read_processed_manifest(folder: Path) -> pd.DataFrame:
+    return read_manifest(folder / MANIFEST_FILE, required=COLUMNS + ["split"])
+
+
+def load_split(folder: Path, split: str, regions: list[str] | None = None) -> SplitData:
+    """The rows of `split` from the enhance stage's output.
+
+    Labels are the fracture flag, or, given the list of `regions` (the region
+    task's classes), each image's region index; `rows.label` follows suit.
+    """
+    manifest = read_processed_manifest(folder)
     array = np.load(folder / IMAGES_FILE, mmap_mode="r")
     rows = manifest[manifest["split"] == split]
     if rows.empty:
         raise UserError(f"the {split} split is empty; check split fractions and the data")
+    if regions is not None:
+        rows = rows.assign(label=rows["region"].map({region: index for index, region in enumerate(regions)}))
     images = torch.from_numpy(np.ascontiguousarray(array[rows.index.to_numpy()])).unsqueeze(1)
     labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
     return SplitData(images, labels, rows.reset_index(drop=True))

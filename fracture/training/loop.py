@@ -2,25 +2,35 @@
 
 On CUDA the loop uses mixed precision (float16 autocast with a gradient
 scaler) and channels-last memory; on CPU it runs in float32 and is
-deterministic for a seed.
+deterministic for a seed. Under torch.distributed (DDP) every rank trains on
+its own slice of each global batch; rank 0 evaluates, decides and broadcasts,
+so that the learning-rate schedule and early stopping agree on every rank.
+Fit can save its whole state after each epoch and resume from it, giving the
+same result as a run that was never interrupted.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.metrics import roc_auc_score
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from ..storage import atomic_path
 from .config import TrainConfig
 from .data import Normalization, SplitData, batch_indices, prepare_batch
 
 EVAL_BATCH = 128
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +53,24 @@ class FitResult:
     stopped_early: bool = False
 
 
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among data-parallel processes (rank 0 of 1 when alone)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def current(cls) -> "Ranks":
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """'Balanced' weights n / (k * count): each class contributes equally to the loss."""
     counts = torch.bincount(labels, minlength=num_classes).clamp_min(1).double()
@@ -56,17 +84,26 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return optimizer(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
+def rank_batches(count: int, batch_size: int, shuffle: torch.Generator, ranks: Ranks) -> list[torch.Tensor]:
+    """This rank's index batches: a permutation shared by all ranks, cut into global batches."""
+    if ranks.world == 1:
+        return [batch for batch in batch_indices(count, batch_size, shuffle) if len(batch) > 1 or count == 1]
+    global_size = batch_size * ranks.world
+    full = batch_indices(count, global_size, shuffle)
+    return [batch[ranks.rank * batch_size:(ranks.rank + 1) * batch_size] for batch in full
+            if len(batch) == global_size]  # equal step counts on every rank, or DDP would wait forever
+
+
 def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
                     optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, config: TrainConfig,
-                    device: torch.device, generator: torch.Generator) -> float:
-    """One pass over the training split; returns the mean loss per image."""
+                    device: torch.device, shuffle: torch.Generator, augmentation: torch.Generator,
+                    ranks: Ranks = Ranks()) -> float:
+    """One pass over the training split; returns the mean loss per image (over all ranks)."""
     model.train()
     cuda = device.type == "cuda"
-    total, seen = 0.0, 0
-    for indices in batch_indices(len(data), config.batch_size, generator):
-        if len(indices) < 2 and len(data) > 1:
-            continue  # BatchNorm cannot train on a single image
-        inputs = prepare_batch(data.images[indices], normalization, device, config.augment, generator, cuda)
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    for indices in rank_batches(len(data), config.batch_size, shuffle, ranks):
+        inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation, cuda)
         targets = data.labels[indices].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
             loss = criterion(model(inputs), targets)
@@ -74,9 +111,10 @@ def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalizat
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        total += loss.item() * len(indices)
-        seen += len(indices)
-    return total / max(seen, 1)
+        total += torch.stack([loss.detach().double() * len(indices), torch.tensor(len(indices), device=device)])
+    if ranks.world > 1:
+        dist.all_reduce(total)
+    return float(total[0] / total[1].clamp_min(1))
 
 
 @torch.no_grad()
@@ -100,7 +138,8 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
         return math.nan
     if probabilities.shape[1] == 2:
         return float(roc_auc_score(labels, probabilities[:, 1]))
-    return float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=range(probabilities.shape[1])))
+    present = np.unique(labels)
+    return float(np.mean([roc_auc_score(labels == k, probabilities[:, k]) for k in present]))
 
 
 def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
@@ -111,37 +150,108 @@ def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, cr
     return loss, auc(data.labels.numpy(), probabilities.numpy()), probabilities.numpy()
 
 
+@dataclass
+class _Progress:
+    """Everything fit needs to continue after an interruption."""
+
+    epoch: int = 0
+    best: float = -math.inf
+    waited: int = 0
+    best_epoch: int = 0
+    best_state: dict = field(default_factory=dict)
+    history: list[EpochResult] = field(default_factory=list)
+
+
+def _save_resume(path: Path, fingerprint: str, progress: _Progress, model, optimizer, scheduler, scaler,
+                 shuffle: torch.Generator, augmentation: torch.Generator) -> None:
+    state = {"fingerprint": fingerprint, "epoch": progress.epoch, "best": progress.best, "waited": progress.waited,
+             "best_epoch": progress.best_epoch, "best_state": progress.best_state,
+             "history": [asdict(epoch) for epoch in progress.history], "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+             "shuffle": shuffle.get_state(), "augmentation": augmentation.get_state(),
+             "torch_rng": torch.get_rng_state()}
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
+
+
+def _load_resume(path: Path | None, fingerprint: str, model, optimizer, scheduler, scaler,
+                 shuffle: torch.Generator, augmentation: torch.Generator) -> _Progress | None:
+    if path is None or not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != fingerprint:
+        return None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    shuffle.set_state(state["shuffle"])
+    augmentation.set_state(state["augmentation"])
+    torch.set_rng_state(state["torch_rng"])
+    return _Progress(state["epoch"], state["best"], state["waited"], state["best_epoch"], state["best_state"],
+                     [EpochResult(**epoch) for epoch in state["history"]])
+
+
 def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
         config: TrainConfig, device: torch.device,
-        on_epoch: Callable[[EpochResult], None] = lambda result: None) -> FitResult:
-    """Train with ReduceLROnPlateau and early stopping on `config.monitor`; keep the best weights."""
+        on_epoch: Callable[[EpochResult], None] = lambda result: None,
+        resume: tuple[Path, str] | None = None) -> FitResult:
+    """Train with ReduceLROnPlateau and early stopping on `config.monitor`; keep the best weights.
+
+    `on_epoch` sees every epoch of the run's history in order, those restored
+    from a resume file first. `resume` is (file, fingerprint): the state is
+    saved there after each epoch and picked up when the fingerprint matches.
+    """
+    ranks = Ranks.current()
     weights = class_weights(train.labels, num_classes) if config.class_weights else None
     criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
     val_criterion = nn.NLLLoss(weight=weights)
+    trained = model
+    if ranks.world > 1:
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode=config.monitor_mode, factor=config.lr_factor, patience=config.lr_patience,
         min_lr=config.min_lr)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    generator = torch.Generator().manual_seed(config.seed)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    augmentation = torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
+    resume_path, fingerprint = resume if resume else (None, "")
+    progress = _load_resume(resume_path, fingerprint, model, optimizer, scheduler, scaler, shuffle, augmentation)
+    if progress is None:
+        progress = _Progress(best_state=copy.deepcopy(model.state_dict()))
+    else:
+        log.info(f"resuming after epoch {progress.epoch} from {resume_path}")
+    for past in progress.history:
+        on_epoch(past)
+    if device.type == "cuda":
+        train = SplitData(train.images.to(device), train.labels, train.rows)  # uint8 split stays on the GPU
     sign = 1.0 if config.monitor_mode == "max" else -1.0
-    result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_epoch=0)
-    best, waited = -math.inf, 0
-    for epoch in range(1, config.epochs + 1):
-        train_loss = train_one_epoch(model, train, normalization, criterion, optimizer, scaler, config, device,
-                                     generator)
-        val_loss, val_auc, _ = evaluate(model, val, normalization, val_criterion, device)
-        epoch_result = EpochResult(epoch, train_loss, val_loss, val_auc, optimizer.param_groups[0]["lr"])
-        result.history.append(epoch_result)
-        on_epoch(epoch_result)
-        score = sign * epoch_result.monitored(config.monitor)
-        if score > best:
-            best, waited = score, 0
-            result.best_state, result.best_epoch = copy.deepcopy(model.state_dict()), epoch
+    stopped_early = progress.waited >= config.patience
+    while progress.epoch < config.epochs and not stopped_early:
+        epoch = progress.epoch + 1
+        train_loss = train_one_epoch(trained, train, normalization, criterion, optimizer, scaler, config, device,
+                                     shuffle, augmentation, ranks)
+        decision = torch.zeros(2, dtype=torch.float64)
+        if ranks.main:
+            val_loss, val_auc, _ = evaluate(model, val, normalization, val_criterion, device)
+            decision[:] = torch.tensor([val_loss, val_auc])
+        if ranks.world > 1:
+            decision = decision.to(device)
+            dist.broadcast(decision, src=0)
+        result = EpochResult(epoch, train_loss, float(decision[0]), float(decision[1]),
+                             optimizer.param_groups[0]["lr"])
+        progress.history.append(result)
+        score = sign * result.monitored(config.monitor)
+        if score > progress.best:
+            progress.best, progress.waited = score, 0
+            progress.best_state, progress.best_epoch = copy.deepcopy(model.state_dict()), epoch
         else:
-            waited += 1
-        scheduler.step(epoch_result.monitored(config.monitor))
-        if waited >= config.patience:
-            result.stopped_early = True
-            break
-    return result
+            progress.waited += 1
+        scheduler.step(result.monitored(config.monitor))
+        progress.epoch = epoch
+        stopped_early = progress.waited >= config.patience
+        if ranks.main and resume_path is not None:
+            _save_resume(resume_path, fingerprint, progress, model, optimizer, scheduler, scaler, shuffle, augmentation)
+        on_epoch(result)
+    return FitResult(progress.best_state, progress.best_epoch, progress.history, stopped_early)

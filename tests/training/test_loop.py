@@ -56,3 +56,44 @@ def test_training_is_deterministic_on_cpu_for_a_seed():
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
     _, result = _fit(_config(epochs=30, lr=1e-7, patience=2, monitor="val_loss"))
     assert result.stopped_early and len(result.history) < 30
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
+    config = _config(epochs=4, lr=0.01, patience=10)
+    uninterrupted, expected = _fit(config)
+    train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
+    normalization = Normalization.of(train.images)
+    resume = (tmp_path / "resume.pt", "run-a")
+
+    def stop_after_two(epoch):
+        if epoch.epoch == 2:
+            raise _Stop
+
+    torch.manual_seed(0)
+    with pytest.raises(_Stop):
+        fit(build_model("simple_cnn", 2, width=4), train, val, normalization, 2, config, torch.device("cpu"),
+            stop_after_two, resume)
+    torch.manual_seed(99)  # a fresh process: other initial weights and RNG, all replaced from the resume file
+    seen = []
+    model = build_model("simple_cnn", 2, width=4)
+    result = fit(model, train, val, normalization, 2, config, torch.device("cpu"), seen.append, resume)
+    assert [epoch.epoch for epoch in seen] == [1, 2, 3, 4]
+    assert result.history == expected.history and result.best_epoch == expected.best_epoch
+    for key, value in uninterrupted.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_a_resume_file_of_another_run_is_ignored(tmp_path):
+    config = _config(epochs=2)
+    train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
+    resume = tmp_path / "resume.pt"
+    fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2, config,
+        torch.device("cpu"), resume=(resume, "run-a"))
+    seen = []
+    fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2,
+        _config(epochs=1), torch.device("cpu"), seen.append, (resume, "run-b"))
+    assert [epoch.epoch for epoch in seen] == [1]

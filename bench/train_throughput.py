@@ -1,0 +1,106 @@
+"""Training-loop throughput against the bare model step, measured in the same run.
+
+The bare step is forward, loss, backward and optimizer step on one batch that
+already sits normalised in memory: the most the loop could reach. The loop is
+`train_one_epoch` on uint8 images: batching, conversion, augmentation,
+normalisation and the step. The ratio loop / bare says what the data path
+costs; the target is >= 0.9.
+
+    python bench/train_throughput.py [--arch simple_cnn] [--size 128] [--batch 16] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fracture.models import build_model  # noqa: E402
+from fracture.params import load_params  # noqa: E402
+from fracture.training.config import resolve_device, train_config  # noqa: E402
+from fracture.training.data import Normalization, SplitData, prepare_batch  # noqa: E402
+from fracture.training.loop import make_optimizer, train_one_epoch  # noqa: E402
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="simple_cnn")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--images", type=int, default=640, help="images per timed epoch")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds; the best of each is kept")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    return parser.parse_args()
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    arguments = _arguments()
+    device = resolve_device(arguments.device)
+    config = dataclasses.replace(train_config(load_params(Path(__file__).resolve().parents[1] / "params.yaml")),
+                                 arch=arguments.arch, batch_size=arguments.batch)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (arguments.images, 1, arguments.size, arguments.size), dtype=torch.uint8,
+                           generator=generator)
+    labels = torch.randint(0, 2, (arguments.images,), generator=generator)
+    data = SplitData(images.to(device) if device.type == "cuda" else images, labels, pd.DataFrame())
+    normalization = Normalization.of(images)
+    model = build_model(config.arch, 2, width=config.width).to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config)
+    scaler = torch.amp.GradScaler(device.type, enabled=cuda)
+    criterion = torch.nn.CrossEntropyLoss()
+    steps = arguments.images // arguments.batch
+    batch = prepare_batch(images[:arguments.batch], normalization, device, channels_last=cuda)
+    targets = labels[:arguments.batch].to(device)
+
+    def bare_epoch() -> None:
+        model.train()
+        for _ in range(steps):
+            with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
+                loss = criterion(model(batch), targets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    def loop_epoch() -> None:
+        train_one_epoch(model, data, normalization, criterion, optimizer, scaler, config, device,
+                        torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
+
+    def timed(epoch) -> float:
+        _synchronize(device)
+        start = time.perf_counter()
+        epoch()
+        _synchronize(device)
+        return time.perf_counter() - start
+
+    bare_epoch(), loop_epoch()  # warm-up: allocator, kernels, autotuning
+    bare, loop = [], []
+    for _ in range(arguments.repeats):  # interleaved, so that drift in machine speed hits both alike
+        bare.append(timed(bare_epoch))
+        loop.append(timed(loop_epoch))
+    bare_rate = steps * arguments.batch / min(bare)
+    loop_rate = steps * arguments.batch / min(loop)
+    print(f"device {device} ({torch.cuda.get_device_name(device) if cuda else f'{torch.get_num_threads()} threads'}), "
+          f"{config.arch} {arguments.size}px, batch {arguments.batch}, {steps} steps x {arguments.repeats}")
+    print(f"bare model step: {bare_rate:8.1f} images/s")
+    print(f"training loop:   {loop_rate:8.1f} images/s")
+    print(f"ratio loop/bare: {loop_rate / bare_rate:.3f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Several GPUs: the train stage relaunches itself under torchrun, one process per GPU.
+
+Rank 0 alone logs, writes dvclive files and saves checkpoints. On the CPU the
+processes use the gloo backend, which is how the distributed path is tested
+on machines without GPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import torch
+import torch.distributed as dist
+
+from .loop import Ranks
+
+
+def under_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def relaunch(processes: int, module: str) -> int:
+    """Run `python -m module` again as `processes` torchrun workers; return their exit status."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+               f"--nproc-per-node={processes}", "-m", module]
+    logging.getLogger(__name__).info(f"starting {processes} data-parallel processes: {' '.join(command[1:])}")
+    return subprocess.run(command, check=False).returncode
+
+
+def start(device: torch.device) -> Ranks:
+    """Join the process group when running under torchrun; a single process is rank 0 of 1."""
+    if not under_torchrun():
+        return Ranks()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    ranks = Ranks.current()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world))
+    if not ranks.main:
+        logging.getLogger().setLevel(logging.WARNING)
+    return ranks
+
+
+def finish() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,54 @@
+"""The train stage as a user runs it: interrupted and resumed, and data-parallel on the CPU."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_stage, stage_env, tiny_params
+
+PREPARE = ("download", "filter", "split", "enhance")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A folder with tiny processed data, ready for the train stage."""
+    root = tmp_path_factory.mktemp("train-stage")
+    for stage in PREPARE:
+        assert run_stage(stage, root, tiny_params()).returncode == 0
+    return root
+
+
+def _epochs_logged(root):
+    return len(pd.read_csv(root / "reports/train/plots/metrics/train/loss.tsv", sep="\t"))
+
+
+def test_a_stopped_train_stage_resumes_from_its_last_epoch(prepared):
+    (prepared / "params.yaml").write_text(__import__("yaml").safe_dump(tiny_params(**{"train.epochs": 40,
+                                                                                     "train.early_stopping.patience": 40})))
+    process = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=prepared, env=stage_env(),
+                               stderr=subprocess.PIPE, text=True)
+    resume = prepared / "models/resume/train.pt"
+    deadline = time.time() + 120
+    while not resume.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert resume.exists() and not (prepared / "models/model.pt").exists()
+    result = run_stage("train", prepared)
+    assert result.returncode == 0, result.stderr
+    assert "resuming after epoch" in result.stderr
+    assert _epochs_logged(prepared) == 40 and not resume.exists()
+
+
+def test_two_data_parallel_processes_on_the_cpu(prepared):
+    params = tiny_params(**{"train.gpus": 2, "train.device": "cpu", "train.epochs": 2})
+    result = run_stage("train", prepared, params)
+    assert result.returncode == 0, result.stderr
+    assert "x 2" in result.stderr, "both processes joined the group"
+    assert result.stderr.count("epoch 1:") == 1, "only rank 0 logs"
+    assert _epochs_logged(prepared) == 2 and (prepared / "models/model.pt").exists()
