@@ -26,7 +26,7 @@ from fracture.models import build_model  # noqa: E402
 from fracture.params import load_params  # noqa: E402
 from fracture.training.config import resolve_device, train_config  # noqa: E402
 from fracture.training.data import Normalization, SplitData, prepare_batch  # noqa: E402
-from fracture.training.loop import make_optimizer, train_one_epoch  # noqa: E402
+from fracture.training.loop import make_optimizer, optimizer_step, train_one_epoch  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:
@@ -70,12 +70,7 @@ def main() -> None:
     def bare_epoch() -> None:
         model.train()
         for _ in range(steps):
-            with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
-                loss = criterion(model(batch), targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            optimizer_step(model, batch, targets, criterion, optimizer, scaler)
 
     def loop_epoch() -> None:
         train_one_epoch(model, data, normalization, criterion, optimizer, scaler, config, device,

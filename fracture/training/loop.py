@@ -94,6 +94,18 @@ def rank_batches(count: int, batch_size: int, shuffle: torch.Generator, ranks: R
             if len(batch) == global_size]  # equal step counts on every rank, or DDP would wait forever
 
 
+def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, criterion: nn.Module,
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> torch.Tensor:
+    """Forward, loss, backward and update of one batch (float16 autocast on CUDA); returns the loss."""
+    with torch.autocast(inputs.device.type, dtype=torch.float16, enabled=inputs.device.type == "cuda"):
+        loss = criterion(model(inputs), targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+
+
 def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
                     optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, config: TrainConfig,
                     device: torch.device, shuffle: torch.Generator, augmentation: torch.Generator,
@@ -105,13 +117,8 @@ def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalizat
     for indices in rank_batches(len(data), config.batch_size, shuffle, ranks):
         inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation, cuda)
         targets = data.labels[indices].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
-            loss = criterion(model(inputs), targets)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        total += torch.stack([loss.detach().double() * len(indices), torch.tensor(len(indices), device=device)])
+        loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler)
+        total += torch.stack([loss.double() * len(indices), torch.tensor(len(indices), device=device)])
     if ranks.world > 1:
         dist.all_reduce(total)
     return float(total[0] / total[1].clamp_min(1))

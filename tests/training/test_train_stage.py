@@ -7,6 +7,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import run_stage, stage_env, tiny_params
 
@@ -26,15 +27,23 @@ def _epochs_logged(root):
     return len(pd.read_csv(root / "reports/train/plots/metrics/train/loss.tsv", sep="\t"))
 
 
+EPOCHS = 40
+
+
+def _default_sigint() -> None:
+    """Background jobs ignore SIGINT and children inherit that; a user's terminal does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_stopped_train_stage_resumes_from_its_last_epoch(prepared):
-    (prepared / "params.yaml").write_text(__import__("yaml").safe_dump(tiny_params(**{"train.epochs": 40,
-                                                                                     "train.early_stopping.patience": 40})))
+    params = tiny_params(**{"train.epochs": EPOCHS, "train.early_stopping.patience": EPOCHS})
+    (prepared / "params.yaml").write_text(yaml.safe_dump(params))
     process = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=prepared, env=stage_env(),
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     resume = prepared / "models/resume/train.pt"
     deadline = time.time() + 120
     while not resume.exists() and time.time() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
@@ -42,7 +51,7 @@ def test_a_stopped_train_stage_resumes_from_its_last_epoch(prepared):
     result = run_stage("train", prepared)
     assert result.returncode == 0, result.stderr
     assert "resuming after epoch" in result.stderr
-    assert _epochs_logged(prepared) == 40 and not resume.exists()
+    assert _epochs_logged(prepared) == EPOCHS and not resume.exists()
 
 
 def test_two_data_parallel_processes_on_the_cpu(prepared):
