@@ -1,16 +1,16 @@
 """Scoring a trained model on its validation and test predictions.
 
-The fracture task's threshold comes from the checkpoint, where training
-chose it on validation data; here it is only applied. Every test metric is
-reported per image and per study (mean of the views' probabilities) with a
-bootstrap confidence interval over patients, plus calibration and, when
-several regions are present, a table per region. The region task is scored
-as a multi-class problem.
+The fracture task's thresholds come from the checkpoint, where training
+chose them on validation data, one for images and one for studies; here they
+are only applied. Every test metric is reported per image and per study (mean
+of the views' probabilities) with a bootstrap confidence interval over
+patients, plus calibration and, when several regions are present, a table per
+region. The region task is scored as a multi-class problem.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -44,11 +44,12 @@ def evaluate_config(params: dict) -> EvaluateConfig:
 
 @dataclass(frozen=True)
 class Task:
-    """What the model predicts: `fracture` (binary, frozen threshold) or `region` (multi-class)."""
+    """What the model predicts: `fracture` (binary, frozen thresholds) or `region` (multi-class)."""
 
     name: str
     classes: list[str]
     threshold: float | None = None
+    study_threshold: float | None = None
 
     @property
     def binary(self) -> bool:
@@ -57,6 +58,10 @@ class Task:
     @property
     def probability_columns(self) -> list[str]:
         return ["probability"] if self.binary else [f"p_{name}" for name in self.classes]
+
+    def per_study(self) -> "Task":
+        """The task as studies are scored: at the study threshold chosen on validation studies."""
+        return replace(self, threshold=self.study_threshold) if self.binary else self
 
     def scores(self, labels: np.ndarray, probabilities: np.ndarray) -> dict:
         if self.binary:
@@ -90,10 +95,11 @@ def _scored(frame: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bo
 
 
 def split_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool = True) -> dict:
-    """Image- and study-level metrics of one split, with patient-bootstrap intervals."""
+    """Image- and study-level metrics of one split, each at its own frozen threshold, with patient-bootstrap
+    intervals."""
     studies = study_level(predictions, task.probability_columns)
     return {"image": _scored(predictions, task, config, with_ci),
-            "study": _scored(studies, task, config, with_ci)}
+            "study": _scored(studies, task.per_study(), config, with_ci)}
 
 
 def region_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig) -> dict:

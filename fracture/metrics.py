@@ -135,6 +135,19 @@ def choose_threshold(labels, probabilities, method: str, target_sensitivity: flo
     return sensitivity_threshold(labels, probabilities, target_sensitivity)
 
 
+def validation_thresholds(frame: pd.DataFrame, method: str, target_sensitivity: float) -> tuple[float, float]:
+    """The image and the study threshold, both chosen on validation predictions.
+
+    `frame` has one row per image with `label`, `probability`, `study_id` and
+    `patient_id`. A study's probability is the mean of its views', which sits
+    below that of the view where the fracture shows, so studies get their own
+    threshold rather than borrowing the images'.
+    """
+    studies = study_level(frame, ["probability"])
+    return (choose_threshold(frame["label"], frame["probability"], method, target_sensitivity),
+            choose_threshold(studies["label"], studies["probability"], method, target_sensitivity))
+
+
 def study_level(frame: pd.DataFrame, probability_columns: list[str]) -> pd.DataFrame:
     """One row per study: its label, its patient and the mean of its views' probabilities."""
     grouped = frame.groupby("study_id", sort=True)

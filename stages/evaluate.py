@@ -48,11 +48,11 @@ def main() -> None:
     config = evaluate_config(load_params())
     device = resolve_device("auto")
     model, metadata = load_checkpoint(MODEL, device)
-    task = Task(metadata["task"], metadata["classes"], metadata["threshold"])
+    task = Task(metadata["task"], metadata["classes"], metadata["threshold"], metadata["study_threshold"])
     regions = metadata["classes"] if not task.binary else None
     normalization = Normalization(**metadata["normalization"])
-    metrics = {"task": task.name, "threshold": task.threshold, "threshold_method": metadata["threshold_method"],
-               "target_sensitivity": metadata["target_sensitivity"]}
+    metrics = {"task": task.name, "threshold": task.threshold, "study_threshold": task.study_threshold,
+               "threshold_method": metadata["threshold_method"], "target_sensitivity": metadata["target_sensitivity"]}
     frames = {}
     for split in ("val", "test"):
         data = load_split(PROCESSED, split, regions)

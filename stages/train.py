@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from fracture.errors import UserError, run_stage
-from fracture.metrics import binary_metrics, choose_threshold
+from fracture.metrics import binary_metrics, validation_thresholds
 from fracture.models import build_model
 from fracture.params import load_params
 from fracture.storage import read_json
@@ -71,13 +71,13 @@ def main() -> None:
             model.load_state_dict(result.best_state)
             summary = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                        "stopped_early": result.stopped_early}
-            threshold = None
+            threshold = study_threshold = None
             if config.task == "fracture":
                 probability = predict_probabilities(model, val.images, normalization, device)[:, 1].numpy()
-                labels = val.labels.numpy()
-                threshold = choose_threshold(labels, probability, config.threshold, config.target_sensitivity)
-                at_threshold = binary_metrics(labels, probability, threshold)
-                summary.update(threshold=threshold, best={
+                threshold, study_threshold = validation_thresholds(val.rows.assign(probability=probability),
+                                                                   config.threshold, config.target_sensitivity)
+                at_threshold = binary_metrics(val.labels.numpy(), probability, threshold)
+                summary.update(threshold=threshold, study_threshold=study_threshold, best={
                     "val_auc": at_threshold["auc"], "val_sensitivity": at_threshold["sensitivity"],
                     "val_specificity": at_threshold["specificity"]})
             else:
@@ -90,13 +90,15 @@ def main() -> None:
             "arch": config.arch, "width": config.width, "task": config.task, "classes": classes,
             "image_size": preprocessing["image_size"], "filters": preprocessing["filters"],
             "normalization": {"mean": normalization.mean, "std": normalization.std},
-            "threshold": threshold, "threshold_method": config.threshold if threshold is not None else None,
+            "threshold": threshold, "study_threshold": study_threshold,
+            "threshold_method": config.threshold if threshold is not None else None,
             "target_sensitivity": config.target_sensitivity if config.threshold == "sensitivity" else None,
             "best_epoch": result.best_epoch, "seed": config.seed, "torch": str(torch.__version__),
         })
         RESUME.unlink(missing_ok=True)
         log.info(f"train: best epoch {result.best_epoch}, val AUC {summary['best']['val_auc']:.4f}"
-                 + (f", threshold {threshold:.4f}" if threshold is not None else ""))
+                 + (f", thresholds {threshold:.4f} per image, {study_threshold:.4f} per study"
+                    if threshold is not None else ""))
     distributed.finish()
 
 

@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fracture.metrics import (average_precision, binary_metrics, calibration, choose_threshold, multiclass_metrics,
-                              patient_bootstrap, roc_auc, sensitivity_threshold, study_level, youden_threshold)
+                              patient_bootstrap, roc_auc, sensitivity_threshold, study_level, validation_thresholds,
+                              youden_threshold)
 
 LABELS = [1, 1, 1, 0, 0, 0, 0, 1]
 PROBS = [0.9, 0.8, 0.4, 0.3, 0.6, 0.1, 0.2, 0.7]
@@ -114,15 +115,28 @@ def test_bootstrap_is_seeded_and_skips_undefined_draws():
     assert low <= roc_auc(labels, scores) <= high and "tp" not in first
 
 
+def test_studies_get_their_own_validation_threshold():
+    # studies (views): s1 abnormal (0.9, 0.2), s2 normal (0.3, 0.1), s3 normal (0.5, 0.4), s4 abnormal (0.7, 0.35)
+    frame = pd.DataFrame({"study_id": np.repeat(["s1", "s2", "s3", "s4"], 2),
+                          "patient_id": np.repeat(["p1", "p2", "p3", "p4"], 2),
+                          "label": np.repeat([1, 0, 0, 1], 2),
+                          "probability": [0.9, 0.2, 0.3, 0.1, 0.5, 0.4, 0.7, 0.35]})
+    # images: J = 2/4 - 0 at 0.7, the best; study means 0.55, 0.2, 0.45, 0.525: J = 1 at 0.525, where 0.7
+    # would miss every abnormal study
+    assert validation_thresholds(frame, "youden", 0.9) == pytest.approx((0.7, 0.525))
+    assert validation_thresholds(frame, "sensitivity", 1.0) == pytest.approx((0.2, 0.525))
+
+
 def test_threshold_is_frozen_not_refitted_on_test():
     from fracture.evaluation import EvaluateConfig, Task, predictions_frame, split_metrics
 
     rows = pd.DataFrame({"image_id": list("abcd"), "path": "", "patient_id": list("abcd"), "study_id": list("abcd"),
                          "region": "wrist", "split": "test", "label": [0, 0, 1, 1]})
     probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.2, 0.8]])
-    task = Task("fracture", ["normal", "abnormal"], threshold=0.5)  # a threshold of 0.35 would be perfect here
+    task = Task("fracture", ["normal", "abnormal"], threshold=0.5, study_threshold=0.5)  # 0.35 would be perfect
     metrics = split_metrics(predictions_frame(rows, probabilities, task), task, EvaluateConfig(0, 0.95, 10, 0, 0))
     assert metrics["image"]["sensitivity"] == 0.5 and metrics["image"]["auc"] == 1.0
+    assert metrics["study"]["sensitivity"] == 0.5
 
 
 def test_calibration_table_and_ece_by_hand():

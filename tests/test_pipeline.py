@@ -28,6 +28,8 @@ def test_repro_writes_every_stage_output(project):
     metrics = json.loads((project / "reports/eval/metrics.json").read_text())
     assert {"image", "study"} == set(metrics["test"]) and 0 <= metrics["test"]["image"]["auc"] <= 1
     assert metrics["test"]["image"]["ci"]["auc"]["low"] <= metrics["test"]["image"]["auc"]
+    trained = json.loads((project / "reports/train/metrics.json").read_text())
+    assert (metrics["threshold"], metrics["study_threshold"]) == (trained["threshold"], trained["study_threshold"])
     html = (project / "reports/report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 7 and 'src="figures' not in html
 

@@ -107,8 +107,9 @@ def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_d
             f"{', stopped early' if train['stopped_early'] else ''}; the best epoch by validation was "
             f"{train['best_epoch']}.")
     if "threshold" in train:
-        text += (f" The decision threshold {train['threshold']:.3f} ({params['train']['threshold']}) was chosen on "
-                 f"the validation split and frozen before testing.")
+        text += (f" The decision thresholds, {train['threshold']:.3f} per image and {train['study_threshold']:.3f} "
+                 f"per study ({params['train']['threshold']}), were chosen on the validation split and frozen "
+                 f"before testing.")
     return [Heading("Training"), Paragraph(text),
             Figure("figures/training_curves.png", "Training and validation loss, validation ROC-AUC; dashed: best epoch")]
 
@@ -155,9 +156,12 @@ def _results_section(params: dict, evaluation: dict, outputs: RunOutputs, figure
     if binary:
         method = evaluation["threshold_method"]
         target = f" (target sensitivity {evaluation['target_sensitivity']:.2f})" if method == "sensitivity" else ""
-        text += (f" The threshold {evaluation['threshold']:.3f} was chosen on validation by {method}{target} and "
-                 f"applied unchanged to test: at it, validation sensitivity was "
-                 f"{fmt(val['image']['sensitivity'])} and specificity {fmt(val['image']['specificity'])}.")
+        text += (f" The thresholds were chosen on validation by {method}{target}, {evaluation['threshold']:.3f} "
+                 f"for images and {evaluation['study_threshold']:.3f} for studies (a study's mean probability sits "
+                 f"below that of the view showing the fracture), and applied unchanged to test. At them, validation "
+                 f"sensitivity was {fmt(val['image']['sensitivity'])} per image and "
+                 f"{fmt(val['study']['sensitivity'])} per study, specificity {fmt(val['image']['specificity'])} "
+                 f"and {fmt(val['study']['specificity'])}.")
     blocks = [Heading("Results"), Paragraph(text),
               Table(["metric", "test, per image", "test, per study", "validation, per image"], table)]
     if evaluation.get("test_by_region"):
