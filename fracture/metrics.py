@@ -17,6 +17,9 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 THRESHOLD_METHODS = ("youden", "sensitivity")
+# Below this spread of validation probabilities a model gives every image the
+# same answer: its AUC is chance and its threshold meaningless.
+COLLAPSED_SPREAD = 0.01
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -106,6 +109,15 @@ def multiclass_metrics(labels, probabilities, classes: list[str]) -> dict:
         "auc": float(np.mean(aucs)) if aucs else None,
         "per_class": per_class,
     }
+
+
+def output_spread(probabilities) -> float:
+    """The largest per-class standard deviation of an (N x classes) probability array.
+
+    A network that diverged or never left its initial state answers the same
+    for every image; this catches it where a loss curve can look plausible.
+    """
+    return float(np.asarray(probabilities, dtype=float).std(axis=0).max())
 
 
 def youden_threshold(labels, probabilities) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from fracture.errors import UserError, run_stage
-from fracture.metrics import binary_metrics, validation_thresholds
+from fracture.metrics import COLLAPSED_SPREAD, binary_metrics, output_spread, validation_thresholds
 from fracture.models import build_model
 from fracture.params import load_params
 from fracture.storage import read_json
@@ -72,8 +72,14 @@ def main() -> None:
             summary = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                        "stopped_early": result.stopped_early}
             threshold = study_threshold = None
+            probabilities = predict_probabilities(model, val.images, normalization, device).numpy()
+            summary["val_output_spread"] = output_spread(probabilities)
+            if summary["val_output_spread"] < COLLAPSED_SPREAD:
+                log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "
+                            f"(std {summary['val_output_spread']:.4f}); try model.pretrained: true, a lower "
+                            f"train.lr or more train.epochs")
             if config.task == "fracture":
-                probability = predict_probabilities(model, val.images, normalization, device)[:, 1].numpy()
+                probability = probabilities[:, 1]
                 threshold, study_threshold = validation_thresholds(val.rows.assign(probability=probability),
                                                                    config.threshold, config.target_sensitivity)
                 at_threshold = binary_metrics(val.labels.numpy(), probability, threshold)

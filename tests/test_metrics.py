@@ -4,9 +4,9 @@ import pytest
 
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from fracture.metrics import (average_precision, binary_metrics, calibration, choose_threshold, multiclass_metrics,
-                              patient_bootstrap, roc_auc, sensitivity_threshold, study_level, validation_thresholds,
-                              youden_threshold)
+from fracture.metrics import (COLLAPSED_SPREAD, average_precision, binary_metrics, calibration, choose_threshold,
+                              multiclass_metrics, output_spread, patient_bootstrap, roc_auc, sensitivity_threshold,
+                              study_level, validation_thresholds, youden_threshold)
 
 LABELS = [1, 1, 1, 0, 0, 0, 0, 1]
 PROBS = [0.9, 0.8, 0.4, 0.3, 0.6, 0.1, 0.2, 0.7]
@@ -146,3 +146,11 @@ def test_calibration_table_and_ece_by_hand():
     # bin [0, .5): mean p (.05+.15+.15)/3 = .1167, observed 1/3; bin [.5, 1]: mean .9, observed 1
     assert table["count"].tolist() == [3, 2]
     assert ece == pytest.approx((3 * abs(0.35 / 3 - 1 / 3) + 2 * abs(0.9 - 1.0)) / 5)
+
+
+def test_output_spread_flags_a_model_that_answers_the_same_for_every_image():
+    collapsed = np.tile([0.5, 0.5], (40, 1)) + np.random.default_rng(0).normal(0, 1e-4, (40, 1)) * [1, -1]
+    learned = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert output_spread(collapsed) < COLLAPSED_SPREAD
+    assert output_spread(learned) == pytest.approx(np.std([0.1, 0.8, 0.4, 0.7]))
+    assert output_spread(learned) > COLLAPSED_SPREAD

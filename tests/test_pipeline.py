@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from fracture.metrics import COLLAPSED_SPREAD
 from fracture.models import ARCHITECTURES
 from tests.conftest import REPO, copy_project, dvc, stages_run, tiny_params
 
@@ -30,6 +31,8 @@ def test_repro_writes_every_stage_output(project):
     assert metrics["test"]["image"]["ci"]["auc"]["low"] <= metrics["test"]["image"]["auc"]
     trained = json.loads((project / "reports/train/metrics.json").read_text())
     assert (metrics["threshold"], metrics["study_threshold"]) == (trained["threshold"], trained["study_threshold"])
+    report = (project / "reports/report.md").read_text()
+    assert ("did not learn" in report) == (trained["val_output_spread"] < COLLAPSED_SPREAD)
     html = (project / "reports/report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 7 and 'src="figures' not in html
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..manifest import SPLITS
+from ..metrics import COLLAPSED_SPREAD
 from ..storage import read_json
 from . import figures
 from .document import Block, Figure, Heading, Paragraph, Table
@@ -110,6 +111,10 @@ def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_d
         text += (f" The decision thresholds, {train['threshold']:.3f} per image and {train['study_threshold']:.3f} "
                  f"per study ({params['train']['threshold']}), were chosen on the validation split and frozen "
                  f"before testing.")
+    if train["val_output_spread"] < COLLAPSED_SPREAD:
+        text += (f" Warning: this model did not learn. Its validation probabilities barely vary (standard "
+                 f"deviation {train['val_output_spread']:.4f}), so every image gets nearly the same answer; try "
+                 f"pretrained weights, a lower learning rate or more epochs.")
     return [Heading("Training"), Paragraph(text),
             Figure("figures/training_curves.png", "Training and validation loss, validation ROC-AUC; dashed: best epoch")]
 

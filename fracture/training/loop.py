@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..errors import UserError
 from ..storage import atomic_path
 from .config import TrainConfig
 from .data import Normalization, SplitData, batch_indices, prepare_batch
@@ -151,8 +152,10 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
              device: torch.device) -> tuple[float, float, np.ndarray]:
-    """Validation loss, AUC and probabilities."""
+    """Validation loss, AUC and probabilities; both NaN when the outputs are not finite (a diverged model)."""
     probabilities = predict_probabilities(model, data.images, normalization, device)
+    if not torch.isfinite(probabilities).all():
+        return math.nan, math.nan, probabilities.numpy()
     loss = criterion(torch.log(probabilities.clamp_min(1e-12)), data.labels).item()
     return loss, auc(data.labels.numpy(), probabilities.numpy()), probabilities.numpy()
 
@@ -248,6 +251,9 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
             dist.broadcast(decision, src=0)
         result = EpochResult(epoch, train_loss, float(decision[0]), float(decision[1]),
                              optimizer.param_groups[0]["lr"])
+        if math.isnan(result.val_loss):
+            raise UserError(f"training diverged in epoch {epoch}: the model's outputs are no longer finite "
+                            f"numbers (train loss {train_loss:.4g}); lower train.lr (now {config.lr:g})")
         progress.history.append(result)
         score = sign * result.monitored(config.monitor)
         if score > progress.best:

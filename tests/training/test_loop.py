@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fracture.errors import UserError
 from fracture.models import build_model
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
@@ -97,3 +98,8 @@ def test_a_resume_file_of_another_run_is_ignored(tmp_path):
     fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2,
         _config(epochs=1), torch.device("cpu"), seen.append, (resume, "run-b"))
     assert [epoch.epoch for epoch in seen] == [1]
+
+
+def test_a_diverged_model_stops_with_a_user_error_naming_the_fix():
+    with pytest.raises(UserError, match=r"training diverged in epoch \d+.*lower train.lr \(now 10\)"):
+        _fit(_config(epochs=3, lr=10.0, optimizer="sgd"))

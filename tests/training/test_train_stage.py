@@ -1,5 +1,6 @@
-"""The train stage as a user runs it: interrupted and resumed, and data-parallel on the CPU."""
+"""The train stage as a user runs it: interrupted and resumed, data-parallel on the CPU, and failing to learn."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from fracture.metrics import COLLAPSED_SPREAD
 from tests.conftest import run_stage, stage_env, tiny_params
 
 PREPARE = ("download", "filter", "split", "enhance")
@@ -61,3 +63,18 @@ def test_two_data_parallel_processes_on_the_cpu(prepared):
     assert "x 2" in result.stderr, "both processes joined the group"
     assert result.stderr.count("epoch 1:") == 1, "only rank 0 logs"
     assert _epochs_logged(prepared) == 2 and (prepared / "models/model.pt").exists()
+
+
+def test_a_model_that_did_not_learn_is_flagged(prepared):
+    result = run_stage("train", prepared, tiny_params(**{"train.lr": 10.0}))
+    assert result.returncode == 0, result.stderr
+    assert "simple_cnn did not learn" in result.stderr and "lower train.lr" in result.stderr
+    summary = json.loads((prepared / "reports/train/metrics.json").read_text())
+    assert summary["val_output_spread"] < COLLAPSED_SPREAD
+
+
+def test_a_model_that_learned_is_not_flagged(prepared):
+    result = run_stage("train", prepared, tiny_params(**{"train.epochs": 4}))
+    assert result.returncode == 0, result.stderr
+    assert "did not learn" not in result.stderr
+    assert json.loads((prepared / "reports/train/metrics.json").read_text())["val_output_spread"] >= COLLAPSED_SPREAD
