@@ -159,8 +159,16 @@ def _blob_attenuation(blob: Blob, x, y, texture) -> np.ndarray:
     return _shell(outer, inner, blob.density, texture)
 
 
-def _broken_bone_attenuation(bone: Bone, cut: Break, x, y, texture) -> np.ndarray:
-    """A bone with a band removed along a (jagged) line, the distal fragment moved."""
+def _broken_bone_attenuation(bone: Bone, cuts: tuple[Break, ...], x, y, texture) -> np.ndarray:
+    """A bone with bands removed along (jagged) lines, the fragment distal to each moved.
+
+    Cuts compose: the first one splits the bone, and the rest are drawn on
+    whichever fragment they fall on, so a growth plate distal to a displaced
+    fracture moves with its fragment and neither erases the other.
+    """
+    if not cuts:
+        return _bone_attenuation(bone, x, y, texture)
+    cut, rest = cuts[0], cuts[1:]
     axis = np.array(bone.p1) - np.array(bone.p0)
     axis /= np.linalg.norm(axis)
     across = np.array([-axis[1], axis[0]])
@@ -174,22 +182,30 @@ def _broken_bone_attenuation(bone: Bone, cut: Break, x, y, texture) -> np.ndarra
     phase = 97.0 * cut.t
     wobble = np.sin(along / radius * 7.0 + phase) + 0.5 * np.sin(along / radius * 17.0 + 2 * phase)
     signed = (x - centre[0]) * normal[0] + (y - centre[1]) * normal[1] + cut.jagged * wobble
-    # The distal fragment, seen from its own frame: undo its tilt about the centre, then its shift.
-    cos, sin = math.cos(-cut.angulation), math.sin(-cut.angulation)
-    shift = cut.shift * radius * across
-    dx, dy = x - centre[0] - shift[0], y - centre[1] - shift[1]
-    distal_x, distal_y = centre[0] + cos * dx - sin * dy, centre[1] + sin * dx + cos * dy
-    attenuation = np.where(
-        signed > 0,
-        _bone_attenuation(bone, distal_x, distal_y, texture),
-        _bone_attenuation(bone, x, y, texture),
-    )
+    attenuation = _broken_bone_attenuation(bone, rest, x, y, texture)
+    if cut.shift or cut.angulation:
+        # The distal fragment, seen from its own frame: undo its tilt about the centre, then its shift.
+        cos, sin = math.cos(-cut.angulation), math.sin(-cut.angulation)
+        shift = cut.shift * radius * across
+        dx, dy = x - centre[0] - shift[0], y - centre[1] - shift[1]
+        distal_x, distal_y = centre[0] + cos * dx - sin * dy, centre[1] + sin * dx + cos * dy
+        attenuation = np.where(signed > 0, _broken_bone_attenuation(bone, rest, distal_x, distal_y, texture),
+                               attenuation)
     half = radius / max(abs(math.sin(cut.angle)), 0.3)
     reach = -half + 2 * half * cut.extent
     inside = 1.0 / (1.0 + np.exp((cut.side * along - reach) / (0.15 * radius)))
     gap = np.exp(-0.5 * np.square(signed / cut.width))
     overlap = np.exp(-0.5 * np.square((signed + 2.5 * cut.width) / (1.5 * cut.width)))
     return attenuation * (1.0 - cut.depth * gap * inside) * (1.0 + cut.impaction * overlap * inside)
+
+
+def breaks_by_bone(scene: Scene) -> dict[int, tuple[Break, ...]]:
+    """Every break of the scene grouped by its bone, displaced ones first (they move what lies beyond)."""
+    grouped: dict[int, list[Break]] = {}
+    for cut in scene.breaks:
+        grouped.setdefault(cut.bone, []).append(cut)
+    return {bone: tuple(sorted(cuts, key=lambda cut: not (cut.shift or cut.angulation)))
+            for bone, cuts in grouped.items()}
 
 
 def _pixel_window(points, margin: float, pose: Pose, height: int, width: int):
@@ -226,16 +242,13 @@ def attenuation_map(scene: Scene, height: int, width: int, pose: Pose, texture: 
 
     for tissue in scene.tissue:
         add((tissue.p0, tissue.p1), max(tissue.r0, tissue.r1), partial(_tissue_attenuation, tissue))
-    cuts = {cut.bone: cut for cut in scene.breaks}
+    cuts = breaks_by_bone(scene)
     for index, bone in enumerate(scene.bones):
         margin = max(bone.r0, bone.r1)
-        if index in cuts:
-            cut = cuts[index]
-            length = math.dist(bone.p0, bone.p1)
+        length = math.dist(bone.p0, bone.p1)
+        for cut in cuts.get(index, ()):
             margin = margin * (1 + cut.shift) + length * abs(math.sin(cut.angulation)) + cut.jagged
-            add((bone.p0, bone.p1), margin, partial(_broken_bone_attenuation, bone, cut))
-        else:
-            add((bone.p0, bone.p1), margin, partial(_bone_attenuation, bone))
+        add((bone.p0, bone.p1), margin, partial(_broken_bone_attenuation, bone, cuts.get(index, ())))
     for blob in scene.blobs:
         add((blob.center,), max(blob.a, blob.b), partial(_blob_attenuation, blob))
     return total

@@ -86,19 +86,21 @@ def _fracture(layout: anatomy.Layout, rng: np.random.Generator) -> phantom.Break
 
     Half are displaced and half angulated (independently), some impacted; the
     harder a case, the thinner, shallower, shorter and less displaced its line.
+    The subtlest are as thin and as faint as growth plates, so a plate is a
+    real decoy and only the line's course (oblique, jagged, on the shaft) tells.
     """
     weights = np.array([site.weight for site in layout.fracture_sites])
     site = layout.fracture_sites[rng.choice(len(weights), p=weights / weights.sum())]
     difficulty = rng.random()
     ease = 1 - 0.7 * difficulty
-    width = 0.006 + 0.006 * (1 - difficulty)
+    width = 0.004 + 0.008 * (1 - difficulty)
     displaced, angulated, impacted, complete = rng.random(4) < (0.5, 0.5, 0.3, 0.75)
     return phantom.Break(
         bone=site.bone,
         t=float(rng.uniform(*site.t_range)),
         angle=float(np.clip(rng.normal(math.pi / 2, 0.35), 0.8, 2.3)),
         width=width,
-        depth=1.0 - 0.15 * difficulty,
+        depth=1.0 - 0.45 * difficulty,
         extent=1.0 if complete else float(rng.uniform(0.5, 0.9)),
         side=1 if rng.random() < 0.5 else -1,
         shift=float(rng.uniform(0.3, 1.0) * ease) if displaced else 0.0,
@@ -106,6 +108,12 @@ def _fracture(layout: anatomy.Layout, rng: np.random.Generator) -> phantom.Break
         jagged=float(rng.uniform(0.2, 0.6) * width),
         impaction=float(rng.uniform(0.2, 0.6)) if impacted else 0.0,
     )
+
+
+def _growth_plates(layout: anatomy.Layout, rng: np.random.Generator) -> list[phantom.Break]:
+    """A child's open physes: smooth transverse bands, as wide and deep as the subtlest fractures."""
+    return [phantom.Break(bone, t, width=float(rng.uniform(0.003, 0.008)), depth=float(rng.uniform(0.35, 0.8)))
+            for bone, t in layout.growth_plates]
 
 
 def _exposure(plan: StudyPlan, height: int, rng: np.random.Generator) -> phantom.Exposure:
@@ -125,29 +133,52 @@ def _exposure(plan: StudyPlan, height: int, rng: np.random.Generator) -> phantom
     )
 
 
-def draw_study(plan: StudyPlan, config: SyntheticConfig) -> list[np.ndarray]:
-    """The study's views as 8-bit images."""
+@dataclass
+class Film:
+    """One view before rendering: what is drawn and how it is exposed; `rng` renders texture and noise."""
+
+    scene: phantom.Scene
+    height: int
+    width: int
+    pose: phantom.Pose
+    exposure: phantom.Exposure
+    rng: np.random.Generator
+
+    def render(self) -> np.ndarray:
+        return phantom.render(self.scene, self.height, self.width, self.pose, self.exposure, self.rng)
+
+
+def plan_films(plan: StudyPlan, config: SyntheticConfig) -> list[Film]:
+    """The study's views, fully decided but not rendered.
+
+    Everything but the fracture comes from random streams that do not depend
+    on the label, so normal and abnormal studies differ in the fracture alone.
+    """
     region_index = anatomy.REGIONS.index(plan.region)
-    study_rng = np.random.default_rng([config.seed, 1, plan.patient, region_index, plan.number])
+    study_seed = [config.seed, 1, plan.patient, region_index, plan.number]
+    study_rng = np.random.default_rng(study_seed)
     body_seed = int(study_rng.integers(2**31))
+    plate_seed = int(study_rng.integers(2**31))
     fracture = None
     if plan.abnormal:
         fracture = _fracture(anatomy.layout(plan.region, "frontal", np.random.default_rng(body_seed)), study_rng)
-    images = []
+    films = []
     for view_index in range(plan.views):
         rng = np.random.default_rng([config.seed, 2, plan.patient, region_index, plan.number, view_index])
         layout = anatomy.layout(plan.region, VIEWS[view_index], np.random.default_rng(body_seed))
-        breaks = [phantom.Break(bone, t, width=0.003, depth=0.5) for bone, t in layout.growth_plates] \
-            if plan.pediatric else []
-        if fracture is not None:
-            breaks.append(fracture)
-        layout.scene.breaks = breaks
+        plates = _growth_plates(layout, np.random.default_rng(plate_seed)) if plan.pediatric else []
+        layout.scene.breaks = plates + ([fracture] if fracture is not None else [])
         height = config.image_size
         width = int(round(height * layout.aspect * rng.uniform(0.9, 1.1)))
         pose = phantom.Pose(rotation=float(rng.normal(0, 0.12)), zoom=float(rng.uniform(0.85, 1.15)),
                             offset=tuple(rng.normal(0, 0.03, size=2)), mirror=plan.left)
-        images.append(phantom.render(layout.scene, height, width, pose, _exposure(plan, height, rng), rng))
-    return images
+        films.append(Film(layout.scene, height, width, pose, _exposure(plan, height, rng), rng))
+    return films
+
+
+def draw_study(plan: StudyPlan, config: SyntheticConfig) -> list[np.ndarray]:
+    """The study's views as 8-bit images."""
+    return [film.render() for film in plan_films(plan, config)]
 
 
 def _write_study(args: tuple[StudyPlan, SyntheticConfig, Path]) -> list[str]:

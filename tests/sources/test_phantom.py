@@ -35,21 +35,35 @@ def test_fracture_darkens_the_bone_along_its_line_only():
     assert changed_rows.size and np.ptp(changed_rows) < 20, "only rows near the fracture change"
 
 
+def test_a_growth_plate_and_a_fracture_on_one_bone_are_both_drawn():
+    _, layout = _render()
+    bone = layout.fracture_sites[0].bone
+    plate = phantom.Break(bone, t=0.9, width=0.005, depth=0.6)
+    fracture = phantom.Break(bone, t=0.4, width=0.008, depth=0.9, shift=0.5)
+    intact, _ = _render(seed=5)
+    both, _ = _render([plate, fracture], seed=5)
+    for alone in ([plate], [fracture]):
+        image, _ = _render(alone, seed=5)
+        changed = np.abs(image.astype(int) - intact.astype(int)).max(axis=1) > 10
+        still_changed = np.abs(both.astype(int) - intact.astype(int)).max(axis=1) > 10
+        assert changed.any() and still_changed[changed].mean() > 0.8, "neither break erases the other"
+
+
 def test_windowed_rendering_matches_full_frame_evaluation():
     layout = anatomy.layout("hand", "oblique", np.random.default_rng(2))
-    layout.scene.breaks = [phantom.Break(layout.fracture_sites[0].bone, t=0.6, shift=0.5, angulation=0.2,
-                                         jagged=0.004)]
+    bone = layout.fracture_sites[0].bone
+    layout.scene.breaks = [phantom.Break(bone, t=0.9, width=0.004, depth=0.5),
+                           phantom.Break(bone, t=0.6, shift=0.5, angulation=0.2, jagged=0.004)]
     pose = phantom.Pose(rotation=0.3, zoom=1.1, offset=(0.02, -0.01), mirror=True)
     texture = phantom.trabecular_texture(90, 70, np.random.default_rng(0))
     windowed = phantom.attenuation_map(layout.scene, 90, 70, pose, texture)
     x, y = phantom.anatomy_grid(90, 70, pose)
     full = np.zeros_like(windowed)
-    cuts = {cut.bone: cut for cut in layout.scene.breaks}
+    cuts = phantom.breaks_by_bone(layout.scene)
     for tissue in layout.scene.tissue:
         full += phantom._tissue_attenuation(tissue, x, y, texture)
     for index, bone in enumerate(layout.scene.bones):
-        full += (phantom._broken_bone_attenuation(bone, cuts[index], x, y, texture) if index in cuts
-                 else phantom._bone_attenuation(bone, x, y, texture))
+        full += phantom._broken_bone_attenuation(bone, cuts.get(index, ()), x, y, texture)
     for blob in layout.scene.blobs:
         full += phantom._blob_attenuation(blob, x, y, texture)
     np.testing.assert_allclose(windowed, full, rtol=1e-5, atol=1e-5)

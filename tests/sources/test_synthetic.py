@@ -1,9 +1,18 @@
 import hashlib
+import math
 
+import cv2
+import numpy as np
 import pandas as pd
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from fracture.sources import phantom
 from fracture.sources.mura import parse_mura
-from fracture.sources.synthetic import MURA_ROOT, SyntheticConfig, generate, plan_studies
+from fracture.sources.synthetic import MURA_ROOT, SyntheticConfig, draw_study, generate, plan_films, plan_studies
 
 
 def test_layout_and_index_files_follow_mura_v1_1(tiny_synthetic):
@@ -62,3 +71,71 @@ def test_another_seed_gives_other_images(tmp_path):
     generate(SyntheticConfig(patients=4, image_size=64, seed=1), tmp_path / "a")
     generate(SyntheticConfig(patients=4, image_size=64, seed=2), tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "b")
+
+
+def _study_sample(patients: int, image_size: int):
+    config = SyntheticConfig(patients=patients, image_size=image_size, seed=5)
+    return config, plan_studies(config)
+
+
+def _plates_drawn(film) -> int:
+    """Growth plates that change the film: removing each one must change its attenuation map."""
+    scene = film.scene
+    texture = np.zeros((film.height, film.width), dtype=np.float32)
+    full = phantom.attenuation_map(scene, film.height, film.width, film.pose, texture)
+    drawn = 0
+    for index, cut in enumerate(scene.breaks):
+        if cut.angle != math.pi / 2 or cut.jagged or cut.shift:  # fractures are oblique or jagged; plates not
+            continue
+        without = phantom.Scene(scene.bones, scene.blobs, scene.tissue, scene.breaks[:index] + scene.breaks[index + 1:])
+        drawn += not np.array_equal(full, phantom.attenuation_map(without, film.height, film.width, film.pose,
+                                                                  texture))
+    return drawn
+
+
+def test_label_independent_properties_have_one_distribution_in_normal_and_abnormal_studies():
+    """Only the fracture may differ: growth plates, exposure, noise, markers, collimation, size and views may not."""
+    config, plans = _study_sample(patients=500, image_size=64)
+    rows = []
+    for plan in plans:
+        for film in plan_films(plan, config):
+            exposure = film.exposure
+            rows.append({"abnormal": plan.abnormal, "views": plan.views, "pediatric": plan.pediatric,
+                         "plates": _plates_drawn(film) if plan.pediatric else np.nan,
+                         "dose": exposure.dose, "gamma": exposure.gamma, "noise": exposure.noise,
+                         "blur": exposure.blur, "background": exposure.background,
+                         "collimated": exposure.collimation is not None, "marker": exposure.marker,
+                         "corner": exposure.marker_corner, "width": film.width})
+    films = pd.DataFrame(rows)
+    abnormal, normal = films[films["abnormal"]], films[~films["abnormal"]]
+    assert films["plates"].mean() > 0.5, "children's films show their growth plates"
+    for column in ("plates", "dose", "gamma", "noise", "blur", "background", "width", "views"):
+        p_value = stats.ks_2samp(abnormal[column].dropna(), normal[column].dropna()).pvalue
+        assert p_value > 0.001, f"{column} differs between abnormal and normal films (KS p = {p_value:.2g})"
+    for column in ("pediatric", "collimated", "marker", "corner"):
+        table = pd.crosstab(films["abnormal"], films[column])
+        p_value = stats.chi2_contingency(table).pvalue if table.shape[1] > 1 else 1.0
+        assert p_value > 0.001, f"{column} differs between abnormal and normal films (chi-square p = {p_value:.2g})"
+
+
+def _global_statistics(image: np.ndarray) -> list[float]:
+    """What a shortcut could use: brightness, contrast, percentiles, edge density."""
+    values = image.astype(np.float64)
+    edges = cv2.Canny(image, 50, 150)
+    return [values.mean(), values.std(), *np.percentile(values, [5, 25, 50, 75, 95]), (edges > 0).mean()]
+
+
+def test_global_image_statistics_do_not_predict_the_label():
+    config, plans = _study_sample(patients=700, image_size=128)
+    features, labels, patients = [], [], []
+    for plan in plans:
+        for image in draw_study(plan, config):
+            features.append(_global_statistics(image))
+            labels.append(int(plan.abnormal))
+            patients.append(plan.patient)
+    features, labels, patients = np.array(features), np.array(labels), np.array(patients)
+    fitted = patients % 2 == 0  # whole patients on each side
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(features[fitted], labels[fitted])
+    auc = roc_auc_score(labels[~fitted], model.predict_proba(features[~fitted])[:, 1])
+    assert auc <= 0.60, f"global statistics separate the classes (held-out ROC-AUC {auc:.3f})"
