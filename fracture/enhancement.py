@@ -1,8 +1,9 @@
 """The enhance stage: resize, run the filter chain, score it, store arrays.
 
 Scores compare each filtered image with the same image unfiltered (after
-resizing), in float: per step of the chain (cumulative) and, for comparison,
-every available filter alone. The processed images go to one uint8 array in
+letterboxing), in float and over the image's own pixels, not the padding:
+per step of the chain (cumulative) and, for comparison, every available
+filter alone. The processed images go to one uint8 array in
 manifest order, which training memory-maps instead of decoding files.
 """
 
@@ -16,17 +17,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import UserError
-from .imaging.filters import FILTER_NAMES, FilterStep, apply_chain, letterbox
+from .imaging.filters import FILTER_NAMES, Box, FilterStep
 from .imaging.io import UnreadableImage, read_grayscale
 from .imaging.quality import psnr, ssim, summarize
 from .params import Section
+from .preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
 class EnhanceConfig:
-    steps: list[FilterStep]
+    preprocessing: Preprocessing
     available: dict[str, FilterStep]
-    image_size: int
     score_images: int
     montage_images: int
 
@@ -47,15 +48,15 @@ def enhance_config(params: dict) -> EnhanceConfig:
         "median": FilterStep("median", {"kernel": kernel}),
     }
     return EnhanceConfig(
-        steps=[available[name] for name in names if name != "none"],
+        preprocessing=Preprocessing(section.integer("image_size", minimum=32, maximum=1024),
+                                    tuple(available[name] for name in names if name != "none")),
         available=available,
-        image_size=section.integer("image_size", minimum=32, maximum=1024),
         score_images=section.integer("score_images", minimum=0),
         montage_images=section.integer("montage_images", minimum=1, maximum=16),
     )
 
 
-def step_names(steps: list[FilterStep]) -> list[str]:
+def step_names(steps) -> list[str]:
     """Keys for the chain's steps, numbered so that a filter used twice stays distinct."""
     return [f"step{number}_{step.name}" for number, step in enumerate(steps, start=1)]
 
@@ -67,30 +68,37 @@ def _scored_rows(count: int, limit: int) -> set[int]:
     return set(np.linspace(0, count - 1, limit).round().astype(int).tolist())
 
 
+def _score(original: np.ndarray, filtered: np.ndarray, box: Box) -> tuple[float, float]:
+    """PSNR and SSIM over the image itself: the letterbox padding is no part of it."""
+    return psnr(box.crop(original), box.crop(filtered)), ssim(box.crop(original), box.crop(filtered))
+
+
 def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig):
-    """Return (images array, quality report, montage rows) for the manifest in its order."""
-    size = config.image_size
+    """Return (images array, quality report) for the manifest in its order."""
+    preprocessing = config.preprocessing
+    size = preprocessing.image_size
     images = np.zeros((len(manifest), size, size), dtype=np.uint8)
     scored = _scored_rows(len(manifest), config.score_images)
-    chain_keys = step_names(config.steps)
+    chain_keys = step_names(preprocessing.filters)
     scores = {key: {"psnr": [], "ssim": []} for key in chain_keys + [f"alone_{n}" for n in config.available]}
     for row, path in enumerate(tqdm(manifest["path"], desc="enhancing", unit="image")):
         try:
-            original = letterbox(read_grayscale(image_root / path), size)
+            (original, *outputs), box = preprocessing.steps(read_grayscale(image_root / path))
         except UnreadableImage as error:
             raise UserError(f"{path} became unreadable after filtering ({error.reason}); rerun dvc repro") from None
-        outputs = apply_chain(original, config.steps)
         images[row] = outputs[-1] if outputs else original
         if row not in scored:
             continue
         alone = [(f"alone_{name}", step.apply(original)) for name, step in config.available.items()]
         for key, filtered in list(zip(chain_keys, outputs)) + alone:
-            scores[key]["psnr"].append(psnr(original, filtered))
-            scores[key]["ssim"].append(ssim(original, filtered))
+            image_psnr, image_ssim = _score(original, filtered, box)
+            scores[key]["psnr"].append(image_psnr)
+            scores[key]["ssim"].append(image_ssim)
     report = {
         "image_size": size,
-        "filters": [step.name for step in config.steps] or ["none"],
+        "filters": [step.name for step in preprocessing.filters] or ["none"],
         "scored_images": len(scored),
+        "scored_region": "image content (letterbox padding excluded)",
         "chain": {key: {metric: summarize(scores[key][metric]) for metric in ("psnr", "ssim")} for key in chain_keys},
         "alone": {name: {metric: summarize(scores[f"alone_{name}"][metric]) for metric in ("psnr", "ssim")}
                   for name in config.available},
@@ -105,8 +113,7 @@ def montage_rows(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig
     picks = pd.concat([train[train["label"] == label].head(per_class) for label in (0, 1)])
     rows, titles = [], []
     for _, item in picks.iterrows():
-        original = letterbox(read_grayscale(image_root / item["path"]), config.image_size)
-        rows.append([original] + apply_chain(original, config.steps))
+        rows.append(config.preprocessing.steps(read_grayscale(image_root / item["path"]))[0])
         titles.append(f"{item['region']} {'abnormal' if item['label'] else 'normal'}")
-    columns = ["unfiltered"] + [step.name for step in config.steps]
+    columns = ["unfiltered"] + [step.name for step in config.preprocessing.filters]
     return rows, columns, titles

@@ -2,10 +2,10 @@
 
 The fracture task's thresholds come from the checkpoint, where training
 chose them on validation data, one for images and one for studies; here they
-are only applied. Every test metric is reported per image and per study (mean
-of the views' probabilities) with a bootstrap confidence interval over
-patients, plus calibration and, when several regions are present, a table per
-region. The region task is scored as a multi-class problem.
+are only applied. Every test metric is reported per image and, where the data
+has studies of several views, per study (mean of the views' probabilities),
+with a bootstrap confidence interval over patient groups, plus calibration
+and, when several regions are present, a table per region. The region task is scored as a multi-class problem.
 """
 
 from __future__ import annotations
@@ -94,12 +94,15 @@ def _scored(frame: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bo
     return result
 
 
-def split_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool = True) -> dict:
-    """Image- and study-level metrics of one split, each at its own frozen threshold, with patient-bootstrap
-    intervals."""
-    studies = study_level(predictions, task.probability_columns)
-    return {"image": _scored(predictions, task, config, with_ci),
-            "study": _scored(studies, task.per_study(), config, with_ci)}
+def split_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool = True,
+                  studies: bool = True) -> dict:
+    """Image-level and, where the data has `studies`, study-level metrics of one split, each at its own
+    frozen threshold, with intervals from resampling patient groups."""
+    metrics = {"image": _scored(predictions, task, config, with_ci)}
+    if studies:
+        metrics["study"] = _scored(study_level(predictions, task.probability_columns), task.per_study(), config,
+                                   with_ci)
+    return metrics
 
 
 def region_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig) -> dict:

@@ -16,7 +16,8 @@ from torch import nn
 
 from .evaluation import Task
 from .models import GrayscaleBackbone, SimpleCNN
-from .training.data import Normalization, prepare_batch
+from .preprocessing import Normalization
+from .training.data import prepare_batch
 
 def target_layer(model: nn.Module) -> nn.Module:
     """The last convolutional stage of each supported architecture."""

@@ -1,12 +1,13 @@
 """The manifest: the CSV, one row per image, that every stage passes on.
 
 `path` is relative to the data folder that holds the images (`data/raw`).
+`grouping` says what `patient_id` is (see `grouping.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
 
@@ -14,7 +15,7 @@ from .errors import UserError
 from .storage import atomic_path
 
 COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "label", "view",
-           "source", "source_split", "sha256"]
+           "source", "source_split", "sha256", "grouping"]
 SPLITS = ("train", "val", "test")
 TEXT_COLUMNS = [column for column in COLUMNS if column != "label"] + ["split"]
 
@@ -40,6 +41,12 @@ def write_manifest(frame: pd.DataFrame, path: Path | str) -> None:
     extra = [column for column in frame.columns if column not in COLUMNS]
     with atomic_path(path) as temporary:
         frame[COLUMNS + extra].to_csv(temporary, index=False)
+
+
+def escapes(path: str) -> bool:
+    """Whether a manifest path would leave its data folder: absolute, or climbing out with '..'."""
+    pure = PurePosixPath(path.replace("\\", "/"))
+    return pure.is_absolute() or PureWindowsPath(path).is_absolute() or ".." in pure.parts
 
 
 def file_sha256(path: Path | str) -> str:

@@ -80,6 +80,18 @@ def binary_metrics(labels, probabilities, threshold: float) -> dict:
     }
 
 
+def auc_of(labels, probabilities) -> float | None:
+    """ROC-AUC of an (N x classes) probability array: of the positive class for two classes, else the
+    one-vs-rest macro average over the classes present; None where undefined."""
+    labels = np.asarray(labels, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.shape[1] == 2:
+        return roc_auc(labels, probabilities[:, 1])
+    aucs = [roc_auc(labels == k, probabilities[:, k]) for k in range(probabilities.shape[1])]
+    defined = [value for value in aucs if value is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def multiclass_metrics(labels, probabilities, classes: list[str]) -> dict:
     """Accuracy, balanced accuracy, macro F1, Cohen's kappa, one-vs-rest macro AUC, per-class scores."""
     labels = np.asarray(labels, dtype=int)
@@ -147,17 +159,21 @@ def choose_threshold(labels, probabilities, method: str, target_sensitivity: flo
     return sensitivity_threshold(labels, probabilities, target_sensitivity)
 
 
-def validation_thresholds(frame: pd.DataFrame, method: str, target_sensitivity: float) -> tuple[float, float]:
+def validation_thresholds(frame: pd.DataFrame, method: str, target_sensitivity: float,
+                          studies: bool = True) -> tuple[float, float | None]:
     """The image and the study threshold, both chosen on validation predictions.
 
     `frame` has one row per image with `label`, `probability`, `study_id` and
     `patient_id`. A study's probability is the mean of its views', which sits
     below that of the view where the fracture shows, so studies get their own
-    threshold rather than borrowing the images'.
+    threshold rather than borrowing the images'. Data without `studies` (each
+    image its own study) gets no study threshold.
     """
-    studies = study_level(frame, ["probability"])
-    return (choose_threshold(frame["label"], frame["probability"], method, target_sensitivity),
-            choose_threshold(studies["label"], studies["probability"], method, target_sensitivity))
+    image = choose_threshold(frame["label"], frame["probability"], method, target_sensitivity)
+    if not studies:
+        return image, None
+    by_study = study_level(frame, ["probability"])
+    return image, choose_threshold(by_study["label"], by_study["probability"], method, target_sensitivity)
 
 
 def study_level(frame: pd.DataFrame, probability_columns: list[str]) -> pd.DataFrame:

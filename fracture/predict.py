@@ -2,8 +2,8 @@
 
 Inputs are image files (PNG, JPEG, TIFF, DICOM), folders (searched
 recursively) or a labels.csv (its labels are copied to the output). Each image
-is prepared exactly as in training, from the checkpoint's metadata: letterbox
-to its size, its filter chain, its normalisation. A file that cannot be read
+is prepared exactly as in training, by the checkpoint's `Preprocessing`:
+letterbox to its size, its filter chain, its normalisation. A file that cannot be read
 gets a row with the reason instead of a probability.
 """
 
@@ -19,11 +19,9 @@ from PIL import Image
 
 from .errors import UserError
 from .explain import cam_overlays
-from .imaging.filters import FilterStep, preprocess
 from .imaging.io import UnreadableImage, read_grayscale
 from .sources.folder import IMAGE_SUFFIXES, LABELS_FILE, label_of
 from .training.checkpoint import load_checkpoint
-from .training.data import Normalization
 from .training.loop import predict_probabilities
 
 log = logging.getLogger(__name__)
@@ -64,15 +62,14 @@ def _label_text(label: str, classes: list[str]) -> str:
 
 def predict(model_path: Path, inputs: list[str], device: torch.device, cam_dir: Path | None = None) -> pd.DataFrame:
     model, metadata = load_checkpoint(model_path, device)
-    steps = [FilterStep(step["name"], step["options"]) for step in metadata["filters"]]
-    normalization = Normalization(**metadata["normalization"])
-    classes, threshold = metadata["classes"], metadata["threshold"]
+    preprocessing, normalization = metadata.preprocessing, metadata.preprocessing.normalization
+    classes, threshold = metadata.classes, metadata.thresholds.image
     rows, ready = [], []
     for path, label in gather(inputs):
         row = {"path": str(path), "probability": None, "prediction": "", "label": _label_text(label, classes),
                "error": ""}
         try:
-            ready.append((len(rows), preprocess(read_grayscale(path), metadata["image_size"], steps)))
+            ready.append((len(rows), preprocessing(read_grayscale(path))))
         except UnreadableImage as error:
             row["error"] = error.reason
         rows.append(row)

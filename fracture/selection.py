@@ -15,9 +15,10 @@ from tqdm import tqdm
 
 from .errors import ParamError
 from .imaging.io import UnreadableImage, read_grayscale
+from .manifest import escapes
 from .params import Section
 
-REASONS = ("missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data", "too_large",
+REASONS = ("outside_data_folder", "missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data", "too_large",
            "too_small", "blank", "duplicate", "duplicate_conflicting_labels")
 
 
@@ -54,10 +55,12 @@ def select_regions(manifest: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
     return manifest[manifest["region"].isin(regions)]
 
 
-def screen_image(path: Path, config: FilterConfig) -> str | None:
-    """The reason this image is unusable, or None."""
+def screen_image(image_root: Path, path: str, config: FilterConfig) -> str | None:
+    """The reason this image is unusable, or None; a path leaving `image_root` is never opened."""
+    if escapes(path):
+        return "outside_data_folder"
     try:
-        image = read_grayscale(path)
+        image = read_grayscale(image_root / path)
     except UnreadableImage as error:
         return error.reason
     if min(image.shape) < config.min_size:
@@ -69,7 +72,7 @@ def screen_image(path: Path, config: FilterConfig) -> str | None:
 
 def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig) -> pd.Series:
     """A reason per row ('' where the image is usable)."""
-    reasons = [screen_image(image_root / path, config) or ""
+    reasons = [screen_image(image_root, path, config) or ""
                for path in tqdm(manifest["path"], desc="screening images", unit="image")]
     return pd.Series(reasons, index=manifest.index, dtype=str)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
+from .grouping import grouping_summary
 from .manifest import SPLITS
 from .params import Section, seed
 from .selection import label_counts
@@ -44,10 +45,11 @@ def split_config(params: dict) -> SplitConfig:
 
 
 def _patient_table(manifest: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient: image count and the stratum (main region, majority label)."""
+    """One row per patient: image and study counts and the stratum (main region, majority label)."""
     grouped = manifest.groupby("patient_id")
     table = pd.DataFrame({
         "images": grouped.size(),
+        "studies": grouped["study_id"].nunique(),
         "abnormal": grouped["label"].mean() >= 0.5,
         "region": grouped["region"].agg(lambda regions: regions.value_counts().index[0]),
     })
@@ -55,23 +57,37 @@ def _patient_table(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_seed: int) -> pd.Series:
-    """Deal patients, stratum by stratum, to the split furthest below its share of that label's images.
+    """Deal patients, stratum by stratum, to the split that keeps every share closest to its target.
 
-    Shares are tracked per label across strata, so the label mix of every split
-    follows the fractions and each region (stratum) is spread within about one
-    patient of them, even when a stratum holds just one or two patients.
+    The shares tracked are, per label, of images, of studies and of patients,
+    and per stratum of images. Balancing patients as well as images keeps the
+    images (and studies) per patient equal across splits: a split of one-study
+    patients would make validation, which picks the epoch and the thresholds,
+    unlike the test. Within a stratum the biggest patients are dealt first (in
+    seeded random order among equals), while the small ones can still even out.
     """
-    targets = {"train": 1.0 - sum(fractions.values()), **fractions}
+    names = ["train", *fractions]
+    targets = np.array([1.0 - sum(fractions.values()), *fractions.values()])
     assignment = pd.Series("train", index=patients.index, dtype=object)
-    dealt = {label: dict.fromkeys(targets, 0.0) for label in (False, True)}
-    seen = {False: 0.0, True: 0.0}
+    dealt = {label: np.zeros((3, len(names))) for label in (False, True)}  # images, studies, patients
     for number, ((_, abnormal), stratum) in enumerate(patients.groupby(["region", "abnormal"], sort=True)):
-        order = np.random.default_rng([rng_seed, number]).permutation(len(stratum))
-        for patient, images in stratum["images"].iloc[order].items():
-            seen[abnormal] += images
-            split = max(targets, key=lambda name: targets[name] * seen[abnormal] - dealt[abnormal][name])
-            dealt[abnormal][split] += images
-            assignment[patient] = split
+        shuffled = stratum.iloc[np.random.default_rng([rng_seed, number]).permutation(len(stratum))]
+        ordered = shuffled.sort_values("images", ascending=False, kind="stable")
+        stratum_images = np.zeros(len(names))
+        for patient, row in ordered.iterrows():
+            sizes = np.array([row["images"], row["studies"], 1.0])
+            totals = dealt[abnormal].sum(axis=1) + sizes
+            stratum_total = stratum_images.sum() + row["images"]
+
+            def cost(choice: int) -> float:
+                label_shares = (dealt[abnormal] + np.outer(sizes, np.eye(len(names))[choice])) / totals[:, None]
+                stratum_share = (stratum_images + row["images"] * np.eye(len(names))[choice]) / stratum_total
+                return float(np.square(label_shares - targets).sum() + np.square(stratum_share - targets).sum())
+
+            choice = min(range(len(names)), key=cost)
+            dealt[abnormal][:, choice] += sizes
+            stratum_images[choice] += row["images"]
+            assignment[patient] = names[choice]
     return assignment
 
 
@@ -95,7 +111,11 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.Series:
 
 
 def leakage(manifest: pd.DataFrame) -> dict:
-    """How many patients, studies and identical images appear in more than one split."""
+    """How many groups (patient_id), studies and identical images appear in more than one split.
+
+    `patients_crossing` counts whatever `patient_id` is; split.json's
+    `grouping` says what that is (patients, pseudo-patients, groups, images).
+    """
     def crossing(column: str) -> int:
         return int((manifest.groupby(column)["split"].nunique() > 1).sum())
 
@@ -123,10 +143,17 @@ def split_report(manifest: pd.DataFrame, found: dict, official_test: bool) -> di
         splits[split] = {
             "images": int(len(rows)), "patients": int(rows["patient_id"].nunique()),
             "studies": int(rows["study_id"].nunique()),
+            "images_per_patient": _mean_ratio(len(rows), rows["patient_id"].nunique()),
+            "studies_per_patient": _mean_ratio(rows["study_id"].nunique(), rows["patient_id"].nunique()),
             "abnormal": int((rows["label"] == 1).sum()), "normal": int((rows["label"] == 0).sum()),
             "by_region": label_counts(rows),
         }
-    return {"splits": splits, "leakage": found, "official_test": official_test}
+    return {"splits": splits, "leakage": found, "official_test": official_test,
+            "grouping": grouping_summary(manifest)}
+
+
+def _mean_ratio(count: int, groups: int) -> float | None:
+    return round(count / groups, 4) if groups else None
 
 
 def count_table(report: dict) -> str:

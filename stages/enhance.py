@@ -1,4 +1,4 @@
-"""Stage enhance: resize, filter chain, PSNR/SSIM against unfiltered, arrays for training."""
+"""Stage enhance: letterbox, filter chain, PSNR/SSIM against unfiltered, arrays for training."""
 
 import logging
 from pathlib import Path
@@ -28,15 +28,13 @@ def main() -> None:
     with atomic_path(PROCESSED, directory=True) as staging:
         np.save(staging / IMAGES_FILE, images)
         write_manifest(manifest, staging / MANIFEST_FILE)
-        write_json(staging / "preprocessing.json", {
-            "image_size": config.image_size,
-            "filters": [{"name": step.name, "options": step.options} for step in config.steps]})
+        config.preprocessing.write(staging)
     REPORTS.mkdir(parents=True, exist_ok=True)
     write_json(REPORTS / "metrics.json", report)
     rows, columns, titles = montage_rows(manifest, RAW, config)
     with atomic_path(REPORTS / "montage.png") as temporary:
         montage(rows, columns, titles).save(temporary, format="PNG")
-    log.info(f"enhance: {len(images)} images at {config.image_size}px through {report['filters']}")
+    log.info(f"enhance: {len(images)} images at {config.preprocessing.image_size}px through {report['filters']}")
 
 
 if __name__ == "__main__":

@@ -4,19 +4,20 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 import pandas as pd
+import torch
 from PIL import Image
 
 from fracture.errors import run_stage
 from fracture.evaluation import (Task, calibration_points, confusion_rows, evaluate_config, pr_points,
                                  predictions_frame, region_metrics, roc_points, split_metrics)
 from fracture.explain import cam_overlays, pick_examples
+from fracture.grouping import has_studies
 from fracture.params import load_params
 from fracture.storage import atomic_path, write_json
 from fracture.training.checkpoint import load_checkpoint
 from fracture.training.config import resolve_device
-from fracture.training.data import Normalization, load_split
+from fracture.training.data import load_split, read_processed_manifest
 from fracture.training.loop import predict_probabilities
 
 log = logging.getLogger("stages.evaluate")
@@ -48,17 +49,20 @@ def main() -> None:
     config = evaluate_config(load_params())
     device = resolve_device("auto")
     model, metadata = load_checkpoint(MODEL, device)
-    task = Task(metadata["task"], metadata["classes"], metadata["threshold"], metadata["study_threshold"])
-    regions = metadata["classes"] if not task.binary else None
-    normalization = Normalization(**metadata["normalization"])
+    thresholds = metadata.thresholds
+    task = Task(metadata.task, metadata.classes, thresholds.image, thresholds.study)
+    regions = metadata.classes if not task.binary else None
+    normalization = metadata.preprocessing.normalization
+    studies = has_studies(read_processed_manifest(PROCESSED))
     metrics = {"task": task.name, "threshold": task.threshold, "study_threshold": task.study_threshold,
-               "threshold_method": metadata["threshold_method"], "target_sensitivity": metadata["target_sensitivity"]}
+               "threshold_method": thresholds.method, "target_sensitivity": thresholds.target_sensitivity,
+               "has_studies": studies}
     frames = {}
     for split in ("val", "test"):
         data = load_split(PROCESSED, split, regions)
         frames[split] = predictions_frame(data.rows, predict_probabilities(model, data.images, normalization,
                                                                           device).numpy(), task)
-        metrics[split] = split_metrics(frames[split], task, config, with_ci=split == "test")
+        metrics[split] = split_metrics(frames[split], task, config, with_ci=split == "test", studies=studies)
     test = frames["test"]
     metrics["test_by_region"] = region_metrics(test, task, config)
     calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)

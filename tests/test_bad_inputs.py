@@ -30,6 +30,8 @@ def _corpus(folder):
     rows = {"good.png": 1, "copy_of_good.png": 1, "conflict_a.png": 1, "conflict_b.png": 0, "cut.jpg": 0,
             "empty.png": 0, "text.png": 1, "blank.png": 0, "tiny.png": 1, "deep16.png": 0, "rgb.png": 1,
             "rgba.png": 0, "palette.png": 1, "mono1.dcm": 0, "nopixels.dcm": 1, "missing.png": 0}
+    outside = write_png(folder.parent / "outside.png", radiograph_like(10))  # a readable image beyond the folder
+    rows.update({"../outside.png": 1, str(outside): 0})
     lines = [f"{path},{label},wrist,p{index}" for index, (path, label) in enumerate(rows.items())]
     (folder / "labels.csv").write_text("path,label,region,patient_id\n" + "\n".join(lines) + "\n")
 
@@ -38,7 +40,7 @@ def _corpus(folder):
 EXPECTED = {"good": "duplicate", "conflict_a": "duplicate_conflicting_labels",
             "conflict_b": "duplicate_conflicting_labels", "cut": "truncated_or_corrupt", "empty": "empty_file",
             "text": "not_an_image", "blank": "blank", "tiny": "too_small", "nopixels": "no_pixel_data",
-            "missing": "missing_file"}
+            "missing": "missing_file", "../outside": "outside_data_folder"}
 
 
 def test_every_bad_case_is_rejected_with_its_reason_and_converted_ones_are_kept(tmp_path):
@@ -48,8 +50,12 @@ def test_every_bad_case_is_rejected_with_its_reason_and_converted_ones_are_kept(
         result = run_stage(stage, tmp_path, params)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     rejected = pd.read_csv(tmp_path / "data/filtered/rejected.csv")
-    assert dict(zip(rejected["image_id"], rejected["reason"])) == EXPECTED
+    outside = str((tmp_path / "outside").as_posix())
+    assert dict(zip(rejected["image_id"], rejected["reason"])) == {**EXPECTED, outside: "outside_data_folder"}
+    unread = rejected[rejected["reason"] == "outside_data_folder"]
+    assert unread["sha256"].str.startswith("outside:").all(), "a path outside the folder is never hashed"
+    assert not list((tmp_path / "data/raw").rglob("outside.png")), "nor copied"
     kept = set(pd.read_csv(tmp_path / "data/filtered/manifest.csv")["image_id"])
     assert kept == {"copy_of_good", "deep16", "rgb", "rgba", "palette", "mono1"}
     report = json.loads((tmp_path / "reports/filter.json").read_text())
-    assert report["images_kept"] == 6 and sum(report["rejected"].values()) == len(EXPECTED)
+    assert report["images_kept"] == 6 and sum(report["rejected"].values()) == len(EXPECTED) + 1

@@ -7,7 +7,7 @@ from fracture.manifest import COLUMNS, read_manifest, write_manifest
 
 def _row(**changes):
     row = {"image_id": "a", "path": "a.png", "patient_id": "p1", "study_id": "s1", "region": "wrist", "label": 1,
-           "view": "", "source": "test", "source_split": "", "sha256": "0" * 64}
+           "view": "", "source": "test", "source_split": "", "sha256": "0" * 64, "grouping": "patient"}
     return {**row, **changes}
 
 

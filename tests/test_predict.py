@@ -7,18 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fracture.imaging.filters import FilterStep
 from fracture.models import build_model
-from fracture.training.checkpoint import save_checkpoint
+from fracture.preprocessing import Normalization, Preprocessing
+from fracture.training.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint
 from tests.conftest import radiograph_like, stage_env, write_dicom, write_png
 
 
 def _model(path, task="fracture"):
     classes = ["normal", "abnormal"] if task == "fracture" else ["hand", "wrist"]
-    save_checkpoint(path, build_model("simple_cnn", len(classes), width=4).state_dict(), {
-        "arch": "simple_cnn", "width": 4, "task": task, "classes": classes, "image_size": 32,
-        "filters": [{"name": "clahe", "options": {"clip_limit": 2.0, "tile_grid": 4}}],
-        "normalization": {"mean": 0.4, "std": 0.25}, "threshold": 0.5 if task == "fracture" else None,
-        "threshold_method": "youden" if task == "fracture" else None})
+    preprocessing = Preprocessing(32, (FilterStep("clahe", {"clip_limit": 2.0, "tile_grid": 4}),),
+                                  Normalization(0.4, 0.25))
+    thresholds = Thresholds(0.5, None, "youden") if task == "fracture" else Thresholds()
+    save_checkpoint(path, build_model("simple_cnn", len(classes), width=4).state_dict(),
+                    CheckpointMetadata("simple_cnn", 4, task, classes, preprocessing, thresholds, best_epoch=1))
     return path
 
 

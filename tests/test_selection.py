@@ -41,6 +41,20 @@ def test_bad_images_are_rejected_with_reasons_and_duplicates_dropped(tmp_path):
     assert report["kept"] == {"wrist": {"abnormal": 1, "normal": 0}}
 
 
+def test_paths_leaving_the_data_folder_are_rejected_unread(tmp_path, monkeypatch):
+    write_png(tmp_path / "outside.png", radiograph_like(0))
+    (tmp_path / "root").mkdir()
+    opened = []
+    monkeypatch.setattr("fracture.selection.read_grayscale", lambda path: opened.append(path))
+    manifest = _manifest([
+        {"image_id": "up", "path": "../outside.png", "region": "wrist", "label": 1, "sha256": "1"},
+        {"image_id": "abs", "path": str(tmp_path / "outside.png"), "region": "wrist", "label": 0, "sha256": "2"},
+        {"image_id": "deep", "path": "a/../../outside.png", "region": "wrist", "label": 0, "sha256": "3"}])
+    kept, rejected, report = apply_filter(manifest, tmp_path / "root", _config())
+    assert kept.empty and set(rejected["reason"]) == {"outside_data_folder"} and not opened
+    assert report["rejected"]["outside_data_folder"] == 3
+
+
 def test_duplicates_with_conflicting_labels_are_all_dropped():
     manifest = _manifest([{"image_id": "x", "label": 1, "sha256": "h"}, {"image_id": "y", "label": 0, "sha256": "h"},
                           {"image_id": "z", "label": 0, "sha256": "k"}])

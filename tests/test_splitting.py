@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from fracture.errors import UserError
-from fracture.splitting import SplitConfig, assign_splits, check_split, leakage
+from fracture.splitting import SplitConfig, assign_splits, check_split, leakage, split_report
 
 
 def _manifest(patients=60, official_test=0, regions=("wrist",), seed=0):
@@ -73,3 +73,35 @@ def test_leaks_and_single_class_splits_stop_the_stage():
     one_class = manifest.assign(label=0)
     with pytest.raises(UserError, match="only label"):
         check_split(one_class)
+
+
+def _skewed_manifest(patients=400, seed=3):
+    """Many one-study patients with one image, a few with many studies and views: sizes from 1 to 24."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(patients):
+        studies = int(rng.choice([1, 2, 3, 6], p=[0.6, 0.2, 0.12, 0.08]))
+        label = int(rng.random() < 0.4)
+        for study in range(studies):
+            for view in range(int(rng.choice([1, 2, 4], p=[0.5, 0.3, 0.2]))):
+                rows.append({"image_id": f"{p}-{study}-{view}", "patient_id": f"p{p}", "study_id": f"p{p}-s{study}",
+                             "region": ("wrist", "hand")[p % 2], "label": label, "sha256": f"{p}-{study}-{view}",
+                             "source_split": "train", "source": "mura", "grouping": "patient"})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_patients_of_skewed_sizes_give_every_split_the_same_images_and_studies_per_patient(seed):
+    manifest = _skewed_manifest(seed=seed)
+    manifest["split"] = assign_splits(manifest, SplitConfig(0.2, 0.15, official_test=False, seed=seed))
+    full = split_report(manifest, leakage(manifest), official_test=False)
+    assert full["grouping"] == {"kinds": {"patient": len(manifest)}, "unit": "patients", "description": "patients",
+                                "has_studies": True}
+    report = full["splits"]
+    for mean in ("images_per_patient", "studies_per_patient"):
+        values = [report[split][mean] for split in ("train", "val", "test")]
+        assert max(values) <= 1.1 * min(values), f"{mean} per split: {values}"
+    shares = manifest["split"].value_counts(normalize=True)
+    assert shares["test"] == pytest.approx(0.15, abs=0.02) and shares["val"] == pytest.approx(0.2, abs=0.02)
+    for split, rows in manifest.groupby("split"):
+        assert rows["label"].mean() == pytest.approx(manifest["label"].mean(), abs=0.03), f"{split} is stratified"

@@ -34,7 +34,7 @@ def test_a_region_without_images_names_the_regions_present(tmp_path):
     raw = tmp_path / "data/raw"
     raw.mkdir(parents=True)
     pd.DataFrame([{"image_id": "a", "path": "a.png", "patient_id": "p", "study_id": "s", "region": "wrist",
-                   "label": 1, "view": "", "source": "t", "source_split": "", "sha256": "0"}]).to_csv(
+                   "label": 1, "view": "", "source": "t", "source_split": "", "sha256": "0", "grouping": "patient"}]).to_csv(
         raw / "manifest.csv", index=False)
     result = run_stage("filter", tmp_path, tiny_params(**{"filter.regions": ["elbow"]}))
     _assert_one_line_error(result, "filter.regions = 'elbow'", "choose from: all, wrist")

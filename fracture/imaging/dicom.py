@@ -16,7 +16,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi
 
-from .io import UnreadableImage, scale_to_uint8
+from .pixels import UnreadableImage, scale_to_uint8
+
 
 def _first(value) -> float:
     """Window centre/width may be multi-valued: the first is the default view."""

@@ -1,4 +1,4 @@
-"""Enhancement filters (CLAHE, bilateral, median) and resizing.
+"""Enhancement filters (CLAHE, bilateral, median) and letterboxing.
 
 Filters run after resizing so that their pixel parameters (kernel sizes,
 CLAHE tiles) mean the same on every image whatever its original resolution.
@@ -38,30 +38,32 @@ def median(image: np.ndarray, kernel: int) -> np.ndarray:
 APPLY = {"none": lambda image: image.copy(), "clahe": clahe, "bilateral": bilateral, "median": median}
 
 
-def apply_chain(image: np.ndarray, steps: list[FilterStep]) -> list[np.ndarray]:
-    """The image after each step of the chain, in order."""
-    outputs = []
-    for step in steps:
-        image = step.apply(image)
-        outputs.append(image)
-    return outputs
+@dataclass(frozen=True)
+class Box:
+    """Where the image lies inside its letterboxed square (the rest is padding)."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        return image[self.top:self.top + self.height, self.left:self.left + self.width]
 
 
-def preprocess(image: np.ndarray, size: int, steps: list[FilterStep]) -> np.ndarray:
-    """What the model sees: the image letterboxed, then through the filter chain."""
-    resized = letterbox(image, size)
-    outputs = apply_chain(resized, steps)
-    return outputs[-1] if outputs else resized
+def content_box(shape: tuple[int, int], size: int) -> Box:
+    """The rectangle an image of `shape` fills once letterboxed into a `size` square."""
+    height, width = shape
+    scale = size / max(height, width)
+    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    return Box((size - new_h) // 2, (size - new_w) // 2, new_h, new_w)
 
 
 def letterbox(image: np.ndarray, size: int) -> np.ndarray:
     """Resize to fit a size x size square without distorting anatomy, padding with black."""
-    height, width = image.shape
-    scale = size / max(height, width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    box = content_box(image.shape, size)
+    interpolation = cv2.INTER_AREA if max(image.shape) > size else cv2.INTER_LINEAR
     canvas = np.zeros((size, size), dtype=np.uint8)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top:top + new_h, left:left + new_w] = resized
+    canvas[box.top:box.top + box.height, box.left:box.left + box.width] = cv2.resize(
+        image, (box.width, box.height), interpolation=interpolation)
     return canvas

@@ -13,16 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .pixels import UnreadableImage, scale_to_uint8
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
-
-
-class UnreadableImage(Exception):
-    """An image file that cannot be used; `reason` is a stable code for reports."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 def read_grayscale(path: Path | str) -> np.ndarray:
@@ -67,11 +60,3 @@ def to_uint8_gray(image: Image.Image) -> np.ndarray:
         image = image.convert("L")
     return np.asarray(image, dtype=np.uint8).copy()
 
-
-def scale_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Map the array's own range linearly onto 0..255."""
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return np.zeros(values.shape, dtype=np.uint8)
-    scaled = (values.astype(np.float64) - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -12,6 +12,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 DATA_RANGE = 255.0
+SSIM_WINDOW = 11  # skimage's Gaussian window for sigma 1.5
 
 
 def psnr(reference: np.ndarray, image: np.ndarray) -> float:
@@ -23,7 +24,13 @@ def psnr(reference: np.ndarray, image: np.ndarray) -> float:
 
 
 def ssim(reference: np.ndarray, image: np.ndarray) -> float:
-    """Structural similarity with Wang et al.'s Gaussian window (sigma 1.5)."""
+    """Structural similarity with Wang et al.'s Gaussian window (sigma 1.5, 11 px).
+
+    An image narrower than the window is padded with its edge values to fit it.
+    """
+    if min(reference.shape) < SSIM_WINDOW:
+        pad = [(0, max(0, SSIM_WINDOW - length)) for length in reference.shape]
+        reference, image = np.pad(reference, pad, mode="edge"), np.pad(image, pad, mode="edge")
     return float(structural_similarity(
         reference.astype(np.float64), image.astype(np.float64), data_range=DATA_RANGE,
         gaussian_weights=True, sigma=1.5, use_sample_covariance=False))

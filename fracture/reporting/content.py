@@ -58,20 +58,36 @@ def fmt(value, digits: int = 3) -> str:
 def _data_section(params: dict, filtered: dict, split: dict) -> list[Block]:
     rejected = {reason: count for reason, count in filtered["rejected"].items() if count}
     rejected_text = ", ".join(f"{reason} {count}" for reason, count in rejected.items()) or "none"
-    rows = [[name, str(s["images"]), str(s["patients"]), str(s["studies"]), str(s["normal"]), str(s["abnormal"])]
-            for name, s in ((name, split["splits"][name]) for name in SPLITS)]
-    leakage = split["leakage"]
+    grouping, leakage = split["grouping"], split["leakage"]
+    studies = grouping["has_studies"]
+    header = ["split", "images", grouping["unit"], f"images per {_singular(grouping['unit'])}"]
+    header += ["studies", "normal", "abnormal"] if studies else ["normal", "abnormal"]
+    rows = []
+    for name in SPLITS:
+        counts = split["splits"][name]
+        row = [name, str(counts["images"]), str(counts["patients"]), fmt(counts["images_per_patient"], 2)]
+        row += ([str(counts["studies"])] if studies else []) + [str(counts["normal"]), str(counts["abnormal"])]
+        rows.append(row)
+    crossing = (f"{grouping['unit'].capitalize()} in more than one split: {leakage['patients_crossing']}; "
+                + (f"studies: {leakage['studies_crossing']}; " if studies else "")
+                + f"identical images: {leakage['duplicates_crossing']}.")
     return [
         Heading("Data"),
         Paragraph(f"Source: {params['data']['source']}. Regions kept: {', '.join(filtered['regions'])}. "
                   f"{filtered['images_in']} images in the source, {filtered['images_in_regions']} in those regions, "
                   f"{filtered['images_kept']} kept. Rejected: {rejected_text}."),
-        Table(["split", "images", "patients", "studies", "normal", "abnormal"], rows),
-        Paragraph(f"Splits are grouped by patient and stratified by label"
+        Table(header, rows),
+        Paragraph(f"Splits are grouped by {grouping['description']}, and stratified by label"
                   f"{'; the source’s official validation set is the test split' if split['official_test'] else ''}. "
-                  f"Patients in more than one split: {leakage['patients_crossing']}; studies: "
-                  f"{leakage['studies_crossing']}; identical images: {leakage['duplicates_crossing']}."),
+                  + crossing
+                  + ("" if studies else " The source has no studies of several views, so every result is per "
+                                        "image.")),
     ]
+
+
+def _singular(unit: str) -> str:
+    """'patients' -> 'patient', 'pseudo-patient groups' -> 'pseudo-patient group'; mixed units -> 'group'."""
+    return unit[:-1] if unit.endswith("s") else "group"
 
 
 def _score_cell(summary: dict) -> str:
@@ -89,7 +105,8 @@ def _enhance_section(enhance: dict) -> list[Block]:
         Heading("Enhancement"),
         Paragraph(f"Images are letterboxed to {enhance['image_size']} px, then filtered by: "
                   f"{' → '.join(enhance['filters'])}. PSNR (dB) and SSIM compare each filtered image with the "
-                  f"same image unfiltered, in floating point, over {enhance['scored_images']} images "
+                  f"same image unfiltered, in floating point and over the image itself (not the letterbox padding), "
+                  f"on {enhance['scored_images']} images "
                   f"(mean ± standard deviation). Lower PSNR means the filter changed the image more; it is not "
                   f"a measure of diagnostic quality."),
     ]
@@ -107,10 +124,13 @@ def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_d
             f"task {model['task']}, {train['epochs_run']} epochs run"
             f"{', stopped early' if train['stopped_early'] else ''}; the best epoch by validation was "
             f"{train['best_epoch']}.")
-    if "threshold" in train:
+    if train.get("study_threshold") is not None:
         text += (f" The decision thresholds, {train['threshold']:.3f} per image and {train['study_threshold']:.3f} "
                  f"per study ({params['train']['threshold']}), were chosen on the validation split and frozen "
                  f"before testing.")
+    elif "threshold" in train:
+        text += (f" The decision threshold, {train['threshold']:.3f} per image ({params['train']['threshold']}), "
+                 f"was chosen on the validation split and frozen before testing.")
     if train["val_output_spread"] < COLLAPSED_SPREAD:
         text += (f" Warning: this model did not learn. Its validation probabilities barely vary (standard "
                  f"deviation {train['val_output_spread']:.4f}), so every image gets nearly the same answer; try "
@@ -142,33 +162,50 @@ def _gradcam_sheet(outputs: RunOutputs, figure_dir: Path) -> list[Block]:
                                           "where the model's answer came from")]
 
 
-def _results_section(params: dict, evaluation: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
+def _metric_table(test: dict, val: dict, binary: bool) -> tuple[list[str], list[list[str]]]:
+    """Test metrics per image (and per study where there are studies) with intervals, and validation's."""
+    levels = [level for level in ("image", "study") if level in test]
+    header = ["metric"] + [f"test, per {level}" for level in levels] + ["validation, per image"]
+    table = [["images / studies" if len(levels) == 2 else "images"]
+             + [str(test[level]["n"]) for level in levels] + [str(val["image"]["n"])]]
+    if binary:
+        table.append(["abnormal"] + [str(test[level]["positives"]) for level in levels]
+                     + [str(val["image"]["positives"])])
+    table += [[label] + [_with_ci(test[level], key) for level in levels] + [fmt(val["image"][key])]
+              for label, key in (BINARY_ROWS if binary else MULTICLASS_ROWS)]
+    table.append(["calibration error (ECE)", fmt(test["image"]["ece"])] + [""] * len(levels))
+    return header, table
+
+
+def _thresholds_text(evaluation: dict, val: dict) -> str:
+    method = evaluation["threshold_method"]
+    target = f" (target sensitivity {evaluation['target_sensitivity']:.2f})" if method == "sensitivity" else ""
+    if evaluation.get("study_threshold") is None:
+        return (f" The threshold was chosen on validation by {method}{target}, {evaluation['threshold']:.3f}, and "
+                f"applied unchanged to test. At it, validation sensitivity was {fmt(val['image']['sensitivity'])} "
+                f"and specificity {fmt(val['image']['specificity'])}.")
+    return (f" The thresholds were chosen on validation by {method}{target}, {evaluation['threshold']:.3f} "
+            f"for images and {evaluation['study_threshold']:.3f} for studies (a study's mean probability sits "
+            f"below that of the view showing the fracture), and applied unchanged to test. At them, validation "
+            f"sensitivity was {fmt(val['image']['sensitivity'])} per image and "
+            f"{fmt(val['study']['sensitivity'])} per study, specificity {fmt(val['image']['specificity'])} "
+            f"and {fmt(val['study']['specificity'])}.")
+
+
+def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: RunOutputs,
+                     figure_dir: Path) -> list[Block]:
     binary = evaluation["task"] == "fracture"
     test, val = evaluation["test"], evaluation["val"]
     classes = ["normal", "abnormal"] if binary else list(test["image"]["per_class"])
-    unit = "images / studies"
-    table = [[unit, str(test["image"]["n"]), str(test["study"]["n"]), str(val["image"]["n"])]]
-    if binary:
-        table.append(["abnormal", str(test["image"]["positives"]), str(test["study"]["positives"]),
-                      str(val["image"]["positives"])])
-    table += [[label, _with_ci(test["image"], key), _with_ci(test["study"], key), fmt(val["image"][key])]
-              for label, key in (BINARY_ROWS if binary else MULTICLASS_ROWS)]
-    table.append(["calibration error (ECE)", fmt(test["image"]["ece"]), "", ""])
+    header, table = _metric_table(test, val, binary)
     settings = params["evaluate"]
     text = (f"Brackets: {settings['ci_level']:.0%} bootstrap intervals from {settings['bootstrap_resamples']} "
-            f"resamples of patients (a patient's films are not independent). ROC-AUC and PR-AUC are computed on "
-            f"probabilities; a study's probability is the mean of its views'.")
+            f"resamples of {grouping['description']}, since one patient's films are not independent. ROC-AUC and "
+            f"PR-AUC are computed on probabilities"
+            + ("; a study's probability is the mean of its views'." if "study" in test else "."))
     if binary:
-        method = evaluation["threshold_method"]
-        target = f" (target sensitivity {evaluation['target_sensitivity']:.2f})" if method == "sensitivity" else ""
-        text += (f" The thresholds were chosen on validation by {method}{target}, {evaluation['threshold']:.3f} "
-                 f"for images and {evaluation['study_threshold']:.3f} for studies (a study's mean probability sits "
-                 f"below that of the view showing the fracture), and applied unchanged to test. At them, validation "
-                 f"sensitivity was {fmt(val['image']['sensitivity'])} per image and "
-                 f"{fmt(val['study']['sensitivity'])} per study, specificity {fmt(val['image']['specificity'])} "
-                 f"and {fmt(val['study']['specificity'])}.")
-    blocks = [Heading("Results"), Paragraph(text),
-              Table(["metric", "test, per image", "test, per study", "validation, per image"], table)]
+        text += _thresholds_text(evaluation, val)
+    blocks = [Heading("Results"), Paragraph(text), Table(header, table)]
     if evaluation.get("test_by_region"):
         blocks += [Heading("By region", 3), Table(
             ["region", "images", "abnormal", "ROC-AUC", "sensitivity", "specificity"],
@@ -205,9 +242,9 @@ def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Bl
         blocks.append(Paragraph("These results are on synthetic phantom radiographs, the pipeline's offline "
                                 "default. They show that the pipeline works; they say nothing about clinical "
                                 "performance."))
-    train = outputs.json("train/metrics.json")
+    train, split = outputs.json("train/metrics.json"), outputs.json("split.json")
     return (blocks
-            + _data_section(params, outputs.json("filter.json"), outputs.json("split.json"))
+            + _data_section(params, outputs.json("filter.json"), split)
             + _enhance_section(outputs.json("enhance/metrics.json"))
             + _training_section(params, train, outputs.training_history(), figure_dir)
-            + _results_section(params, outputs.json("eval/metrics.json"), outputs, figure_dir))
+            + _results_section(params, outputs.json("eval/metrics.json"), split["grouping"], outputs, figure_dir))

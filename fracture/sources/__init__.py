@@ -10,6 +10,7 @@ files are copied, so the pipeline (and DVC) owns its own copy.
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def acquire(config: DataConfig, target: Path) -> pd.DataFrame:
         for item in inputs:
             materialize(item, files, config.max_unpacked_bytes)
     manifest = PARSERS[config.source](files, source=config.source)
-    return manifest.assign(path=SOURCE_FOLDER + "/" + manifest["path"])
+    return manifest.assign(path=[posixpath.join(SOURCE_FOLDER, path) for path in manifest["path"]])
 
 
 def materialize(item: Path, target: Path, max_bytes: int) -> None:

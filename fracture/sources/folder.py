@@ -4,7 +4,9 @@
 `patient_id`, `study_id`, `view` are optional. Without patient ids a `group`
 or `pseudo_group` column is used as the grouping key, and failing that each
 image is its own group (the log says that patient leakage cannot then be
-ruled out). Without a CSV, class folders name the label: `normal`,
+ruled out); the `grouping` column records which. A path that is absolute or
+climbs out of the folder with `..` is never read: its row goes on, unhashed,
+for the filter stage to reject with its reason. Without a CSV, class folders name the label: `normal`,
 `negative`, `0`, ... and `abnormal`, `fracture`, `positive`, `1`, ...
 PNG, JPEG, TIFF and DICOM files are taken.
 """
@@ -17,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from ..manifest import COLUMNS, file_sha256
+from ..grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
+from ..manifest import COLUMNS, escapes, file_sha256
 
 log = logging.getLogger(__name__)
 LABELS_FILE = "labels.csv"
@@ -48,26 +51,45 @@ def _from_csv(csv_path: Path, data_root: Path, source: str) -> pd.DataFrame:
                         f"normal/abnormal ({len(bad)} such rows); fix the file")
     base = csv_path.parent
     image_ids = table["path"].map(lambda path: Path(path).with_suffix("").as_posix())
-    group = _column(table, "patient_id")
-    for fallback in ("group", "pseudo_group"):
-        group = group.where(group != "", _column(table, fallback))
-    if (group == "").any():
-        log.warning(f"{csv_path}: {int((group == '').sum())} images have no patient_id or group; each is its own "
-                    f"group, so leakage between splits of one patient's films cannot be ruled out")
-    group = group.where(group != "", image_ids)
+    group, grouping = _groups(table)
+    if (grouping == IMAGE).any():
+        log.warning(f"{csv_path}: {int((grouping == IMAGE).sum())} images have no patient_id or group; each is its "
+                    f"own group, so leakage between splits of one patient's films cannot be ruled out")
+    inside = table["path"].map(lambda path: not escapes(path))
+    if not inside.all():
+        log.warning(f"{csv_path}: {int((~inside).sum())} paths are absolute or climb out with '..'; they are "
+                    f"rejected unread (filter reason outside_data_folder)")
     study = _column(table, "study_id")
     return pd.DataFrame({
         "image_id": image_ids,
-        "path": table["path"].map(lambda path: (base / path).relative_to(data_root).as_posix()),
-        "patient_id": group,
+        "path": [(base / path).relative_to(data_root).as_posix() if ok else path
+                 for path, ok in zip(table["path"], inside)],
+        "patient_id": group.where(group != "", image_ids),
         "study_id": study.where(study != "", image_ids),
         "region": _column(table, "region").str.strip().str.lower().replace("", "unspecified"),
         "label": labels.astype(int),
         "view": _column(table, "view").str.strip().str.lower(),
         "source": source,
         "source_split": "",
-        "sha256": [file_sha256(base / path) if (base / path).is_file() else "missing:" + path for path in table["path"]],
+        "sha256": [("outside:" + path) if not ok else file_sha256(base / path) if (base / path).is_file()
+                   else "missing:" + path for path, ok in zip(table["path"], inside)],
+        "grouping": grouping,
     })[COLUMNS]
+
+
+def _groups(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each row's grouping key and its kind: a patient id, a user's group, a pseudo-group, or none.
+
+    A patient_id that merely repeats the pseudo_group column (as in data sets
+    that fill it with a heuristic) is a pseudo-patient, not a patient.
+    """
+    patient, group, pseudo = (_column(table, name) for name in ("patient_id", "group", "pseudo_group"))
+    kind = pd.Series(IMAGE, index=table.index, dtype=object)
+    kind[pseudo != ""] = PSEUDO_PATIENT
+    kind[group != ""] = USER_GROUP
+    kind[(patient != "") & (patient != pseudo)] = PATIENT
+    key = patient.where(patient != "", group.where(group != "", pseudo))
+    return key, kind
 
 
 def _column(table: pd.DataFrame, name: str) -> pd.Series:
@@ -85,7 +107,8 @@ def _from_class_folders(data_root: Path, source: str) -> pd.DataFrame:
                 image_id = image.relative_to(data_root).with_suffix("").as_posix()
                 rows.append({"image_id": image_id, "path": image.relative_to(data_root).as_posix(),
                              "patient_id": image_id, "study_id": image_id, "region": "unspecified", "label": label,
-                             "view": "", "source": source, "source_split": "", "sha256": file_sha256(image)})
+                             "view": "", "source": source, "source_split": "", "sha256": file_sha256(image),
+                             "grouping": IMAGE})
     if not rows:
         raise UserError(f"no {LABELS_FILE} and no class folders (normal/abnormal, 0/1, ...) with images under "
                         f"{data_root}")

@@ -7,9 +7,10 @@ images are under `images/Fractured/` and `images/Non_fractured/`.
 
 FracAtlas publishes no patient ids, and consecutive image numbers often are
 one patient's films. Grouping is therefore conservative: a run of
-consecutive numbers whose region flags overlap is one pseudo-patient (and
-one study), and exact duplicate images join their groups, so that no patient
-and no copy can straddle splits.
+consecutive numbers whose region flags overlap is one pseudo-patient, and
+exact duplicate images join their groups, so that no patient and no copy can
+straddle splits. Nor does it record studies: each image is its own, so no
+metric is called "per study" that is not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
+from ..grouping import PSEUDO_PATIENT
 from ..manifest import COLUMNS, file_sha256
 
 URL = "https://figshare.com/ndownloader/files/43283628"
@@ -99,11 +101,13 @@ def parse_fracatlas(data_root: Path, source: str = "fracatlas") -> pd.DataFrame:
             "source": source,
             "source_split": "",
             "sha256": file_sha256(image),
+            "grouping": PSEUDO_PATIENT,
         })
         flags.append(region_flags)
     if not rows:
         raise UserError(f"none of the images listed in {index_file} were found under {index_file.parent / 'images'}")
     groups = conservative_groups([_number(row["image_id"]) for row in rows], flags, [row["sha256"] for row in rows])
     for row, group in zip(rows, groups):
-        row["patient_id"] = row["study_id"] = group
+        row["patient_id"] = group
+        row["study_id"] = row["image_id"]  # FracAtlas has no studies: a pseudo-patient is not one
     return pd.DataFrame(rows)[COLUMNS]

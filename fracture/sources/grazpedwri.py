@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
+from ..grouping import PATIENT
 from ..manifest import COLUMNS, file_sha256
 
 REQUIRED = ("filestem", "patient_id", "fracture_visible")
@@ -56,6 +57,7 @@ def parse_grazpedwri(data_root: Path, source: str = "grazpedwri") -> pd.DataFram
             "source": source,
             "source_split": "",
             "sha256": file_sha256(image),
+            "grouping": PATIENT,
         })
     if not rows:
         raise UserError(f"none of the {len(table)} images in {indexes[0]} were found as <filestem>.png under {data_root}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
+from ..grouping import PATIENT
 from ..manifest import COLUMNS, file_sha256
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -45,6 +46,7 @@ def parse_mura(data_root: Path, source: str = "mura") -> pd.DataFrame:
             "source": source,
             "source_split": match["split"],
             "sha256": file_sha256(path),
+            "grouping": PATIENT,
         })
     if not rows:
         raise UserError(f"no MURA images under {data_root}: expected train|valid/XR_<REGION>/patient*/study*_positive|negative/*.png")

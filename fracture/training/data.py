@@ -16,10 +16,12 @@ import torch
 
 from ..errors import UserError
 from ..manifest import COLUMNS, read_manifest
+from ..preprocessing import Normalization
 from .augment import AugmentConfig, augment
 
 IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "manifest.csv"
+FRACTURE_CLASSES = ["normal", "abnormal"]
 
 
 @dataclass
@@ -32,19 +34,19 @@ class SplitData:
         return len(self.labels)
 
 
-@dataclass(frozen=True)
-class Normalization:
-    mean: float
-    std: float
-
-    @classmethod
-    def of(cls, images: torch.Tensor) -> "Normalization":
-        values = images.to(torch.float64) / 255.0
-        return cls(float(values.mean()), float(values.std().clamp_min(1e-6)))
-
-
 def read_processed_manifest(folder: Path) -> pd.DataFrame:
     return read_manifest(folder / MANIFEST_FILE, required=COLUMNS + ["split"])
+
+
+def task_classes(task: str, manifest: pd.DataFrame) -> tuple[list[str], list[str] | None]:
+    """The class names, and for the region task the regions that are its classes."""
+    if task == "fracture":
+        return FRACTURE_CLASSES, None
+    regions = sorted(manifest["region"].unique())
+    if len(regions) < 2:
+        raise UserError(f"model.task = 'region' needs at least two regions, the data has {regions}; "
+                        f"set filter.regions to [all] or a list")
+    return regions, regions
 
 
 def load_split(folder: Path, split: str, regions: list[str] | None = None) -> SplitData:

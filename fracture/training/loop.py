@@ -21,11 +21,11 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UserError
+from ..metrics import auc_of
 from ..storage import atomic_path
 from .config import TrainConfig
 from .data import Normalization, SplitData, batch_indices, prepare_batch
@@ -140,16 +140,6 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, normalization:
     return torch.cat(outputs)
 
 
-def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """ROC-AUC on probabilities (one-vs-rest macro average for several classes); NaN if undefined."""
-    if len(np.unique(labels)) < 2:
-        return math.nan
-    if probabilities.shape[1] == 2:
-        return float(roc_auc_score(labels, probabilities[:, 1]))
-    present = np.unique(labels)
-    return float(np.mean([roc_auc_score(labels == k, probabilities[:, k]) for k in present]))
-
-
 def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
              device: torch.device) -> tuple[float, float, np.ndarray]:
     """Validation loss, AUC and probabilities; both NaN when the outputs are not finite (a diverged model)."""
@@ -157,7 +147,8 @@ def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, cr
     if not torch.isfinite(probabilities).all():
         return math.nan, math.nan, probabilities.numpy()
     loss = criterion(torch.log(probabilities.clamp_min(1e-12)), data.labels).item()
-    return loss, auc(data.labels.numpy(), probabilities.numpy()), probabilities.numpy()
+    auc = auc_of(data.labels.numpy(), probabilities.numpy())
+    return loss, math.nan if auc is None else auc, probabilities.numpy()
 
 
 @dataclass
@@ -172,32 +163,51 @@ class _Progress:
     history: list[EpochResult] = field(default_factory=list)
 
 
+def rng_states(shuffle: torch.Generator, augmentation: torch.Generator, device: torch.device,
+               ranks: Ranks) -> list[dict]:
+    """Every rank's random state, in rank order: each rank draws its own augmentation (and dropout)."""
+    own = {"shuffle": shuffle.get_state(), "augmentation": augmentation.get_state(),
+           "torch": torch.get_rng_state(),
+           "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    if ranks.world == 1:
+        return [own]
+    gathered: list[dict] = [{} for _ in range(ranks.world)]
+    dist.all_gather_object(gathered, own)
+    return gathered
+
+
+def restore_rng(state: dict, shuffle: torch.Generator, augmentation: torch.Generator, device: torch.device) -> None:
+    shuffle.set_state(state["shuffle"])
+    augmentation.set_state(state["augmentation"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 def _save_resume(path: Path, fingerprint: str, progress: _Progress, model, optimizer, scheduler, scaler,
-                 shuffle: torch.Generator, augmentation: torch.Generator) -> None:
+                 rng: list[dict]) -> None:
     state = {"fingerprint": fingerprint, "epoch": progress.epoch, "best": progress.best, "waited": progress.waited,
              "best_epoch": progress.best_epoch, "best_state": progress.best_state,
              "history": [asdict(epoch) for epoch in progress.history], "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-             "shuffle": shuffle.get_state(), "augmentation": augmentation.get_state(),
-             "torch_rng": torch.get_rng_state()}
+             "rng": rng}
     with atomic_path(path) as temporary:
         torch.save(state, temporary)
 
 
 def _load_resume(path: Path | None, fingerprint: str, model, optimizer, scheduler, scaler,
-                 shuffle: torch.Generator, augmentation: torch.Generator) -> _Progress | None:
+                 shuffle: torch.Generator, augmentation: torch.Generator, device: torch.device,
+                 ranks: Ranks) -> _Progress | None:
     if path is None or not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != fingerprint:
+    if state.get("fingerprint") != fingerprint or len(state.get("rng", [])) != ranks.world:
         return None
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
-    shuffle.set_state(state["shuffle"])
-    augmentation.set_state(state["augmentation"])
-    torch.set_rng_state(state["torch_rng"])
+    restore_rng(state["rng"][ranks.rank], shuffle, augmentation, device)
     return _Progress(state["epoch"], state["best"], state["waited"], state["best_epoch"], state["best_state"],
                      [EpochResult(**epoch) for epoch in state["history"]])
 
@@ -227,7 +237,8 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     shuffle = torch.Generator().manual_seed(config.seed)
     augmentation = torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
     resume_path, fingerprint = resume if resume else (None, "")
-    progress = _load_resume(resume_path, fingerprint, model, optimizer, scheduler, scaler, shuffle, augmentation)
+    progress = _load_resume(resume_path, fingerprint, model, optimizer, scheduler, scaler, shuffle, augmentation,
+                            device, ranks)
     if progress is None:
         progress = _Progress(best_state=copy.deepcopy(model.state_dict()))
     else:
@@ -264,7 +275,9 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
         scheduler.step(result.monitored(config.monitor))
         progress.epoch = epoch
         stopped_early = progress.waited >= config.patience
-        if ranks.main and resume_path is not None:
-            _save_resume(resume_path, fingerprint, progress, model, optimizer, scheduler, scaler, shuffle, augmentation)
+        if resume_path is not None:
+            rng = rng_states(shuffle, augmentation, device, ranks)  # every rank takes part in the gather
+            if ranks.main:
+                _save_resume(resume_path, fingerprint, progress, model, optimizer, scheduler, scaler, rng)
         on_epoch(result)
     return FitResult(progress.best_state, progress.best_epoch, progress.history, stopped_early)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fracture.imaging.io import UnreadableImage, read_grayscale, scale_to_uint8
+from fracture.imaging.io import UnreadableImage, read_grayscale
+from fracture.imaging.pixels import scale_to_uint8
 from tests.conftest import radiograph_like, write_png
 
 

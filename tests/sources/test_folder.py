@@ -29,6 +29,27 @@ def test_groups_fill_missing_patient_ids(tmp_path):
     assert parse_folder(tmp_path)["patient_id"].tolist() == ["G1", "G1", "P9"]
 
 
+def test_each_row_says_what_its_grouping_key_is(tmp_path):
+    for name in "abcde":
+        write_png(tmp_path / f"{name}.png", radiograph_like(ord(name)))
+    (tmp_path / "labels.csv").write_text("path,label,patient_id,group,pseudo_group\n"
+                                         "a.png,0,P1,,\nb.png,1,,G1,\nc.png,1,,,Q1\nd.png,0,Q2,,Q2\ne.png,0,,,\n")
+    manifest = parse_folder(tmp_path)
+    assert manifest["grouping"].tolist() == ["patient", "group", "pseudo_patient", "pseudo_patient", "image"]
+    assert manifest["patient_id"].tolist() == ["P1", "G1", "Q1", "Q2", "e"]
+
+
+def test_absolute_and_climbing_paths_are_kept_unread_for_the_filter_to_reject(tmp_path):
+    outside = write_png(tmp_path / "outside.png", radiograph_like(0))
+    write_png(tmp_path / "data/in.png", radiograph_like(1))
+    (tmp_path / "data/labels.csv").write_text(f"path,label\nin.png,0\n../outside.png,1\n{outside},1\n")
+    manifest = parse_folder(tmp_path / "data").set_index("image_id")
+    assert manifest.loc["../outside", "path"] == "../outside.png"
+    assert manifest.loc[outside.with_suffix("").as_posix(), "path"] == str(outside)
+    assert manifest.loc[["../outside", outside.with_suffix("").as_posix()], "sha256"].str.startswith("outside:").all()
+    assert len(manifest.loc["in", "sha256"]) == 64
+
+
 def test_class_folders(tmp_path):
     write_png(tmp_path / "normal/x.png", radiograph_like(0))
     write_png(tmp_path / "fracture/deep/y.jpg", radiograph_like(1))

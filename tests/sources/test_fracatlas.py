@@ -34,7 +34,8 @@ def test_labels_regions_views_and_conservative_groups(tmp_path):
     groups = manifest["patient_id"]
     assert groups["IMG0000010"] == groups["IMG0000011"] != groups["IMG0000012"]
     assert groups["IMG0000030"] == groups["IMG0000012"], "an exact duplicate joins its copy's group"
-    assert (manifest["study_id"] == manifest["patient_id"]).all()
+    assert (manifest["grouping"] == "pseudo_patient").all()
+    assert (manifest["study_id"] == manifest.index).all(), "no studies: each image is its own"
     assert manifest.loc["IMG0000010", "path"] == "FracAtlas/images/Fractured/IMG0000010.jpg"
 
 

@@ -1,0 +1,81 @@
+"""What a model sees, defined once: letterbox size, filter chain, normalisation.
+
+As torchvision's `presets.py` makes one object say how images become model
+inputs, `Preprocessing` is written by the enhance stage (size and filters),
+completed by training (the normalisation it chose), stored in the checkpoint,
+and used unchanged by evaluate and predict. Nothing else resizes, filters or
+normalises an image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .imaging.filters import Box, FilterStep, content_box, letterbox
+from .storage import read_json, write_json
+
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Mean and standard deviation of pixel values on a 0..1 scale."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, images: torch.Tensor) -> "Normalization":
+        values = images.to(torch.float64) / 255.0
+        return cls(float(values.mean()), float(values.std().clamp_min(1e-6)))
+
+
+# ImageNet's RGB statistics averaged to one grey channel, for pretrained weights.
+IMAGENET_GREY = Normalization(mean=0.449, std=0.226)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Letterbox to `image_size`, run `filters` in order, normalise by `normalization` (set by training)."""
+
+    image_size: int
+    filters: tuple[FilterStep, ...] = ()
+    normalization: Normalization | None = None
+
+    def steps(self, image: np.ndarray) -> tuple[list[np.ndarray], Box]:
+        """The letterboxed image and its state after each filter, and where the image lies in the square."""
+        stages = [letterbox(image, self.image_size)]
+        for step in self.filters:
+            stages.append(step.apply(stages[-1]))
+        return stages, content_box(image.shape, self.image_size)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The uint8 square a model's input is made from."""
+        return self.steps(image)[0][-1]
+
+    def normalized(self, normalization: Normalization) -> "Preprocessing":
+        return replace(self, normalization=normalization)
+
+    def to_dict(self) -> dict:
+        return {"image_size": self.image_size,
+                "filters": [{"name": step.name, "options": dict(step.options)} for step in self.filters],
+                "normalization": None if self.normalization is None else
+                {"mean": self.normalization.mean, "std": self.normalization.std}}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Preprocessing":
+        normalization = values.get("normalization")
+        return cls(int(values["image_size"]),
+                   tuple(FilterStep(step["name"], step["options"]) for step in values["filters"]),
+                   Normalization(**normalization) if normalization else None)
+
+    def write(self, folder: Path) -> None:
+        write_json(folder / PREPROCESSING_FILE, self.to_dict())
+
+    @classmethod
+    def read(cls, folder: Path) -> "Preprocessing":
+        return cls.from_dict(read_json(folder / PREPROCESSING_FILE))

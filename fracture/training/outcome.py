@@ -1,0 +1,64 @@
+"""What a finished training run amounts to: collapse check, frozen thresholds, its summary.
+
+The best epoch's model is scored once more on validation. A model whose
+probabilities barely vary gave every image the same answer and is flagged;
+for the fracture task the image threshold, and where the data has studies
+the study threshold, are chosen here on validation and then frozen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..metrics import COLLAPSED_SPREAD, binary_metrics, output_spread, validation_thresholds
+from ..preprocessing import Preprocessing
+from .checkpoint import Thresholds
+from .config import TrainConfig
+from .data import SplitData
+from .loop import FitResult, predict_probabilities
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    summary: dict
+    thresholds: Thresholds
+
+    def line(self) -> str:
+        """One log line: best epoch, validation AUC and the frozen thresholds."""
+        text = f"best epoch {self.summary['best_epoch']}, val AUC {self.summary['best']['val_auc']:.4f}"
+        if self.thresholds.image is not None:
+            text += f", threshold {self.thresholds.image:.4f} per image"
+        if self.thresholds.study is not None:
+            text += f", {self.thresholds.study:.4f} per study"
+        return text
+
+
+def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing: Preprocessing,
+              config: TrainConfig, device: torch.device, studies: bool) -> RunOutcome:
+    """Score the best model (already loaded into `model`) on validation and freeze its thresholds."""
+    summary = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+               "stopped_early": result.stopped_early}
+    probabilities = predict_probabilities(model, val.images, preprocessing.normalization, device).numpy()
+    summary["val_output_spread"] = output_spread(probabilities)
+    if summary["val_output_spread"] < COLLAPSED_SPREAD:
+        log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "
+                    f"(std {summary['val_output_spread']:.4f}); try model.pretrained: true, a lower "
+                    f"train.lr or more train.epochs")
+    if config.task != "fracture":
+        summary["best"] = {"val_auc": result.history[result.best_epoch - 1].val_auc}
+        return RunOutcome(summary, Thresholds())
+    probability = probabilities[:, 1]
+    image, study = validation_thresholds(val.rows.assign(probability=probability), config.threshold,
+                                         config.target_sensitivity, studies)
+    at_threshold = binary_metrics(val.labels.numpy(), probability, image)
+    summary.update(threshold=image, study_threshold=study, best={
+        "val_auc": at_threshold["auc"], "val_sensitivity": at_threshold["sensitivity"],
+        "val_specificity": at_threshold["specificity"]})
+    return RunOutcome(summary, Thresholds(image, study, config.threshold,
+                                          config.target_sensitivity if config.threshold == "sensitivity" else None))

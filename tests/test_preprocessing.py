@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from fracture.imaging.filters import FilterStep, letterbox
+from fracture.preprocessing import Normalization, Preprocessing
+
+CLAHE = FilterStep("clahe", {"clip_limit": 2.0, "tile_grid": 4})
+MEDIAN = FilterStep("median", {"kernel": 3})
+
+
+def test_steps_letterbox_then_filter_in_order():
+    image = np.random.default_rng(1).integers(0, 256, (40, 32), dtype=np.uint8)
+    stages, box = Preprocessing(32, (CLAHE, MEDIAN)).steps(image)
+    boxed = letterbox(image, 32)
+    np.testing.assert_array_equal(stages[0], boxed)
+    np.testing.assert_array_equal(stages[1], CLAHE.apply(boxed))
+    np.testing.assert_array_equal(stages[2], MEDIAN.apply(CLAHE.apply(boxed)))
+    assert not np.array_equal(stages[2], CLAHE.apply(MEDIAN.apply(boxed))), "order matters"
+    assert (box.height, box.width) == (32, 26)
+
+
+def test_calling_it_gives_the_last_stage_and_no_filter_the_letterbox():
+    image = np.random.default_rng(2).integers(0, 256, (50, 50), dtype=np.uint8)
+    np.testing.assert_array_equal(Preprocessing(24, (CLAHE,))(image), CLAHE.apply(letterbox(image, 24)))
+    np.testing.assert_array_equal(Preprocessing(24)(image), letterbox(image, 24))
+
+
+@pytest.mark.parametrize("normalization", [None, Normalization(0.25, 0.125)])
+def test_round_trip_through_json_and_a_folder(tmp_path, normalization):
+    preprocessing = Preprocessing(64, (MEDIAN, CLAHE), normalization)
+    preprocessing.write(tmp_path)
+    assert Preprocessing.read(tmp_path) == preprocessing
+    assert Preprocessing.from_dict(preprocessing.to_dict()).normalized(Normalization(0.5, 0.25)).normalization \
+        == Normalization(0.5, 0.25)
