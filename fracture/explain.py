@@ -19,6 +19,7 @@ from .models import GrayscaleBackbone, SimpleCNN
 from .preprocessing import Normalization
 from .training.data import prepare_batch
 
+
 def target_layer(model: nn.Module) -> nn.Module:
     """The last convolutional stage of each supported architecture."""
     if isinstance(model, SimpleCNN):

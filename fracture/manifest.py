@@ -49,6 +49,14 @@ def escapes(path: str) -> bool:
     return pure.is_absolute() or PureWindowsPath(path).is_absolute() or ".." in pure.parts
 
 
+def label_counts(manifest: pd.DataFrame) -> dict:
+    """Images per region and label, as plain ints for JSON."""
+    counts = {}
+    for region, rows in manifest.groupby("region"):
+        counts[region] = {"abnormal": int((rows["label"] == 1).sum()), "normal": int((rows["label"] == 0).sum())}
+    return counts
+
+
 def file_sha256(path: Path | str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -18,6 +18,9 @@ import torch
 from .imaging.filters import Box, FilterStep, content_box, letterbox
 from .storage import read_json, write_json
 
+# The enhance stage's output folder: the arrays, their manifest and this object.
+IMAGES_FILE = "images.npy"
+MANIFEST_FILE = "manifest.csv"
 PREPROCESSING_FILE = "preprocessing.json"
 
 

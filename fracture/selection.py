@@ -15,10 +15,11 @@ from tqdm import tqdm
 
 from .errors import ParamError
 from .imaging.io import UnreadableImage, read_grayscale
-from .manifest import escapes
+from .manifest import escapes, label_counts
 from .params import Section
 
-REASONS = ("outside_data_folder", "missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data", "too_large",
+REASONS = ("outside_data_folder", "missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data",
+           "too_large",
            "too_small", "blank", "duplicate", "duplicate_conflicting_labels")
 
 
@@ -108,11 +109,3 @@ def apply_filter(manifest: pd.DataFrame, image_root: Path, config: FilterConfig)
         "kept": label_counts(kept),
     }
     return kept, rejected, report
-
-
-def label_counts(manifest: pd.DataFrame) -> dict:
-    """Images per region and label, as plain ints for JSON."""
-    counts = {}
-    for region, rows in manifest.groupby("region"):
-        counts[region] = {"abnormal": int((rows["label"] == 1).sum()), "normal": int((rows["label"] == 0).sum())}
-    return counts

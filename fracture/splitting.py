@@ -16,9 +16,8 @@ import pandas as pd
 
 from .errors import UserError
 from .grouping import grouping_summary
-from .manifest import SPLITS
+from .manifest import SPLITS, label_counts
 from .params import Section, seed
-from .selection import label_counts
 
 OFFICIAL_TEST_SPLITS = ("valid", "test")
 

@@ -10,8 +10,8 @@ from fracture.errors import run_stage
 from fracture.imaging.montage import montage
 from fracture.manifest import COLUMNS, read_manifest, write_manifest
 from fracture.params import load_params
+from fracture.preprocessing import IMAGES_FILE, MANIFEST_FILE
 from fracture.storage import atomic_path, write_json
-from fracture.training.data import IMAGES_FILE, MANIFEST_FILE
 
 log = logging.getLogger("stages.enhance")
 

@@ -9,8 +9,17 @@ import torch
 from PIL import Image
 
 from fracture.errors import run_stage
-from fracture.evaluation import (Task, calibration_points, confusion_rows, evaluate_config, pr_points,
-                                 predictions_frame, region_metrics, roc_points, split_metrics)
+from fracture.evaluation import (
+    Task,
+    calibration_points,
+    confusion_rows,
+    evaluate_config,
+    pr_points,
+    predictions_frame,
+    region_metrics,
+    roc_points,
+    split_metrics,
+)
 from fracture.explain import cam_overlays, pick_examples
 from fracture.grouping import has_studies
 from fracture.params import load_params

@@ -6,8 +6,7 @@ from pathlib import Path
 from fracture.errors import run_stage
 from fracture.manifest import read_manifest, write_manifest
 from fracture.params import load_params
-from fracture.splitting import (assign_splits, check_split, count_table, split_config, split_report,
-                                uses_official_test)
+from fracture.splitting import assign_splits, check_split, count_table, split_config, split_report, uses_official_test
 from fracture.storage import write_json
 
 log = logging.getLogger("stages.split")

@@ -2,15 +2,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fracture.evaluation import (EvaluateConfig, Task, calibration_points, confusion_rows, pr_points,
-                                 predictions_frame, region_metrics, roc_points, split_metrics)
+from fracture.evaluation import (
+    EvaluateConfig,
+    Task,
+    calibration_points,
+    confusion_rows,
+    pr_points,
+    predictions_frame,
+    region_metrics,
+    roc_points,
+    split_metrics,
+)
 
 NO_CI = EvaluateConfig(resamples=0, ci_level=0.95, calibration_bins=10, cam_examples=0, seed=0)
 FRACTURE = Task("fracture", ["normal", "abnormal"], threshold=0.5, study_threshold=0.45)
 
 
 def _rows(regions=("wrist",) * 6):
-    return pd.DataFrame({"image_id": list("abcdef"), "path": list("abcdef"), "patient_id": ["p", "p", "q", "q", "r", "r"],
+    return pd.DataFrame({"image_id": list("abcdef"), "path": list("abcdef"),
+                         "patient_id": ["p", "p", "q", "q", "r", "r"],
                          "study_id": ["s1", "s1", "s2", "s2", "s3", "s3"], "region": list(regions), "split": "test",
                          "label": [1, 1, 0, 0, 1, 1]})
 

@@ -6,7 +6,7 @@ import torch
 from fracture.evaluation import Task
 from fracture.explain import cam_overlays, pick_examples, target_layer
 from fracture.models import ARCHITECTURES, build_model
-from fracture.training.data import Normalization
+from fracture.preprocessing import Normalization
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

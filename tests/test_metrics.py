@@ -1,12 +1,23 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from fracture.metrics import (COLLAPSED_SPREAD, average_precision, binary_metrics, calibration, choose_threshold,
-                              multiclass_metrics, output_spread, patient_bootstrap, roc_auc, sensitivity_threshold,
-                              study_level, validation_thresholds, youden_threshold)
+from fracture.metrics import (
+    COLLAPSED_SPREAD,
+    average_precision,
+    binary_metrics,
+    calibration,
+    choose_threshold,
+    multiclass_metrics,
+    output_spread,
+    patient_bootstrap,
+    roc_auc,
+    sensitivity_threshold,
+    study_level,
+    validation_thresholds,
+    youden_threshold,
+)
 
 LABELS = [1, 1, 1, 0, 0, 0, 0, 1]
 PROBS = [0.9, 0.8, 0.4, 0.3, 0.6, 0.1, 0.2, 0.7]

@@ -18,13 +18,16 @@ def test_valid_values_are_returned():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda s: s.integer("epochs", minimum=10), "params.yaml: train.epochs = 5 is not valid; expected an integer >= 10"),
-    (lambda s: s.choice("arch", ["vgg16", "simple_cnn"]), "train.arch = 'resnet18' is not valid; choose one of: vgg16, simple_cnn"),
+    (lambda s: s.integer("epochs", minimum=10),
+     "params.yaml: train.epochs = 5 is not valid; expected an integer >= 10"),
+    (lambda s: s.choice("arch", ["vgg16", "simple_cnn"]),
+     "train.arch = 'resnet18' is not valid; choose one of: vgg16, simple_cnn"),
     (lambda s: s.choice_list("names", ["a"]), "train.names = 'b' is not valid; choose from: a"),
     (lambda s: s.boolean("epochs"), "expected true or false"),
     (lambda s: s.integer("lr"), "train.lr = 0.01 is not valid; expected an integer"),
     (lambda s: s.number("flag"), "expected a number"),
-    (lambda s: s.section("nested").integer("k", maximum=2), "train.nested.k = 3 is not valid; expected an integer <= 2"),
+    (lambda s: s.section("nested").integer("k", maximum=2),
+     "train.nested.k = 3 is not valid; expected an integer <= 2"),
 ])
 def test_invalid_values_name_key_value_and_choices(call, message):
     with pytest.raises(ParamError) as error:

@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from fracture.imaging.filters import FilterStep
 from fracture.models import build_model

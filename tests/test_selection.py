@@ -1,10 +1,10 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from fracture.errors import ParamError
 from fracture.selection import REASONS, apply_filter, duplicate_reasons, filter_config
 from tests.conftest import default_params, radiograph_like, with_overrides, write_png
-import numpy as np
 
 
 def _manifest(rows):
@@ -72,7 +72,8 @@ def test_all_keeps_every_region(tmp_path):
 
 def test_a_region_without_images_names_the_regions_present(tmp_path):
     manifest = _manifest([{"image_id": "a", "path": "a.png", "region": "wrist", "label": 1, "sha256": "1"}])
-    with pytest.raises(ParamError, match=r"filter.regions = 'elbow' is not valid; no images of that region .* all, wrist"):
+    with pytest.raises(ParamError,
+                       match=r"filter.regions = 'elbow' is not valid; no images of that region .* all, wrist"):
         apply_filter(manifest, tmp_path, _config(regions=["elbow"]))
 
 

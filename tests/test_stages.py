@@ -20,8 +20,10 @@ def _assert_one_line_error(result, *fragments):
 @pytest.mark.parametrize("stage, overrides, fragments", [
     ("download", {"data.source": "pacs"}, ["data.source = 'pacs'", "synthetic, mura"]),
     ("download", {"data.source": "mura"}, ["data.path", "needs data.path"]),
-    ("enhance", {"enhance.filters": ["clahe", "gaussian"]}, ["enhance.filters = 'gaussian'", "none, clahe, bilateral, median"]),
-    ("train", {"model.arch": "resnet19"}, ["model.arch = 'resnet19'", "simple_cnn, resnet18, resnet50, vgg16, densenet121, efficientnet_b0"]),
+    ("enhance", {"enhance.filters": ["clahe", "gaussian"]},
+     ["enhance.filters = 'gaussian'", "none, clahe, bilateral, median"]),
+    ("train", {"model.arch": "resnet19"},
+     ["model.arch = 'resnet19'", "simple_cnn, resnet18, resnet50, vgg16, densenet121, efficientnet_b0"]),
     ("train", {"train.epochs": -1}, ["train.epochs = -1", "integer >= 1"]),
     ("split", {"split.val_fraction": 0.6, "split.test_fraction": 0.5}, ["val_fraction + split.test_fraction"]),
 ])
@@ -34,7 +36,8 @@ def test_a_region_without_images_names_the_regions_present(tmp_path):
     raw = tmp_path / "data/raw"
     raw.mkdir(parents=True)
     pd.DataFrame([{"image_id": "a", "path": "a.png", "patient_id": "p", "study_id": "s", "region": "wrist",
-                   "label": 1, "view": "", "source": "t", "source_split": "", "sha256": "0", "grouping": "patient"}]).to_csv(
+                   "label": 1, "view": "", "source": "t", "source_split": "", "sha256": "0",
+                   "grouping": "patient"}]).to_csv(
         raw / "manifest.csv", index=False)
     result = run_stage("filter", tmp_path, tiny_params(**{"filter.regions": ["elbow"]}))
     _assert_one_line_error(result, "filter.regions = 'elbow'", "choose from: all, wrist")

@@ -136,7 +136,8 @@ def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_d
                  f"deviation {train['val_output_spread']:.4f}), so every image gets nearly the same answer; try "
                  f"pretrained weights, a lower learning rate or more epochs.")
     return [Heading("Training"), Paragraph(text),
-            Figure("figures/training_curves.png", "Training and validation loss, validation ROC-AUC; dashed: best epoch")]
+            Figure("figures/training_curves.png",
+                   "Training and validation loss, validation ROC-AUC; dashed: best epoch")]
 
 
 def _with_ci(scores: dict, key: str) -> str:

@@ -62,7 +62,8 @@ class _Builder:
 
     def blob(self, center, a, b, angle=0.0, density=1.0, cortex=0.25) -> None:
         squeeze = 0.5 + 0.5 * self.spread
-        self.scene.blobs.append(Blob(self._point(*center), a * self.girth * squeeze, b * self.girth, angle, cortex, density))
+        self.scene.blobs.append(Blob(self._point(*center), a * self.girth * squeeze, b * self.girth, angle, cortex,
+                                     density))
 
     def tissue(self, p0, p1, r0, r1) -> None:
         width = (0.7 + 0.3 * self.spread) * self.zoom

@@ -60,5 +60,6 @@ def parse_grazpedwri(data_root: Path, source: str = "grazpedwri") -> pd.DataFram
             "grouping": PATIENT,
         })
     if not rows:
-        raise UserError(f"none of the {len(table)} images in {indexes[0]} were found as <filestem>.png under {data_root}")
+        raise UserError(f"none of the {len(table)} images in {indexes[0]} were found as <filestem>.png under "
+                        f"{data_root}")
     return pd.DataFrame(rows)[COLUMNS]

@@ -49,5 +49,6 @@ def parse_mura(data_root: Path, source: str = "mura") -> pd.DataFrame:
             "grouping": PATIENT,
         })
     if not rows:
-        raise UserError(f"no MURA images under {data_root}: expected train|valid/XR_<REGION>/patient*/study*_positive|negative/*.png")
+        raise UserError(f"no MURA images under {data_root}: expected "
+                        f"train|valid/XR_<REGION>/patient*/study*_positive|negative/*.png")
     return pd.DataFrame(rows, columns=COLUMNS)

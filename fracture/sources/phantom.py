@@ -299,7 +299,8 @@ def _draw_marker(image: np.ndarray, text: str, corner: int) -> None:
     cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 235, thickness, cv2.LINE_AA)
 
 
-def render(scene: Scene, height: int, width: int, pose: Pose, exposure: Exposure, rng: np.random.Generator) -> np.ndarray:
+def render(scene: Scene, height: int, width: int, pose: Pose, exposure: Exposure,
+           rng: np.random.Generator) -> np.ndarray:
     """One 8-bit radiograph of `scene`."""
     texture = trabecular_texture(height, width, rng)
     return expose(attenuation_map(scene, height, width, pose, texture), exposure, rng)

@@ -16,11 +16,9 @@ import torch
 
 from ..errors import UserError
 from ..manifest import COLUMNS, read_manifest
-from ..preprocessing import Normalization
+from ..preprocessing import IMAGES_FILE, MANIFEST_FILE, Normalization
 from .augment import AugmentConfig, augment
 
-IMAGES_FILE = "images.npy"
-MANIFEST_FILE = "manifest.csv"
 FRACTURE_CLASSES = ["normal", "abnormal"]
 
 

@@ -25,7 +25,8 @@ def test_labels_csv_with_optional_columns_and_dicom(tmp_path):
 def test_groups_fill_missing_patient_ids(tmp_path):
     for name in "abc":
         write_png(tmp_path / f"{name}.png", radiograph_like(ord(name)))
-    (tmp_path / "labels.csv").write_text("path,label,patient_id,pseudo_group\na.png,0,,G1\nb.png,1,,G1\nc.png,1,P9,G2\n")
+    (tmp_path / "labels.csv").write_text(
+        "path,label,patient_id,pseudo_group\na.png,0,,G1\nb.png,1,,G1\nc.png,1,P9,G2\n")
     assert parse_folder(tmp_path)["patient_id"].tolist() == ["G1", "G1", "P9"]
 
 

@@ -1,8 +1,7 @@
-import numpy as np
 
 from fracture.sources import acquire, data_config
 from fracture.sources.fracatlas import conservative_groups, parse_fracatlas
-from tests.conftest import png_bytes, radiograph_like, tiny_params, write_png, zip_bytes
+from tests.conftest import radiograph_like, tiny_params, write_png, zip_bytes
 
 HEADER = "image_id,hand,leg,hip,shoulder,mixed,hardware,multiscan,fractured,fracture_count,frontal,lateral,oblique\n"
 ROWS = [  # id, hand, leg, hip, shoulder, fractured, frontal, lateral
@@ -15,7 +14,8 @@ ROWS = [  # id, hand, leg, hip, shoulder, fractured, frontal, lateral
 
 
 def _layout(root):
-    lines = [f"{i},{h},{l},{hp},{s},{int(h + l + hp + s > 1)},0,0,{f},{f},{fr},{la},0" for i, h, l, hp, s, f, fr, la in ROWS]
+    lines = [f"{i},{h},{leg},{hp},{s},{int(h + leg + hp + s > 1)},0,0,{f},{f},{fr},{la},0"
+             for i, h, leg, hp, s, f, fr, la in ROWS]
     (root / "FracAtlas").mkdir(parents=True)
     (root / "FracAtlas/dataset.csv").write_text(HEADER + "\n".join(lines) + "\n")
     for index, (image_id, *_, fractured, _frontal, _lateral) in enumerate(ROWS):

@@ -1,4 +1,3 @@
-import numpy as np
 
 from fracture.sources import acquire, data_config
 from tests.conftest import png_bytes, radiograph_like, tiny_params, zip_bytes
@@ -27,6 +26,7 @@ def test_zip_parts_and_dataset_csv_in_a_folder(tmp_path, monkeypatch):
     assert len(manifest) == 5 and set(manifest["region"]) == {"wrist"}
     assert manifest["label"].tolist() == [1, 1, 0, 0, 0]
     assert manifest["patient_id"].nunique() == 2
-    assert manifest.loc[stems[0], "study_id"] == manifest.loc[stems[1], "study_id"] != manifest.loc[stems[2], "study_id"]
+    studies = manifest.loc[stems, "study_id"].tolist()
+    assert studies[0] == studies[1] != studies[2]
     assert manifest.loc[stems[1], "view"] == "lateral" and manifest.loc[stems[4], "view"] == "oblique"
     assert manifest.loc[stems[3], "path"] == f"source/images_part2/{stems[3]}.png"

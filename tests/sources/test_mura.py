@@ -11,7 +11,8 @@ def test_labels_ids_region_and_split_come_from_the_path(tmp_path):
     write_png(tmp_path / "MURA-v1.1/valid/XR_ELBOW/patient11185/study1_negative/image2.png", radiograph_like(2))
     manifest = parse_mura(tmp_path).set_index("image_id")
     first = manifest.loc["train/XR_WRIST/patient00001/study1_positive/image1"]
-    assert (first["label"], first["region"], first["patient_id"], first["source_split"]) == (1, "wrist", "patient00001", "train")
+    assert (first["label"], first["region"], first["patient_id"], first["source_split"]) == \
+        (1, "wrist", "patient00001", "train")
     assert first["study_id"] == "train/XR_WRIST/patient00001/study1"
     assert first["path"] == "MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/image1.png"
     assert manifest.loc["valid/XR_ELBOW/patient11185/study1_negative/image2", "source_split"] == "valid"

@@ -6,10 +6,11 @@ import torch
 
 from fracture.errors import UserError
 from fracture.models import build_model
+from fracture.preprocessing import Normalization
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
-from fracture.training.data import Normalization, SplitData
-from fracture.training.loop import class_weights, fit
+from fracture.training.data import SplitData
+from fracture.training.loop import Ranks, _load_resume, class_weights, fit, make_optimizer
 from tests.conftest import tiny_params
 
 
@@ -103,3 +104,26 @@ def test_a_resume_file_of_another_run_is_ignored(tmp_path):
 def test_a_diverged_model_stops_with_a_user_error_naming_the_fix():
     with pytest.raises(UserError, match=r"training diverged in epoch \d+.*lower train.lr \(now 10\)"):
         _fit(_config(epochs=3, lr=10.0, optimizer="sgd"))
+
+
+def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
+    """Rank 0 saves every rank's generators; rank 1 must not continue with rank 0's augmentation stream."""
+    config = _config(epochs=1)
+    resume = tmp_path / "resume.pt"
+    train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
+    model = build_model("simple_cnn", 2, width=4)
+    fit(model, train, val, Normalization.of(train.images), 2, config, torch.device("cpu"), resume=(resume, "run"))
+    state = torch.load(resume, weights_only=False)
+    rank1 = {**state["rng"][0], "augmentation": torch.Generator().manual_seed(99).get_state()}
+    torch.save({**state, "rng": [state["rng"][0], rank1]}, resume)
+    optimizer = make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    shuffle, augmentation = torch.Generator(), torch.Generator()
+    progress = _load_resume(resume, "run", model, optimizer, scheduler, scaler, shuffle, augmentation,
+                            torch.device("cpu"), Ranks(rank=1, world=2))
+    assert progress is not None and progress.epoch == 1
+    assert torch.equal(augmentation.get_state(), rank1["augmentation"])
+    assert torch.equal(shuffle.get_state(), state["rng"][0]["shuffle"]), "the shared batch order"
+    assert _load_resume(resume, "run", model, optimizer, scheduler, scaler, shuffle, augmentation,
+                        torch.device("cpu"), Ranks()) is None, "a file from another world size is not resumed"
