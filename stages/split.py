@@ -24,7 +24,7 @@ def main() -> None:
     report = split_report(manifest, found, uses_official_test(manifest, config))
     write_manifest(manifest, SPLIT)
     write_json(REPORT, report)
-    log.info(count_table(report))
+    log.info(f"split: grouped by {report['grouping']['description']}\n{count_table(report)}")
 
 
 if __name__ == "__main__":

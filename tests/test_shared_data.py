@@ -22,6 +22,12 @@ def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
     split = json.loads((root / "reports/split.json").read_text())
     assert split["leakage"] == {"patients_crossing": 0, "studies_crossing": 0, "duplicates_crossing": 0}
     assert not split["official_test"] and all(s["abnormal"] and s["normal"] for s in split["splits"].values())
+    assert split["grouping"]["kinds"] == {"pseudo_patient": filtered["images_kept"]}
+    assert not split["grouping"]["has_studies"], "FracAtlas has no studies"
     metrics = json.loads((root / "reports/eval/metrics.json").read_text())
     assert metrics["test"]["image"]["n"] == split["splits"]["test"]["images"]
+    assert set(metrics["test"]) == {"image"} and metrics["study_threshold"] is None, "no made-up study level"
+    report = (root / "reports/report.md").read_text()
+    assert "pseudo-patient groups (heuristic: the pseudo_group column of labels.csv)" in report
+    assert "per study" not in report and "resamples of patients" not in report
     assert (root / "reports/report.html").stat().st_size > 10_000

@@ -93,14 +93,14 @@ def _fracture(layout: anatomy.Layout, rng: np.random.Generator) -> phantom.Break
     site = layout.fracture_sites[rng.choice(len(weights), p=weights / weights.sum())]
     difficulty = rng.random()
     ease = 1 - 0.7 * difficulty
-    width = 0.004 + 0.008 * (1 - difficulty)
+    width = 0.005 + 0.007 * (1 - difficulty)
     displaced, angulated, impacted, complete = rng.random(4) < (0.5, 0.5, 0.3, 0.75)
     return phantom.Break(
         bone=site.bone,
         t=float(rng.uniform(*site.t_range)),
         angle=float(np.clip(rng.normal(math.pi / 2, 0.35), 0.8, 2.3)),
         width=width,
-        depth=1.0 - 0.45 * difficulty,
+        depth=1.0 - 0.3 * difficulty,
         extent=1.0 if complete else float(rng.uniform(0.5, 0.9)),
         side=1 if rng.random() < 0.5 else -1,
         shift=float(rng.uniform(0.3, 1.0) * ease) if displaced else 0.0,
@@ -112,7 +112,7 @@ def _fracture(layout: anatomy.Layout, rng: np.random.Generator) -> phantom.Break
 
 def _growth_plates(layout: anatomy.Layout, rng: np.random.Generator) -> list[phantom.Break]:
     """A child's open physes: smooth transverse bands, as wide and deep as the subtlest fractures."""
-    return [phantom.Break(bone, t, width=float(rng.uniform(0.003, 0.008)), depth=float(rng.uniform(0.35, 0.8)))
+    return [phantom.Break(bone, t, width=float(rng.uniform(0.003, 0.006)), depth=float(rng.uniform(0.4, 0.75)))
             for bone, t in layout.growth_plates]
 
 
