@@ -21,15 +21,18 @@ from .training.data import prepare_batch
 
 
 def target_layer(model: nn.Module) -> nn.Module:
-    """The last convolutional stage of each supported architecture."""
+    """The last convolutional stage: named for the torchvision families, else the last convolution."""
     if isinstance(model, SimpleCNN):
         return model.features[-2]  # the last block's ReLU, before its pooling
     backbone = model.backbone if isinstance(model, GrayscaleBackbone) else model
     if hasattr(backbone, "layer4"):
         return backbone.layer4[-1]
-    if hasattr(backbone, "features"):
+    if isinstance(getattr(backbone, "features", None), nn.Sequential):
         return backbone.features[-1]
-    raise ValueError(f"no Grad-CAM layer known for {type(backbone).__name__}")
+    convolutions = [module for module in backbone.modules() if isinstance(module, nn.Conv2d)]
+    if not convolutions:
+        raise ValueError(f"no convolution in {type(backbone).__name__} for Grad-CAM")
+    return convolutions[-1]
 
 
 def cam_overlays(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],

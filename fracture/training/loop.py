@@ -95,13 +95,39 @@ def rank_batches(count: int, batch_size: int, shuffle: torch.Generator, ranks: R
             if len(batch) == global_size]  # equal step counts on every rank, or DDP would wait forever
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    """A linear learning-rate warm-up over the first `epochs` epochs, step by step, up to `lr`.
+
+    Deep networks trained from scratch can fall into one constant answer in
+    their first steps at the full rate; starting small lets them leave it.
+    """
+
+    epochs: int
+    lr: float
+
+    def apply(self, optimizer: torch.optim.Optimizer, epoch: int, step: int, steps: int) -> None:
+        if epoch > self.epochs:
+            return
+        done = ((epoch - 1) * steps + step + 1) / (self.epochs * steps)
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr * min(1.0, done)
+
+
 def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, criterion: nn.Module,
-                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> torch.Tensor:
-    """Forward, loss, backward and update of one batch (float16 autocast on CUDA); returns the loss."""
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   max_grad_norm: float = 0.0) -> torch.Tensor:
+    """Forward, loss, backward and update of one batch (float16 autocast on CUDA); returns the loss.
+
+    With `max_grad_norm` > 0 the gradients are clipped to that global norm (after unscaling).
+    """
     with torch.autocast(inputs.device.type, dtype=torch.float16, enabled=inputs.device.type == "cuda"):
         loss = criterion(model(inputs), targets)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    if max_grad_norm > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     scaler.step(optimizer)
     scaler.update()
     return loss.detach()
@@ -110,15 +136,18 @@ def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
 def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
                     optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, config: TrainConfig,
                     device: torch.device, shuffle: torch.Generator, augmentation: torch.Generator,
-                    ranks: Ranks = Ranks()) -> float:
+                    ranks: Ranks = Ranks(), epoch: int = 1) -> float:
     """One pass over the training split; returns the mean loss per image (over all ranks)."""
     model.train()
     cuda = device.type == "cuda"
     total = torch.zeros(2, dtype=torch.float64, device=device)
-    for indices in rank_batches(len(data), config.batch_size, shuffle, ranks):
+    batches = rank_batches(len(data), config.batch_size, shuffle, ranks)
+    warm_up = WarmUp(config.warmup_epochs, config.lr)
+    for step, indices in enumerate(batches):
+        warm_up.apply(optimizer, epoch, step, len(batches))
         inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation, cuda)
         targets = data.labels[indices].to(device, non_blocking=True)
-        loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler)
+        loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler, config.grad_clip)
         total += torch.stack([loss.double() * len(indices), torch.tensor(len(indices), device=device)])
     if ranks.world > 1:
         dist.all_reduce(total)
@@ -252,7 +281,7 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     while progress.epoch < config.epochs and not stopped_early:
         epoch = progress.epoch + 1
         train_loss = train_one_epoch(trained, train, normalization, criterion, optimizer, scaler, config, device,
-                                     shuffle, augmentation, ranks)
+                                     shuffle, augmentation, ranks, epoch)
         decision = torch.zeros(2, dtype=torch.float64)
         if ranks.main:
             val_loss, val_auc, _ = evaluate(model, val, normalization, val_criterion, device)
@@ -272,7 +301,8 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
             progress.best_state, progress.best_epoch = copy.deepcopy(model.state_dict()), epoch
         else:
             progress.waited += 1
-        scheduler.step(result.monitored(config.monitor))
+        if epoch > config.warmup_epochs:  # the plateau schedule takes over from the warm-up
+            scheduler.step(result.monitored(config.monitor))
         progress.epoch = epoch
         stopped_early = progress.waited >= config.patience
         if resume_path is not None:

@@ -10,7 +10,7 @@ from fracture.preprocessing import Normalization
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
 from fracture.training.data import SplitData
-from fracture.training.loop import Ranks, _load_resume, class_weights, fit, make_optimizer
+from fracture.training.loop import Ranks, WarmUp, _load_resume, class_weights, fit, make_optimizer, optimizer_step
 from tests.conftest import tiny_params
 
 
@@ -127,3 +127,37 @@ def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
     assert torch.equal(shuffle.get_state(), state["rng"][0]["shuffle"]), "the shared batch order"
     assert _load_resume(resume, "run", model, optimizer, scheduler, scaler, shuffle, augmentation,
                         torch.device("cpu"), Ranks()) is None, "a file from another world size is not resumed"
+
+
+def test_warm_up_raises_the_learning_rate_step_by_step_to_the_configured_one():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    warm_up, seen = WarmUp(epochs=2, lr=0.1), []
+    for epoch in (1, 2, 3):
+        for step in range(4):
+            warm_up.apply(optimizer, epoch, step, 4)
+            seen.append(optimizer.param_groups[0]["lr"])
+    assert seen[:8] == pytest.approx([0.1 * k / 8 for k in range(1, 9)])
+    assert seen[8:] == pytest.approx([0.1] * 4), "after the warm-up the rate is left alone"
+
+
+def test_gradients_are_clipped_to_the_given_norm():
+    model = build_model("simple_cnn", 2, width=4)
+    inputs, targets = torch.rand(4, 1, 24, 24), torch.tensor([0, 1, 0, 1])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    optimizer_step(model, inputs, targets, torch.nn.CrossEntropyLoss(), optimizer, scaler, max_grad_norm=1e-3)
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+    assert norm <= 1e-3 * 1.001
+
+
+def test_train_seed_changes_the_run_and_warm_up_with_clipping_still_learns():
+    first, _ = _fit(_config(epochs=1, seed=1), seed=1)
+    second, _ = _fit(_config(epochs=1, seed=2), seed=2)
+    assert any(not torch.equal(value, second.state_dict()[key]) for key, value in first.state_dict().items())
+    _, result = _fit(_config(epochs=8, lr=0.01, patience=8, warmup_epochs=2, grad_clip=1.0))
+    assert max(epoch.val_auc for epoch in result.history) > 0.9
+    assert result.history[0].lr < 0.01 and result.history[2].lr == pytest.approx(0.01)
+
+
+def test_the_training_seed_is_train_seed_not_the_data_seed():
+    assert train_config(tiny_params(**{"base.seed": 1, "train.seed": 5})).seed == 5
