@@ -81,6 +81,16 @@ def _replace_head(arch: str, model: nn.Module, num_classes: int) -> None:
         model.classifier[1] = nn.Linear(model.classifier[1].in_features, num_classes)
 
 
+def classifier_head(model: nn.Module) -> nn.Module:
+    """The layers on top of the features: what head-only fine-tuning trains (the rest is the backbone)."""
+    if isinstance(model, SimpleCNN):
+        return model.classifier
+    backbone = model.backbone
+    if hasattr(backbone, "get_classifier"):  # timm, efficientnet_lite0 included
+        return backbone.get_classifier()
+    return backbone.fc if hasattr(backbone, "fc") else backbone.classifier
+
+
 def pretrained_weights(arch: str):
     """torchvision's default weights enum entry for `arch`."""
     return torchvision.models.get_model_weights(arch).DEFAULT

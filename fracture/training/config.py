@@ -32,6 +32,8 @@ class TrainConfig:
     class_weights: bool
     warmup_epochs: int
     grad_clip: float
+    freeze_epochs: int
+    backbone_lr_factor: float
     monitor: str
     patience: int
     lr_factor: float
@@ -73,6 +75,8 @@ def train_config(params: dict) -> TrainConfig:
         class_weights=train.boolean("class_weights"),
         warmup_epochs=train.integer("warmup_epochs", minimum=0),
         grad_clip=train.number("grad_clip", minimum=0.0),
+        freeze_epochs=train.integer("freeze_epochs", minimum=0),
+        backbone_lr_factor=train.number("backbone_lr_factor", minimum=0.0001, maximum=1.0),
         monitor=early.choice("monitor", MONITORS),
         patience=early.integer("patience", minimum=1),
         lr_factor=schedule.number("factor", minimum=0.01, maximum=0.99),

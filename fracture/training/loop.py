@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UserError
 from ..metrics import auc_of
+from ..models import classifier_head
 from ..storage import atomic_path
 from .config import TrainConfig
 from .data import Normalization, SplitData, batch_indices, prepare_batch
@@ -79,10 +80,22 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Two parameter groups: the backbone at lr x backbone_lr_factor and the classifier head at lr.
+
+    Each group keeps its `base_lr`, which the learning-rate plan scales.
+    """
+    head = {id(parameter) for parameter in classifier_head(model).parameters()}
+    backbone_lr = config.lr * config.backbone_lr_factor
+    groups = [
+        {"name": "backbone", "params": [p for p in model.parameters() if id(p) not in head], "lr": backbone_lr,
+         "base_lr": backbone_lr},
+        {"name": "head", "params": [p for p in model.parameters() if id(p) in head], "lr": config.lr,
+         "base_lr": config.lr},
+    ]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
     optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return optimizer(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return optimizer(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def rank_batches(count: int, batch_size: int, shuffle: torch.Generator, ranks: Ranks) -> list[torch.Tensor]:
@@ -96,22 +109,34 @@ def rank_batches(count: int, batch_size: int, shuffle: torch.Generator, ranks: R
 
 
 @dataclass(frozen=True)
-class WarmUp:
-    """A linear learning-rate warm-up over the first `epochs` epochs, step by step, up to `lr`.
+class LearningRatePlan:
+    """The learning rates of the first epochs, before ReduceLROnPlateau takes over.
 
-    Deep networks trained from scratch can fall into one constant answer in
-    their first steps at the full rate; starting small lets them leave it.
+    During `freeze_epochs` only the head learns (the backbone's rate is 0; its
+    BatchNorm statistics are frozen by the loop), as the seed project
+    fine-tuned a pretrained ResNet50's last layers. Over `warmup_epochs` every
+    group's rate rises linearly, step by step, to its `base_lr`: deep networks
+    trained from scratch can fall into one constant answer in their first
+    steps at the full rate. The first step after both sets the base rates.
     """
 
-    epochs: int
-    lr: float
+    warmup_epochs: int = 0
+    freeze_epochs: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return max(self.warmup_epochs, self.freeze_epochs)
+
+    def frozen(self, epoch: int) -> bool:
+        return epoch <= self.freeze_epochs
 
     def apply(self, optimizer: torch.optim.Optimizer, epoch: int, step: int, steps: int) -> None:
-        if epoch > self.epochs:
+        if epoch > self.epochs + 1 or (epoch == self.epochs + 1 and step > 0):
             return
-        done = ((epoch - 1) * steps + step + 1) / (self.epochs * steps)
+        done = min(1.0, ((epoch - 1) * steps + step + 1) / (self.warmup_epochs * steps)) if self.warmup_epochs \
+            else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = self.lr * min(1.0, done)
+            group["lr"] = 0.0 if group["name"] == "backbone" and self.frozen(epoch) else group["base_lr"] * done
 
 
 def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, criterion: nn.Module,
@@ -141,10 +166,14 @@ def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalizat
     model.train()
     cuda = device.type == "cuda"
     total = torch.zeros(2, dtype=torch.float64, device=device)
+    plan = LearningRatePlan(config.warmup_epochs, config.freeze_epochs)
+    if plan.frozen(epoch):  # head-only epochs: the backbone's BatchNorm keeps its statistics
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     batches = rank_batches(len(data), config.batch_size, shuffle, ranks)
-    warm_up = WarmUp(config.warmup_epochs, config.lr)
     for step, indices in enumerate(batches):
-        warm_up.apply(optimizer, epoch, step, len(batches))
+        plan.apply(optimizer, epoch, step, len(batches))
         inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation, cuda)
         targets = data.labels[indices].to(device, non_blocking=True)
         loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler, config.grad_clip)
@@ -301,8 +330,8 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
             progress.best_state, progress.best_epoch = copy.deepcopy(model.state_dict()), epoch
         else:
             progress.waited += 1
-        if epoch > config.warmup_epochs:  # the plateau schedule takes over from the warm-up
-            scheduler.step(result.monitored(config.monitor))
+        if epoch > LearningRatePlan(config.warmup_epochs, config.freeze_epochs).epochs:
+            scheduler.step(result.monitored(config.monitor))  # the plateau schedule takes over from the plan
         progress.epoch = epoch
         stopped_early = progress.waited >= config.patience
         if resume_path is not None:

@@ -10,7 +10,15 @@ from fracture.preprocessing import Normalization
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
 from fracture.training.data import SplitData
-from fracture.training.loop import Ranks, WarmUp, _load_resume, class_weights, fit, make_optimizer, optimizer_step
+from fracture.training.loop import (
+    LearningRatePlan,
+    Ranks,
+    _load_resume,
+    class_weights,
+    fit,
+    make_optimizer,
+    optimizer_step,
+)
 from tests.conftest import tiny_params
 
 
@@ -129,15 +137,40 @@ def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
                         torch.device("cpu"), Ranks()) is None, "a file from another world size is not resumed"
 
 
-def test_warm_up_raises_the_learning_rate_step_by_step_to_the_configured_one():
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    warm_up, seen = WarmUp(epochs=2, lr=0.1), []
-    for epoch in (1, 2, 3):
-        for step in range(4):
-            warm_up.apply(optimizer, epoch, step, 4)
-            seen.append(optimizer.param_groups[0]["lr"])
-    assert seen[:8] == pytest.approx([0.1 * k / 8 for k in range(1, 9)])
-    assert seen[8:] == pytest.approx([0.1] * 4), "after the warm-up the rate is left alone"
+def _rates(plan, epochs=3, steps=4):
+    optimizer = make_optimizer(build_model("simple_cnn", 2, width=4), _config(lr=0.1, backbone_lr_factor=0.5))
+    seen = []
+    for epoch in range(1, epochs + 1):
+        for step in range(steps):
+            plan.apply(optimizer, epoch, step, steps)
+            seen.append(tuple(group["lr"] for group in optimizer.param_groups))
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5  # as a plateau schedule would; the plan must leave it alone after its epochs
+    return seen
+
+
+def test_warm_up_raises_every_group_step_by_step_to_its_own_rate():
+    seen = _rates(LearningRatePlan(warmup_epochs=2))
+    assert [head for _, head in seen[:8]] == pytest.approx([0.1 * k / 8 for k in range(1, 9)])
+    assert [backbone for backbone, _ in seen[:8]] == pytest.approx([0.05 * k / 8 for k in range(1, 9)])
+    assert seen[8] == pytest.approx((0.05, 0.1)) and seen[9] == pytest.approx((0.025, 0.05)), "then it lets go"
+
+
+def test_head_only_epochs_hold_the_backbone_then_release_it():
+    seen = _rates(LearningRatePlan(freeze_epochs=1))
+    assert all(rates == pytest.approx((0.0, 0.1)) for rates in seen[:4])
+    assert seen[4] == pytest.approx((0.05, 0.1))
+
+
+def test_head_only_training_leaves_the_backbone_and_its_statistics_alone():
+    torch.manual_seed(0)
+    train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
+    model = build_model("simple_cnn", 2, width=4)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    fit(model, train, val, Normalization.of(train.images), 2, _config(epochs=1, freeze_epochs=1), torch.device("cpu"))
+    after = model.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before if key.startswith("features."))
+    assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("classifier."))
 
 
 def test_gradients_are_clipped_to_the_given_norm():
