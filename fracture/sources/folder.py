@@ -6,8 +6,9 @@ or `pseudo_group` column is used as the grouping key, and failing that each
 image is its own group (the log says that patient leakage cannot then be
 ruled out); the `grouping` column records which. A path that is absolute or
 climbs out of the folder with `..` is never read: its row goes on, unhashed,
-for the filter stage to reject with its reason. Without a CSV, class folders name the label: `normal`,
-`negative`, `0`, ... and `abnormal`, `fracture`, `positive`, `1`, ...
+for the filter stage to reject with its reason. Without a CSV, class folders
+name the label: `normal`, `negative`, `0`, ... and `abnormal`, `fracture`,
+`positive`, `1`, ...
 PNG, JPEG, TIFF and DICOM files are taken.
 """
 
@@ -88,7 +89,7 @@ def _groups(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     kind[pseudo != ""] = PSEUDO_PATIENT
     kind[group != ""] = USER_GROUP
     kind[(patient != "") & (patient != pseudo)] = PATIENT
-    key = patient.where(patient != "", group.where(group != "", pseudo))
+    key = pseudo.where(kind == PSEUDO_PATIENT, "").where(kind != USER_GROUP, group).where(kind != PATIENT, patient)
     return key, kind
 
 

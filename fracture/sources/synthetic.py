@@ -155,8 +155,7 @@ def plan_films(plan: StudyPlan, config: SyntheticConfig) -> list[Film]:
     on the label, so normal and abnormal studies differ in the fracture alone.
     """
     region_index = anatomy.REGIONS.index(plan.region)
-    study_seed = [config.seed, 1, plan.patient, region_index, plan.number]
-    study_rng = np.random.default_rng(study_seed)
+    study_rng = np.random.default_rng([config.seed, 1, plan.patient, region_index, plan.number])
     body_seed = int(study_rng.integers(2**31))
     plate_seed = int(study_rng.integers(2**31))
     fracture = None

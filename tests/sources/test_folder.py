@@ -38,6 +38,9 @@ def test_each_row_says_what_its_grouping_key_is(tmp_path):
     manifest = parse_folder(tmp_path)
     assert manifest["grouping"].tolist() == ["patient", "group", "pseudo_patient", "pseudo_patient", "image"]
     assert manifest["patient_id"].tolist() == ["P1", "G1", "Q1", "Q2", "e"]
+    (tmp_path / "labels.csv").write_text("path,label,patient_id,group,pseudo_group\na.png,0,Q3,G3,Q3\n")
+    assert parse_folder(tmp_path)[["patient_id", "grouping"]].values.tolist() == [["G3", "group"]], \
+        "the key is the one its kind names"
 
 
 def test_absolute_and_climbing_paths_are_kept_unread_for_the_filter_to_reject(tmp_path):
