@@ -5,7 +5,8 @@ chose them on validation data, one for images and one for studies; here they
 are only applied. Every test metric is reported per image and, where the data
 has studies of several views, per study (mean of the views' probabilities),
 with a bootstrap confidence interval over patient groups, plus calibration
-and, when several regions are present, a table per region. The region task is scored as a multi-class problem.
+and, when several regions are present, a table per region. The region task
+is scored as a multi-class problem.
 """
 
 from __future__ import annotations

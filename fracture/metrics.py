@@ -100,7 +100,7 @@ def multiclass_metrics(labels, probabilities, classes: list[str]) -> dict:
     k, n = len(classes), len(labels)
     confusion = np.zeros((k, k), dtype=int)
     np.add.at(confusion, (labels, predicted), 1)
-    per_class, recalls, f1s, aucs = {}, [], [], []
+    per_class, recalls, f1s = {}, [], []
     for index, name in enumerate(classes):
         tp, support, called = confusion[index, index], confusion[index].sum(), confusion[:, index].sum()
         scores = {"n": int(support), "sensitivity": _ratio(tp, support), "precision": _ratio(tp, called),
@@ -109,8 +109,6 @@ def multiclass_metrics(labels, probabilities, classes: list[str]) -> dict:
         if support:
             recalls.append(scores["sensitivity"])
             f1s.append(scores["f1"] or 0.0)
-        if scores["auc"] is not None:
-            aucs.append(scores["auc"])
     expected = float((confusion.sum(axis=0) * confusion.sum(axis=1)).sum()) / n**2 if n else 0.0
     return {
         "n": n,
@@ -118,7 +116,7 @@ def multiclass_metrics(labels, probabilities, classes: list[str]) -> dict:
         "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
         "macro_f1": float(np.mean(f1s)) if f1s else None,
         "kappa": _kappa(np.trace(confusion) / n, expected) if n else None,
-        "auc": float(np.mean(aucs)) if aucs else None,
+        "auc": auc_of(labels, probabilities),
         "per_class": per_class,
     }
 
