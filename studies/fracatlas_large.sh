@@ -2,7 +2,7 @@
 # Queue the FracAtlas study (issue 11): transfer learning, architecture and filter, on real films.
 # Usage: bash studies/fracatlas_large.sh [DATA_FOLDER]; then `dvc queue start -j 1` and, when the
 # queue is empty, `python -m fracture compare --baseline fa-simple-cnn`.
-# Sized for 2 CPU cores (128 px, 12 epochs; about 90 minutes in all). On a GPU, pass
+# Sized for 2 CPU cores (128 px, 10 epochs; about 80 minutes in all). On a GPU, pass
 # STUDY_IMAGE_SIZE=224 STUDY_EPOCHS=30 in the environment.
 set -euo pipefail
 
@@ -10,7 +10,7 @@ data=$(realpath "${1:-../shared/data/fracatlas_large}")
 test -f "$data/labels.csv" || { echo "study: no labels.csv in $data; pass the FracAtlas folder as the first argument" >&2; exit 1; }
 
 common=(-S data.source=folder -S "data.path=$data" -S 'filter.regions=[all]'
-        -S "enhance.image_size=${STUDY_IMAGE_SIZE:-128}" -S "train.epochs=${STUDY_EPOCHS:-12}")
+        -S "enhance.image_size=${STUDY_IMAGE_SIZE:-128}" -S "train.epochs=${STUDY_EPOCHS:-10}")
 # Fine-tuning as seed 003 did it, made gentler: one head-only epoch, then the backbone at a tenth of the head's rate.
 fine_tune=(-S model.arch=efficientnet_lite0 -S model.pretrained=true -S train.freeze_epochs=1
            -S train.backbone_lr_factor=0.1)
