@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -42,6 +43,7 @@ class EpochResult:
     val_loss: float
     val_auc: float
     lr: float
+    seconds: float  # wall time of the epoch's training and validation
 
     def monitored(self, monitor: str) -> float:
         return {"val_auc": self.val_auc, "val_loss": self.val_loss}[monitor]
@@ -309,6 +311,7 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     stopped_early = progress.waited >= config.patience
     while progress.epoch < config.epochs and not stopped_early:
         epoch = progress.epoch + 1
+        started = time.perf_counter()
         train_loss = train_one_epoch(trained, train, normalization, criterion, optimizer, scaler, config, device,
                                      shuffle, augmentation, ranks, epoch)
         decision = torch.zeros(2, dtype=torch.float64)
@@ -319,7 +322,7 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
             decision = decision.to(device)
             dist.broadcast(decision, src=0)
         result = EpochResult(epoch, train_loss, float(decision[0]), float(decision[1]),
-                             optimizer.param_groups[0]["lr"])
+                             optimizer.param_groups[0]["lr"], time.perf_counter() - started)
         if math.isnan(result.val_loss):
             raise UserError(f"training diverged in epoch {epoch}: the model's outputs are no longer finite "
                             f"numbers (train loss {train_loss:.4g}); lower train.lr (now {config.lr:g})")

@@ -43,7 +43,8 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
               config: TrainConfig, device: torch.device, studies: bool) -> RunOutcome:
     """Score the best model (already loaded into `model`) on validation and freeze its thresholds."""
     summary = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-               "stopped_early": result.stopped_early}
+               "stopped_early": result.stopped_early,
+               "train_seconds": round(sum(epoch.seconds for epoch in result.history), 1)}
     probabilities = predict_probabilities(model, val.images, preprocessing.normalization, device).numpy()
     summary["val_output_spread"] = output_spread(probabilities)
     if summary["val_output_spread"] < COLLAPSED_SPREAD:
