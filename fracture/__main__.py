@@ -1,4 +1,8 @@
-"""Command line: `python -m fracture predict --model models/model.pt --out preds.csv INPUT...`."""
+"""Command line.
+
+`python -m fracture predict --model models/model.pt --out preds.csv INPUT...` scores radiographs;
+`python -m fracture compare [EXPERIMENT...] [--baseline NAME]` compares finished DVC experiments.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 
 from .errors import run_stage
 from .storage import atomic_path
+
+log = logging.getLogger("fracture")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,22 +26,47 @@ def _parser() -> argparse.ArgumentParser:
                                                                  "label, error")
     predict.add_argument("--cam", type=Path, metavar="DIR", help="also save a Grad-CAM overlay per image here")
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    compare = commands.add_parser("compare", help="paired comparison of finished DVC experiments on one test set")
+    compare.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                         help="experiment names (default: every finished experiment of the current commit)")
+    compare.add_argument("--baseline", help="the reference of the paired differences (default: the first)")
+    compare.add_argument("--out", type=Path, default=Path("reports/compare"), help="folder for compare.md, "
+                                                                                  "compare.html, compare.json")
     return parser
+
+
+def _predict(arguments: argparse.Namespace) -> None:
+    from .predict import predict
+    from .training.config import resolve_device
+
+    table = predict(arguments.model, arguments.inputs, resolve_device(arguments.device), arguments.cam)
+    with atomic_path(arguments.out) as temporary:
+        table.to_csv(temporary, index=False, float_format="%.6g")
+    failed = int((table["error"] != "").sum())
+    log.info(f"predict: {len(table) - failed} images scored, {failed} unreadable, written to {arguments.out}")
+
+
+def _compare(arguments: argparse.Namespace) -> None:
+    from .comparison.analysis import compare
+    from .comparison.document import write_comparison
+    from .comparison.experiments import finished_experiments, load_experiment
+    from .errors import UserError
+
+    found = finished_experiments(arguments.experiments)
+    if len(found) < 2:
+        raise UserError(f"compare: {len(found)} finished experiment(s) found; queue some with "
+                        f"`dvc exp run --queue -S ...` and run them with `dvc queue start`")
+    log.info(f"compare: reading {len(found)} experiments: {', '.join(name for name, _ in found)}")
+    comparison, models = compare([load_experiment(name, rev) for name, rev in found], arguments.baseline)
+    write_comparison(comparison, models, arguments.out)
+    log.info(f"compare: written to {arguments.out / 'compare.md'}, compare.html and compare.json")
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = _parser().parse_args(argv)
 
     def command() -> None:
-        from .predict import predict
-        from .training.config import resolve_device
-
-        table = predict(arguments.model, arguments.inputs, resolve_device(arguments.device), arguments.cam)
-        with atomic_path(arguments.out) as temporary:
-            table.to_csv(temporary, index=False, float_format="%.6g")
-        failed = int((table["error"] != "").sum())
-        logging.getLogger("fracture").info(
-            f"predict: {len(table) - failed} images scored, {failed} unreadable, written to {arguments.out}")
+        {"predict": _predict, "compare": _compare}[arguments.command](arguments)
 
     run_stage(command)
 

@@ -183,6 +183,18 @@ def study_level(frame: pd.DataFrame, probability_columns: list[str]) -> pd.DataF
     return studies.reset_index()
 
 
+def group_resamples(groups, resamples: int, seed: int) -> list[np.ndarray]:
+    """Row positions of `resamples` draws of whole groups (patients) with replacement.
+
+    Scoring several models on the same draws is what makes their difference a
+    paired one.
+    """
+    rows_of = pd.Series(np.arange(len(groups))).groupby(np.asarray(groups)).apply(np.asarray).tolist()
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+            for _ in range(resamples)]
+
+
 def patient_bootstrap(patients, compute: Callable[[np.ndarray], dict], resamples: int, seed: int,
                       level: float = 0.95) -> dict:
     """Percentile intervals of each numeric metric over resamples of patients (with replacement).
@@ -190,12 +202,9 @@ def patient_bootstrap(patients, compute: Callable[[np.ndarray], dict], resamples
     `compute` takes row positions and returns a flat dict of metrics; a
     resample in which a metric is undefined (one class only) is skipped for it.
     """
-    rows_of = pd.Series(np.arange(len(patients))).groupby(np.asarray(patients)).apply(np.asarray).tolist()
-    rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}
-    for _ in range(resamples):
-        chosen = rng.integers(0, len(rows_of), len(rows_of))
-        for key, value in compute(np.concatenate([rows_of[i] for i in chosen])).items():
+    for rows in group_resamples(patients, resamples, seed):
+        for key, value in compute(rows).items():
             if isinstance(value, float):
                 draws.setdefault(key, []).append(value)
     tail = (1 - level) / 2 * 100

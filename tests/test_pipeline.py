@@ -1,12 +1,14 @@
 """End to end: `dvc repro` on tiny params in a temporary git repo, then experiments."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from fracture.metrics import COLLAPSED_SPREAD
 from fracture.models import ARCHITECTURES
-from tests.conftest import REPO, copy_project, dvc, stages_run, tiny_params
+from tests.conftest import REPO, copy_project, dvc, stage_env, stages_run, tiny_params
 
 ALL_STAGES = ["download", "filter", "split", "enhance", "train", "evaluate", "report"]
 
@@ -74,3 +76,39 @@ def test_the_region_task_is_an_experiment_too(project):
     metrics = json.loads((project / "reports/eval/metrics.json").read_text())
     assert metrics["task"] == "region" and len(metrics["test"]["image"]["per_class"]) >= 3
     assert "By class" in (project / "reports/report.md").read_text()
+
+
+def _fracture_cli(project, *args) -> subprocess.CompletedProcess:
+    """`python -m fracture ...` in the project copy, importing the copy's own package."""
+    env = stage_env()
+    env.pop("PYTHONPATH")
+    return subprocess.run([sys.executable, "-m", "fracture", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_compare_judges_three_tiny_experiments_with_paired_statistics(project):
+    subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=project, check=True)  # undo earlier -S
+    for name, overrides in (("tiny-a", ["train.seed=1"]), ("tiny-b", ["train.seed=2"]),
+                            ("tiny-c", ["train.seed=1", "model.width=8"])):
+        dvc(project, "exp", "run", "--name", name, *[arg for override in overrides for arg in ("-S", override)])
+    result = _fracture_cli(project, "compare", "tiny-a", "tiny-b", "tiny-c")
+    assert result.returncode == 0, result.stderr
+    comparison = json.loads((project / "reports/compare/compare.json").read_text())
+    ensemble = "ensemble of tiny-a, tiny-b"
+    assert [row["name"] for row in comparison["rows"]] == ["tiny-a", "tiny-b", "tiny-c", ensemble]
+    assert comparison["rows"][2]["changed"] == {"model.width": 8, "train.seed": 1}
+    assert comparison["seed_groups"][0]["seeds"] == [1, 2] and comparison["reference"] == "tiny-a"
+    assert [(row["name"], row["level"]) for row in comparison["differences"]] == [
+        (name, level) for level in ("image", "study") for name in ("tiny-b", "tiny-c", ensemble)]
+    for row in comparison["rows"][:3]:
+        assert row["train_seconds"] > 0 and row["auc"]["low"] <= row["auc"]["value"] <= row["auc"]["high"]
+    markdown = (project / "reports/compare/compare.md").read_text()
+    assert "## Paired differences against tiny-a" in markdown and "McNemar" in markdown
+    assert (project / "reports/compare/compare.html").read_text().count('src="data:image/png;base64,') == 2
+
+
+def test_compare_refuses_an_experiment_of_another_task_in_one_line(project):
+    result = _fracture_cli(project, "compare")  # every finished experiment, the region-task one included
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: compare: experiment ")
+    assert "model.task=region" in result.stderr and "Traceback" not in result.stderr

@@ -105,3 +105,27 @@ def image_sheet(images: dict[str, list[Path]], path: Path) -> None:
                 axis.imshow(plt.imread(files[column]))
                 axis.set_title(title.replace("_", " "), fontsize=9)
     _save(figure, path)
+
+
+def roc_overlay(curves: dict[str, pd.DataFrame], path: Path) -> None:
+    """Test ROC curves of several models on one set of axes; `curves` maps a legend label to fpr/tpr."""
+    figure, axis = plt.subplots(figsize=(6.4, 5.2))
+    for label, roc in curves.items():
+        axis.plot(roc["fpr"], roc["tpr"], label=label, linewidth=1.3)
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axis.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, test images", xlim=(0, 1), ylim=(0, 1.01))
+    axis.legend(loc="lower right", fontsize=7)
+    axis.grid(alpha=0.3)
+    _save(figure, path)
+
+
+def forest_plot(rows: list[tuple[str, float, float, float]], xlabel: str, path: Path) -> None:
+    """Differences with their intervals, one line per (label, delta, low, high); zero is no difference."""
+    figure, axis = plt.subplots(figsize=(6.4, 0.9 + 0.42 * len(rows)))
+    for position, (label, delta, low, high) in enumerate(reversed(rows)):
+        axis.errorbar(delta, position, xerr=[[delta - low], [high - delta]], fmt="o", color="tab:blue", capsize=3)
+    axis.axvline(0, color="grey", linestyle=":", linewidth=1)
+    axis.set_yticks(range(len(rows)), [label for label, *_ in reversed(rows)], fontsize=8)
+    axis.set(xlabel=xlabel, title="Paired differences")
+    axis.grid(alpha=0.3, axis="x")
+    _save(figure, path)

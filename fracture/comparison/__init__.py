@@ -1,0 +1,1 @@
+"""`python -m fracture compare`: several DVC experiments, judged on one test set with paired statistics."""

@@ -1,0 +1,195 @@
+"""The comparison itself: one row per experiment, seed groups and their ensembles, paired differences.
+
+Everything is computed from the experiments' own test predictions at their
+own frozen thresholds. Experiments that differ only in `train.seed` are
+repeats of one recipe: their spread is the run-to-run noise, and the mean of
+their probabilities is an ensemble, scored as one more model with thresholds
+chosen on the ensemble's validation probabilities.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..evaluation import EvaluateConfig, Task, calibration_points, predictions_frame, split_metrics
+from ..metrics import group_resamples, study_level, validation_thresholds
+from .experiments import Experiment
+from .paired import holm, mcnemar_exact, paired_auc_differences
+
+SEED_PARAM = "train.seed"
+LEVELS = ("image", "study")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    resamples: int
+    level: float
+    seed: int
+    calibration_bins: int = 10
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> "CompareConfig":
+        """The reference experiment's own evaluate settings, so its intervals match its report."""
+        params = experiment.params
+        return cls(int(params["evaluate.bootstrap_resamples"]), float(params["evaluate.ci_level"]),
+                   int(params["base.seed"]), int(params["evaluate.calibration_bins"]))
+
+    def evaluate_config(self) -> EvaluateConfig:
+        return EvaluateConfig(self.resamples, self.level, self.calibration_bins, 0, self.seed)
+
+
+def check_same_test_set(experiments: list[Experiment]) -> None:
+    """Paired statistics need the same images with the same labels; refuse in one line otherwise."""
+    def key(experiment: Experiment) -> pd.DataFrame:
+        return experiment.test()[["image_id", "label"]].sort_values("image_id").reset_index(drop=True)
+
+    first = experiments[0]
+    for other in experiments[1:]:
+        if not key(first).equals(key(other)):
+            raise UserError(f"compare: experiments {first.name} and {other.name} were tested on different "
+                            f"images or labels; compare only experiments that share the data, filter and "
+                            f"split params")
+
+
+def changed_params(experiments: list[Experiment]) -> dict[str, dict]:
+    """Per experiment, the params whose value is not the same in all of them."""
+    keys = sorted({key for experiment in experiments for key in experiment.params})
+    varying = [key for key in keys if len({repr(experiment.params.get(key)) for experiment in experiments}) > 1]
+    return {experiment.name: {key: experiment.params.get(key) for key in varying} for experiment in experiments}
+
+
+def seed_groups(experiments: list[Experiment]) -> list[list[Experiment]]:
+    """Groups of two or more experiments whose params differ in `train.seed` only."""
+    groups: dict[str, list[Experiment]] = {}
+    for experiment in experiments:
+        recipe = repr(sorted((key, repr(value)) for key, value in experiment.params.items() if key != SEED_PARAM))
+        groups.setdefault(recipe, []).append(experiment)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def ensemble(members: list[Experiment], config: CompareConfig) -> Experiment:
+    """The members' mean probability as one model, thresholds chosen on its validation probabilities."""
+    first = members[0]
+    frames = [member.predictions.set_index("image_id") for member in members]
+    probability = sum(frame["probability"] for frame in frames) / len(frames)
+    rows = frames[0].drop(columns=["probability", "predicted"]).assign(probability=probability).reset_index()
+    studies = bool(first.evaluation.get("has_studies"))
+    method = first.evaluation.get("threshold_method") or "youden"
+    target = first.evaluation.get("target_sensitivity") or 0.9
+    image, study = validation_thresholds(rows[rows["split"] == "val"], method, target, studies)
+    task = Task("fracture", ["normal", "abnormal"], image, study)
+    probabilities = rows["probability"].to_numpy()
+    predictions = predictions_frame(rows, np.stack([1 - probabilities, probabilities], axis=1), task)
+    test = predictions[predictions["split"] == "test"]
+    metrics = split_metrics(test, task, config.evaluate_config(), studies=studies)
+    metrics["image"]["ece"] = calibration_points(test, task, config.calibration_bins)[1]
+    evaluation = {"task": "fracture", "threshold": image, "study_threshold": study, "has_studies": studies,
+                  "threshold_method": method, "test": metrics}
+    name = f"ensemble of {', '.join(member.name for member in members)}"
+    seeds = [member.params.get(SEED_PARAM) for member in members]
+    return Experiment(name, "", first.params | {SEED_PARAM: seeds}, {}, evaluation, predictions, first.grouping)
+
+
+def _estimate(scores: dict, key: str) -> dict | None:
+    """A metric with its interval, as metrics.json stores it."""
+    if scores is None or scores.get(key) is None:
+        return None
+    interval = scores.get("ci", {}).get(key, {})
+    return {"value": scores[key], "low": interval.get("low"), "high": interval.get("high")}
+
+
+def summary_row(experiment: Experiment, changed: dict) -> dict:
+    """What the comparison table shows for one experiment (or ensemble)."""
+    test = experiment.evaluation["test"]
+    study = test.get("study")
+    return {
+        "name": experiment.name, "rev": experiment.rev, "changed": changed,
+        "auc": _estimate(test["image"], "auc"), "study_auc": _estimate(study, "auc"),
+        "sensitivity": _estimate(test["image"], "sensitivity"),
+        "specificity": _estimate(test["image"], "specificity"),
+        "study_sensitivity": _estimate(study, "sensitivity"), "study_specificity": _estimate(study, "specificity"),
+        "ece": test["image"].get("ece"), "threshold": experiment.evaluation.get("threshold"),
+        "best_epoch": experiment.train.get("best_epoch"), "train_seconds": experiment.train.get("train_seconds"),
+    }
+
+
+def group_summary(members: list[Experiment]) -> dict:
+    """Mean and sample standard deviation over a seed group's runs of each headline metric."""
+    summary = {"members": [member.name for member in members],
+               "seeds": [member.params.get(SEED_PARAM) for member in members]}
+    for key, (level, metric) in {"auc": ("image", "auc"), "study_auc": ("study", "auc"),
+                                 "sensitivity": ("image", "sensitivity"),
+                                 "specificity": ("image", "specificity")}.items():
+        values = [member.evaluation["test"].get(level, {}).get(metric) for member in members]
+        if all(value is not None for value in values):
+            summary[key] = {"mean": statistics.fmean(values), "sd": statistics.stdev(values)}
+    return summary
+
+
+def _scores_by_level(experiment: Experiment, level: str) -> pd.DataFrame:
+    """Test labels, probabilities and frozen-threshold predictions per image, or per study."""
+    test = experiment.test().sort_values("image_id").reset_index(drop=True)
+    if level == "image":
+        return test
+    studies = study_level(test, ["probability"])
+    return studies.assign(predicted=(studies["probability"] >= experiment.evaluation["study_threshold"]).astype(int))
+
+
+def paired_differences(models: list[Experiment], reference: Experiment, config: CompareConfig,
+                       level: str) -> list[dict]:
+    """Delta ROC-AUC (bootstrap over patient groups, shared draws) and McNemar tests against the reference."""
+    frames = {model.name: _scores_by_level(model, level) for model in models}
+    base = frames[reference.name]
+    labels = base["label"].to_numpy()
+    draws = group_resamples(base["patient_id"].to_numpy(), config.resamples, config.seed)
+    aucs = paired_auc_differences(labels, {name: frame["probability"].to_numpy() for name, frame in frames.items()},
+                                  reference.name, draws, config.level)
+    positive = labels == 1
+    results = []
+    for name, auc in aucs.items():
+        hits_reference = base["predicted"].to_numpy() == labels
+        hits_other = frames[name]["predicted"].to_numpy() == labels
+        sensitivity = mcnemar_exact(hits_reference[positive], hits_other[positive])
+        specificity = mcnemar_exact(hits_reference[~positive], hits_other[~positive])
+        results.append({"name": name, "level": level, "reference": reference.name, "auc": vars(auc),
+                        "sensitivity": vars(sensitivity), "specificity": vars(specificity)})
+    return results
+
+
+def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple[dict, list[Experiment]]:
+    """The whole comparison as one JSON-able dict (rows, seed groups, paired differences, settings), and the
+    models in the order of its rows: the experiments, then the ensembles of their seed groups."""
+    check_same_test_set(experiments)
+    names = [experiment.name for experiment in experiments]
+    if baseline is not None and baseline not in names:
+        raise UserError(f"compare: --baseline {baseline} is not among the compared experiments ({', '.join(names)})")
+    reference = experiments[names.index(baseline) if baseline else 0]
+    config = CompareConfig.of(reference)
+    changed = changed_params(experiments)
+    groups = seed_groups(experiments)
+    ensembles = [ensemble(members, config) for members in groups]
+    rows = [summary_row(experiment, changed[experiment.name]) for experiment in experiments]
+    rows += [summary_row(combined, changed[members[0].name] | {SEED_PARAM: combined.params[SEED_PARAM]})
+             | {"ensemble": True} for combined, members in zip(ensembles, groups)]
+    levels = LEVELS if reference.evaluation.get("has_studies") else LEVELS[:1]
+    differences = []
+    for level in levels:
+        found = paired_differences(experiments + ensembles, reference, config, level)
+        for result, adjusted in zip(found, holm([result["auc"]["p_value"] for result in found])):
+            result["auc"]["p_holm"] = adjusted
+        differences += found
+    test = reference.test()
+    comparison = {"reference": reference.name, "rows": rows,
+            "seed_groups": [group_summary(members) | {"ensemble": combined.name}
+                            for members, combined in zip(groups, ensembles)],
+            "differences": differences,
+            "settings": {"resamples": config.resamples, "ci_level": config.level, "seed": config.seed,
+                         "test_images": len(test), "test_abnormal": int(test["label"].sum()),
+                         "test_groups": int(test["patient_id"].nunique()), "unit": reference.grouping["unit"],
+                         "unit_description": reference.grouping["description"], "levels": list(levels)}}
+    return comparison, experiments + ensembles

@@ -1,0 +1,134 @@
+"""compare.md, compare.html and compare.json from one comparison, with its two figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import roc_curve
+
+from ..reporting.content import fmt
+from ..reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from ..reporting.figures import forest_plot, roc_overlay
+from ..storage import write_json, write_text
+from .experiments import Experiment
+
+TITLE = "Experiment comparison"
+
+
+def _interval(estimate: dict | None) -> str:
+    if estimate is None:
+        return "n/a"
+    if estimate.get("low") is None:
+        return fmt(estimate["value"])
+    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+
+
+def _params_text(changed: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in changed.items()) or "(reference params)"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def _p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _experiment_table(comparison: dict) -> Table:
+    studies = "study" in comparison["settings"]["levels"]
+    headers = ["experiment", "params that differ", "AUC (image)"] + (["AUC (study)"] if studies else []) + [
+        "sensitivity", "specificity", "ECE", "best epoch", "train min"]
+    rows = []
+    for row in comparison["rows"]:
+        rows.append([row["name"], _params_text(row["changed"]), _interval(row["auc"])]
+                    + ([_interval(row["study_auc"])] if studies else [])
+                    + [_interval(row["sensitivity"]), _interval(row["specificity"]), fmt(row["ece"]),
+                       fmt(row["best_epoch"]), _minutes(row["train_seconds"])])
+    return Table(headers, rows)
+
+
+def _group_table(comparison: dict) -> Table:
+    def spread(summary: dict, key: str) -> str:
+        return f"{summary[key]['mean']:.3f} ± {summary[key]['sd']:.3f}" if key in summary else "n/a"
+
+    return Table(["runs", "train.seed", "AUC (image)", "AUC (study)", "sensitivity", "specificity"],
+                 [[", ".join(group["members"]), ", ".join(map(str, group["seeds"])), spread(group, "auc"),
+                   spread(group, "study_auc"), spread(group, "sensitivity"), spread(group, "specificity")]
+                  for group in comparison["seed_groups"]])
+
+
+def _difference_table(comparison: dict, level: str) -> Table:
+    rows = []
+    for result in comparison["differences"]:
+        if result["level"] != level:
+            continue
+        auc, sensitivity, specificity = result["auc"], result["sensitivity"], result["specificity"]
+        rows.append([result["name"], f"{auc['difference']:+.3f} [{auc['low']:+.3f}, {auc['high']:+.3f}]",
+                     _p(auc["p_value"]), _p(auc["p_holm"]),
+                     f"{sensitivity['difference']:+.3f}", _p(sensitivity["p_value"]),
+                     f"{specificity['difference']:+.3f}", _p(specificity["p_value"])])
+    return Table(["experiment", "Δ AUC [CI]", "p", "p (Holm)", "Δ sensitivity", "McNemar p", "Δ specificity",
+                  "McNemar p"], rows)
+
+
+def _figures(comparison: dict, models: list[Experiment], folder: Path) -> list[Block]:
+    curves = {}
+    for model, row in zip(models, comparison["rows"]):
+        test = model.test()
+        fpr, tpr, _ = roc_curve(test["label"], test["probability"])
+        curves[f"{row['name']} ({row['auc']['value']:.3f})"] = pd.DataFrame({"fpr": fpr, "tpr": tpr})
+    roc_overlay(curves, folder / "figures" / "roc.png")
+    blocks = [Figure("figures/roc.png", "Test ROC curves per image, ROC-AUC in brackets")]
+    image = [result for result in comparison["differences"] if result["level"] == "image"]
+    if image:
+        level = round(comparison["settings"]["ci_level"] * 100)
+        forest_plot([(result["name"], result["auc"]["difference"], result["auc"]["low"], result["auc"]["high"])
+                     for result in image],
+                    f"ROC-AUC minus {comparison['reference']}'s ({level}% paired bootstrap interval)",
+                    folder / "figures" / "forest.png")
+        blocks.append(Figure("figures/forest.png", f"Per-image ROC-AUC difference against "
+                                                   f"{comparison['reference']}, {level}% interval"))
+    return blocks
+
+
+def build_document(comparison: dict, models: list[Experiment], folder: Path) -> list[Block]:
+    settings = comparison["settings"]
+    level = round(settings["ci_level"] * 100)
+    blocks: list[Block] = [
+        Heading(TITLE, 1),
+        Paragraph(f"All experiments were tested on the same {settings['test_images']} images "
+                  f"({settings['test_abnormal']} abnormal) from {settings['test_groups']} "
+                  f"{settings['unit']}. Intervals are {level}% percentile intervals from "
+                  f"{settings['resamples']} bootstrap resamples of {settings['unit_description']} "
+                  f"(seed {settings['seed']}). Sensitivity and specificity are at each model's threshold frozen "
+                  f"on validation."),
+        Heading("Experiments"),
+        _experiment_table(comparison),
+    ]
+    if comparison["seed_groups"]:
+        blocks += [Heading("Repeated runs (train.seed)"),
+                   Paragraph("Runs that differ only in train.seed: mean ± sample standard deviation over the runs "
+                             "(the run-to-run noise of the recipe). Their ensemble, the mean probability, is a row "
+                             "of the tables above and below, with thresholds chosen on its validation "
+                             "probabilities."),
+                   _group_table(comparison)]
+    blocks += [Heading(f"Paired differences against {comparison['reference']}"),
+               Paragraph(f"Δ is the other experiment minus {comparison['reference']}. Δ AUC: both models scored on "
+                         f"the same bootstrap resamples of {settings['unit']}, so the interval is that of the "
+                         f"difference itself; p is two-sided (twice the share of resampled differences on the far "
+                         f"side of zero) and Holm-adjusted across the comparisons. Δ sensitivity and Δ specificity: "
+                         f"exact McNemar test on the images one model gets right and the other wrong "
+                         f"(unadjusted).")]
+    for level_name in settings["levels"]:
+        blocks += [Heading(f"Per {level_name}", 3), _difference_table(comparison, level_name)]
+    return blocks + _figures(comparison, models, folder)
+
+
+def write_comparison(comparison: dict, models: list[Experiment], folder: Path) -> None:
+    """The three files (and figures/) under `folder`."""
+    blocks = build_document(comparison, models, folder)
+    write_text(folder / "compare.md", to_markdown(blocks))
+    write_text(folder / "compare.html", to_html(blocks, folder, TITLE))
+    write_json(folder / "compare.json", comparison)

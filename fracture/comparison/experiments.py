@@ -1,0 +1,90 @@
+"""Finished DVC experiments and what each one wrote, read at its own revision.
+
+The list comes from DVC's experiments API; params, metrics and test
+predictions are read with `dvc.api` at each experiment's revision, so the
+workspace is never checked out or changed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "reports/eval/predictions.csv"
+EVAL_METRICS = "reports/eval/metrics.json"
+TRAIN_METRICS = "reports/train/metrics.json"
+SPLIT_SUMMARY = "reports/split.json"
+FINISHED = (None, "Success")  # the experiments API leaves State empty once an experiment's executor is gone
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    rev: str
+    params: dict  # flat: "model.arch" -> value
+    train: dict  # reports/train/metrics.json
+    evaluation: dict  # reports/eval/metrics.json
+    predictions: pd.DataFrame  # reports/eval/predictions.csv: validation and test rows
+    grouping: dict  # reports/split.json's: the unit the bootstrap resamples
+
+    def test(self) -> pd.DataFrame:
+        return self.predictions[self.predictions["split"] == "test"].reset_index(drop=True)
+
+
+def flatten(params: dict, prefix: str = "") -> dict:
+    """{"model": {"arch": "x"}} -> {"model.arch": "x"}; lists stay values."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def finished_experiments(names: list[str]) -> list[tuple[str, str]]:
+    """(name, revision) of the finished experiments of the current commit, oldest first, or of those named."""
+    import dvc.api
+
+    rows = [row for row in dvc.api.exp_show() if row.get("typ") in ("branch_commit", "branch_base")]
+    finished = [row for row in rows if row.get("State") in FINISHED and row.get("Experiment")]
+    unfinished = sorted(row["Experiment"] or row["rev"] for row in rows if row not in finished)
+    if unfinished and not names:
+        log.info(f"compare: skipping {len(unfinished)} unfinished experiments: {', '.join(unfinished)}")
+    by_name = {row["Experiment"]: row["rev"] for row in reversed(finished)}  # the API lists newest first
+    if not names:
+        return list(by_name.items())
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise UserError(f"compare: no finished experiment named {', '.join(missing)} on the current commit; "
+                        f"`dvc exp show` lists them (queued ones run with `dvc queue start`)")
+    return [(name, by_name[name]) for name in names]
+
+
+def load_experiment(name: str, rev: str) -> Experiment:
+    """One experiment's params, train and evaluation metrics and predictions, read at its revision."""
+    import dvc.api
+
+    try:
+        params = flatten(dvc.api.params_show(rev=name))
+        train = json.loads(dvc.api.read(TRAIN_METRICS, rev=name))
+        evaluation = json.loads(dvc.api.read(EVAL_METRICS, rev=name))
+        grouping = json.loads(dvc.api.read(SPLIT_SUMMARY, rev=name))["grouping"]
+        predictions = pd.read_csv(io.StringIO(dvc.api.read(PREDICTIONS, rev=name)),
+                                  dtype={"image_id": str, "patient_id": str, "study_id": str})
+    except FileNotFoundError as error:
+        raise UserError(f"compare: experiment {name} has no {error.filename or 'outputs'} in the DVC cache; "
+                        f"`dvc exp pull <remote> {name}` fetches it, or run it again") from None
+    if evaluation.get("task") != "fracture":
+        raise UserError(f"compare: experiment {name} was trained for model.task={evaluation.get('task')}; "
+                        f"compare scores fracture detection only")
+    return Experiment(name, rev, params, train, evaluation, predictions, grouping)
+

@@ -1,0 +1,119 @@
+"""Rows, seed groups, ensembles and refusals of the comparison, on made-up experiments."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fracture.comparison.analysis import (
+    CompareConfig,
+    changed_params,
+    check_same_test_set,
+    compare,
+    ensemble,
+    seed_groups,
+)
+from fracture.comparison.experiments import Experiment, flatten
+from fracture.errors import UserError
+from fracture.evaluation import EvaluateConfig, Task, predictions_frame, split_metrics
+from fracture.metrics import validation_thresholds
+
+PARAMS = {"base.seed": 42, "model.arch": "simple_cnn", "train.seed": 42, "evaluate.bootstrap_resamples": 200,
+          "evaluate.ci_level": 0.95, "evaluate.calibration_bins": 10}
+GROUPING = {"unit": "patients", "description": "patients"}
+
+
+def _rows(patients=40, seed=0) -> pd.DataFrame:
+    """Val and test rows: per patient one study of two views, labels by study."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for patient in range(patients):
+        label = int(rng.random() < 0.4)
+        for view in (1, 2):
+            rows.append({"image_id": f"p{patient}/v{view}", "path": f"p{patient}/v{view}.png",
+                         "patient_id": f"p{patient}", "study_id": f"p{patient}/s1", "region": "wrist",
+                         "split": "val" if patient % 2 else "test", "label": label})
+    return pd.DataFrame(rows)
+
+
+def _experiment(name, signal, params=None, seed=0, rows=None) -> Experiment:
+    """A model whose probability is the label times `signal` plus noise, scored as evaluate would."""
+    rows = _rows() if rows is None else rows
+    rng = np.random.default_rng(seed)
+    probability = np.clip(0.3 + signal * (rows["label"] - 0.3) + rng.normal(0, 0.2, len(rows)), 0.01, 0.99)
+    image, study = validation_thresholds(rows[rows["split"] == "val"].assign(probability=probability[
+        rows["split"].to_numpy() == "val"]), "youden", 0.9)
+    task = Task("fracture", ["normal", "abnormal"], image, study)
+    predictions = predictions_frame(rows, np.stack([1 - probability, probability], axis=1), task)
+    test = predictions[predictions["split"] == "test"]
+    metrics = split_metrics(test, task, EvaluateConfig(100, 0.95, 10, 0, 0))
+    metrics["image"]["ece"] = 0.1
+    evaluation = {"task": "fracture", "threshold": image, "study_threshold": study, "has_studies": True,
+                  "threshold_method": "youden", "test": metrics}
+    return Experiment(name, f"rev-{name}", PARAMS | (params or {}), {"best_epoch": 3, "train_seconds": 60.0},
+                      evaluation, predictions, GROUPING)
+
+
+def test_flatten_makes_dotted_keys_and_keeps_lists():
+    assert flatten({"model": {"arch": "x"}, "filter": {"regions": ["all"]}}) == {"model.arch": "x",
+                                                                                 "filter.regions": ["all"]}
+
+
+def test_only_the_params_that_vary_are_shown():
+    experiments = [_experiment("a", 1.0), _experiment("b", 1.0, {"model.arch": "resnet18"}),
+                   _experiment("c", 1.0, {"train.seed": 1})]
+    assert changed_params(experiments) == {"a": {"model.arch": "simple_cnn", "train.seed": 42},
+                                           "b": {"model.arch": "resnet18", "train.seed": 42},
+                                           "c": {"model.arch": "simple_cnn", "train.seed": 1}}
+
+
+def test_runs_that_differ_in_train_seed_only_form_a_group():
+    a, b = _experiment("a", 1.0), _experiment("b", 1.0, {"train.seed": 1}, seed=1)
+    other = _experiment("c", 1.0, {"model.arch": "resnet18", "train.seed": 1})
+    assert [[member.name for member in group] for group in seed_groups([a, b, other])] == [["a", "b"]]
+
+
+def test_the_ensemble_averages_probabilities_and_freezes_its_own_thresholds():
+    a, b = _experiment("a", 0.5, seed=1), _experiment("b", 0.5, {"train.seed": 1}, seed=2)
+    combined = ensemble([a, b], CompareConfig.of(a))
+    expected = (a.predictions["probability"] + b.predictions["probability"]) / 2
+    assert np.allclose(combined.predictions["probability"], expected)
+    val = combined.predictions[combined.predictions["split"] == "val"]
+    assert combined.evaluation["threshold"] == validation_thresholds(val, "youden", 0.9)[0]
+    assert (combined.predictions["predicted"] == (expected >= combined.evaluation["threshold"])).all()
+    assert combined.params["train.seed"] == [42, 1]
+    assert combined.evaluation["test"]["image"]["ci"]["auc"]["low"] <= combined.evaluation["test"]["image"]["auc"]
+
+
+def test_experiments_with_other_test_images_are_refused_by_name():
+    shifted = _rows(seed=0)
+    shifted.loc[0, "image_id"] = "another/image"
+    with pytest.raises(UserError, match="experiments a and b were tested on different images or labels"):
+        check_same_test_set([_experiment("a", 1.0), _experiment("b", 1.0, rows=shifted)])
+
+
+def test_experiments_with_other_test_labels_are_refused():
+    relabelled = _rows(seed=0)
+    relabelled.loc[0, "label"] = 1 - relabelled.loc[0, "label"]
+    with pytest.raises(UserError, match="different images or labels"):
+        check_same_test_set([_experiment("a", 1.0), _experiment("b", 1.0, rows=relabelled)])
+
+
+def test_compare_pairs_every_model_with_the_reference_per_image_and_per_study():
+    experiments = [_experiment("weak", 0.2, seed=1), _experiment("strong", 0.8, {"model.arch": "resnet18"}, seed=2),
+                   _experiment("weak-2", 0.2, {"train.seed": 1}, seed=3)]
+    comparison, models = compare(experiments, baseline="weak")
+    assert [row["name"] for row in comparison["rows"]] == ["weak", "strong", "weak-2", "ensemble of weak, weak-2"]
+    assert [model.name for model in models] == [row["name"] for row in comparison["rows"]]
+    assert comparison["rows"][-1]["ensemble"] and comparison["seed_groups"][0]["members"] == ["weak", "weak-2"]
+    pairs = [(result["name"], result["level"]) for result in comparison["differences"]]
+    assert pairs == [(name, level) for level in ("image", "study")
+                     for name in ("strong", "weak-2", "ensemble of weak, weak-2")]
+    strong = comparison["differences"][0]["auc"]
+    assert strong["difference"] > 0 and strong["low"] > 0 and strong["p_value"] < 0.05
+    assert all(result["auc"]["p_holm"] >= result["auc"]["p_value"] for result in comparison["differences"])
+    assert comparison["settings"]["test_images"] == 40 and comparison["settings"]["unit"] == "patients"
+
+
+def test_an_unknown_baseline_is_one_clear_error():
+    with pytest.raises(UserError, match="--baseline nope is not among"):
+        compare([_experiment("a", 1.0), _experiment("b", 1.0, {"train.seed": 2})], baseline="nope")
