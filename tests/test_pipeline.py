@@ -59,6 +59,13 @@ def test_metrics_and_plots_are_declared(project):
         assert name in plots
 
 
+def test_plots_render_offline_with_the_vega_kept_in_the_repository(project):
+    dvc(project, "plots", "diff", "--out", "plot-page")  # .dvc/config names plots/offline.html as the template
+    page = (project / "plot-page" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "<script src=" not in page
+    assert 'var e="5.20.2"' in page and "vegaEmbed('#" in page  # vega inlined, and DVC's plots embedded with it
+
+
 @pytest.mark.parametrize("arch", [arch for arch in ARCHITECTURES if arch != "simple_cnn"])
 def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, arch):
     result = dvc(project, "exp", "run", "-S", f"model.arch={arch}", "-S", "train.epochs=1")
