@@ -119,3 +119,5 @@ def test_compare_refuses_an_experiment_of_another_task_in_one_line(project):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: compare: experiment ")
     assert "model.task=region" in result.stderr and "Traceback" not in result.stderr
+    unknown = _fracture_cli(project, "compare", "tiny-a", "no-such-experiment")
+    assert unknown.returncode == 1 and "no finished experiment named no-such-experiment" in unknown.stderr

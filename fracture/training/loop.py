@@ -43,7 +43,7 @@ class EpochResult:
     val_loss: float
     val_auc: float
     lr: float
-    seconds: float  # wall time of the epoch's training and validation
+    seconds: float = 0.0  # wall time of the epoch's training and validation (0 in a resume file from before it)
 
     def monitored(self, monitor: str) -> float:
         return {"val_auc": self.val_auc, "val_loss": self.val_loss}[monitor]
