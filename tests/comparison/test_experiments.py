@@ -1,0 +1,35 @@
+"""Which experiments compare reads: finished ones, oldest first, or those named."""
+
+import dvc.api
+import pytest
+
+from fracture.comparison.experiments import finished_experiments
+from fracture.errors import UserError
+
+ROWS = [  # as dvc.api.exp_show lists them: the baseline, then its experiments newest first
+    {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None},
+    {"Experiment": "queued-one", "rev": "aaaaaaa", "typ": "branch_commit", "State": "Queued"},
+    {"Experiment": "newer", "rev": "bbbbbbb", "typ": "branch_commit", "State": None},
+    {"Experiment": "broken", "rev": "ccccccc", "typ": "branch_commit", "State": "Failed"},
+    {"Experiment": "older", "rev": "ddddddd", "typ": "branch_base", "State": "Success"},
+]
+
+
+@pytest.fixture(autouse=True)
+def listed(monkeypatch):
+    monkeypatch.setattr(dvc.api, "exp_show", lambda *args, **kwargs: [dict(row) for row in ROWS])
+
+
+def test_by_default_every_finished_experiment_oldest_first(caplog):
+    caplog.set_level("INFO")
+    assert finished_experiments([]) == [("older", "ddddddd"), ("newer", "bbbbbbb")]
+    assert "skipping 2 unfinished experiments: broken, queued-one" in caplog.text
+
+
+def test_named_experiments_come_in_the_order_given():
+    assert finished_experiments(["newer", "older"]) == [("newer", "bbbbbbb"), ("older", "ddddddd")]
+
+
+def test_an_unfinished_or_unknown_name_is_one_clear_error():
+    with pytest.raises(UserError, match="no finished experiment named broken, nope on the current commit"):
+        finished_experiments(["older", "broken", "nope"])
