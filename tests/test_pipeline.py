@@ -97,7 +97,8 @@ def test_compare_judges_three_tiny_experiments_with_paired_statistics(project):
     subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=project, check=True)  # undo earlier -S
     for name, overrides in (("tiny-a", ["train.seed=1"]), ("tiny-b", ["train.seed=2"]),
                             ("tiny-c", ["train.seed=1", "model.width=8"])):
-        dvc(project, "exp", "run", "--name", name, *[arg for override in overrides for arg in ("-S", override)])
+        dvc(project, "exp", "run", "--name", name, "-S", "train.epochs=1",
+            *[arg for override in overrides for arg in ("-S", override)])
     result = _fracture_cli(project, "compare", "tiny-a", "tiny-b", "tiny-c")
     assert result.returncode == 0, result.stderr
     comparison = json.loads((project / "reports/compare/compare.json").read_text())
