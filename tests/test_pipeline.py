@@ -112,6 +112,7 @@ def test_compare_judges_three_tiny_experiments_with_paired_statistics(project):
         assert row["train_seconds"] > 0 and row["auc"]["low"] <= row["auc"]["value"] <= row["auc"]["high"]
     markdown = (project / "reports/compare/compare.md").read_text()
     assert "## Paired differences against tiny-a" in markdown and "McNemar" in markdown
+    assert f"| {ensemble} | model.width=16, train.seed=[1, 2] |" in markdown  # params as -S writes them
     assert (project / "reports/compare/compare.html").read_text().count('src="data:image/png;base64,') == 2
 
 

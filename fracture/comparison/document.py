@@ -24,8 +24,15 @@ def _interval(estimate: dict | None) -> str:
     return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
 
 
+def _value_text(value) -> str:
+    """A param as params.yaml and `-S` write it: [clahe], true."""
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_value_text, value)) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _params_text(changed: dict) -> str:
-    return ", ".join(f"{key}={value}" for key, value in changed.items()) or "(reference params)"
+    return ", ".join(f"{key}={_value_text(value)}" for key, value in changed.items()) or "(same params)"
 
 
 def _minutes(seconds: float | None) -> str:
@@ -54,7 +61,7 @@ def _group_table(comparison: dict) -> Table:
         return f"{summary[key]['mean']:.3f} ± {summary[key]['sd']:.3f}" if key in summary else "n/a"
 
     return Table(["runs", "train.seed", "AUC (image)", "AUC (study)", "sensitivity", "specificity"],
-                 [[", ".join(group["members"]), ", ".join(map(str, group["seeds"])), spread(group, "auc"),
+                 [[", ".join(group["members"]), ", ".join(map(_value_text, group["seeds"])), spread(group, "auc"),
                    spread(group, "study_auc"), spread(group, "sensitivity"), spread(group, "specificity")]
                   for group in comparison["seed_groups"]])
 
