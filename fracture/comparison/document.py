@@ -60,10 +60,13 @@ def _group_table(comparison: dict) -> Table:
     def spread(summary: dict, key: str) -> str:
         return f"{summary[key]['mean']:.3f} ± {summary[key]['sd']:.3f}" if key in summary else "n/a"
 
-    return Table(["runs", "train.seed", "AUC (image)", "AUC (study)", "sensitivity", "specificity"],
-                 [[", ".join(group["members"]), ", ".join(map(_value_text, group["seeds"])), spread(group, "auc"),
-                   spread(group, "study_auc"), spread(group, "sensitivity"), spread(group, "specificity")]
-                  for group in comparison["seed_groups"]])
+    keys = ["auc"] + (["study_auc"] if "study" in comparison["settings"]["levels"] else []) + [
+        "sensitivity", "specificity"]
+    names = {"auc": "AUC (image)", "study_auc": "AUC (study)", "sensitivity": "sensitivity",
+             "specificity": "specificity"}
+    return Table(["runs", "train.seed"] + [names[key] for key in keys],
+                 [[", ".join(group["members"]), ", ".join(map(_value_text, group["seeds"]))]
+                  + [spread(group, key) for key in keys] for group in comparison["seed_groups"]])
 
 
 def _difference_table(comparison: dict, level: str) -> Table:
