@@ -150,9 +150,9 @@ def paired_differences(models: list[Experiment], reference: Experiment, config: 
     aucs = paired_auc_differences(labels, {name: frame["probability"].to_numpy() for name, frame in frames.items()},
                                   reference.name, draws, config.level)
     positive = labels == 1
+    hits_reference = base["predicted"].to_numpy() == labels
     results = []
     for name, auc in aucs.items():
-        hits_reference = base["predicted"].to_numpy() == labels
         hits_other = frames[name]["predicted"].to_numpy() == labels
         sensitivity = mcnemar_exact(hits_reference[positive], hits_other[positive])
         specificity = mcnemar_exact(hits_reference[~positive], hits_other[~positive])
