@@ -10,16 +10,17 @@ manifest order, which training memory-maps instead of decoding files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from .errors import UserError
 from .imaging.filters import FILTER_NAMES, Box, FilterStep
 from .imaging.io import UnreadableImage, read_grayscale
 from .imaging.quality import psnr, ssim, summarize
+from .parallel import ordered_map
 from .params import Section
 from .preprocessing import Preprocessing
 
@@ -73,29 +74,43 @@ def _score(original: np.ndarray, filtered: np.ndarray, box: Box) -> tuple[float,
     return psnr(box.crop(original), box.crop(filtered)), ssim(box.crop(original), box.crop(filtered))
 
 
-def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig):
-    """Return (images array, quality report) for the manifest in its order."""
+def _process(item: tuple[str, bool], image_root: Path, config: EnhanceConfig):
+    """One image: (its processed square, its scores by key, '') or (None, {}, reason it is unreadable)."""
+    path, score = item
+    try:
+        (original, *outputs), box = config.preprocessing.steps(read_grayscale(image_root / path))
+    except UnreadableImage as error:
+        return None, {}, error.reason
+    scores = {}
+    if score:
+        alone = [(f"alone_{name}", step.apply(original)) for name, step in config.available.items()]
+        steps = list(zip(step_names(config.preprocessing.filters), outputs))
+        scores = {key: _score(original, filtered, box) for key, filtered in steps + alone}
+    return (outputs[-1] if outputs else original), scores, ""
+
+
+def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig, images: np.ndarray,
+            workers: int = 1) -> dict:
+    """Write the processed images into `images` (n x size x size, manifest order); return the quality report.
+
+    `images` is typically a memory-mapped .npy file, so the stage never holds
+    a second copy of the data set in memory.
+    """
     preprocessing = config.preprocessing
-    size = preprocessing.image_size
-    images = np.zeros((len(manifest), size, size), dtype=np.uint8)
     scored = _scored_rows(len(manifest), config.score_images)
     chain_keys = step_names(preprocessing.filters)
     scores = {key: {"psnr": [], "ssim": []} for key in chain_keys + [f"alone_{n}" for n in config.available]}
-    for row, path in enumerate(tqdm(manifest["path"], desc="enhancing", unit="image")):
-        try:
-            (original, *outputs), box = preprocessing.steps(read_grayscale(image_root / path))
-        except UnreadableImage as error:
-            raise UserError(f"{path} became unreadable after filtering ({error.reason}); rerun dvc repro") from None
-        images[row] = outputs[-1] if outputs else original
-        if row not in scored:
-            continue
-        alone = [(f"alone_{name}", step.apply(original)) for name, step in config.available.items()]
-        for key, filtered in list(zip(chain_keys, outputs)) + alone:
-            image_psnr, image_ssim = _score(original, filtered, box)
+    items = [(path, row in scored) for row, path in enumerate(manifest["path"])]
+    results = ordered_map(partial(_process, image_root=image_root, config=config), items, workers, "enhancing")
+    for row, (image, image_scores, unreadable) in enumerate(results):
+        if unreadable:
+            raise UserError(f"{items[row][0]} became unreadable after filtering ({unreadable}); rerun dvc repro")
+        images[row] = image
+        for key, (image_psnr, image_ssim) in image_scores.items():
             scores[key]["psnr"].append(image_psnr)
             scores[key]["ssim"].append(image_ssim)
-    report = {
-        "image_size": size,
+    return {
+        "image_size": preprocessing.image_size,
         "filters": [step.name for step in preprocessing.filters] or ["none"],
         "scored_images": len(scored),
         "scored_region": "image content (letterbox padding excluded)",
@@ -103,7 +118,6 @@ def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig):
         "alone": {name: {metric: summarize(scores[f"alone_{name}"][metric]) for metric in ("psnr", "ssim")}
                   for name in config.available},
     }
-    return images, report
 
 
 def montage_rows(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig):

@@ -7,15 +7,16 @@ and listed in `rejected.csv`, so a user can see what the pipeline did not use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from .errors import ParamError
 from .imaging.io import UnreadableImage, read_grayscale
 from .manifest import escapes, label_counts
+from .parallel import ordered_map
 from .params import Section
 
 REASONS = ("outside_data_folder", "missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data",
@@ -71,11 +72,11 @@ def screen_image(image_root: Path, path: str, config: FilterConfig) -> str | Non
     return None
 
 
-def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig) -> pd.Series:
-    """A reason per row ('' where the image is usable)."""
-    reasons = [screen_image(image_root, path, config) or ""
-               for path in tqdm(manifest["path"], desc="screening images", unit="image")]
-    return pd.Series(reasons, index=manifest.index, dtype=str)
+def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1) -> pd.Series:
+    """A reason per row ('' where the image is usable), the images decoded on `workers` processes."""
+    reasons = ordered_map(partial(screen_image, image_root, config=config), manifest["path"], workers,
+                          "screening images")
+    return pd.Series([reason or "" for reason in reasons], index=manifest.index, dtype=str)
 
 
 def duplicate_reasons(manifest: pd.DataFrame) -> pd.Series:
@@ -92,10 +93,10 @@ def duplicate_reasons(manifest: pd.DataFrame) -> pd.Series:
     return reasons
 
 
-def apply_filter(manifest: pd.DataFrame, image_root: Path, config: FilterConfig):
+def apply_filter(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1):
     """Return (kept rows, rejected rows with a `reason` column, report dict)."""
     in_regions = select_regions(manifest, config.regions)
-    reasons = screen(in_regions, image_root, config)
+    reasons = screen(in_regions, image_root, config, workers)
     readable = in_regions[reasons == ""]
     reasons.loc[readable.index] = duplicate_reasons(readable)
     kept = in_regions[reasons == ""].sort_values("image_id").reset_index(drop=True)

@@ -9,6 +9,7 @@ from fracture.enhancement import enhance, enhance_config, montage_rows
 from fracture.errors import run_stage
 from fracture.imaging.montage import montage
 from fracture.manifest import COLUMNS, read_manifest, write_manifest
+from fracture.parallel import workers
 from fracture.params import load_params
 from fracture.preprocessing import IMAGES_FILE, MANIFEST_FILE
 from fracture.storage import atomic_path, write_json
@@ -22,11 +23,15 @@ REPORTS = Path("reports/enhance")
 
 
 def main() -> None:
-    config = enhance_config(load_params())
+    params = load_params()
+    config = enhance_config(params)
     manifest = read_manifest(SPLIT, required=COLUMNS + ["split"])
-    images, report = enhance(manifest, RAW, config)
+    size = config.preprocessing.image_size
     with atomic_path(PROCESSED, directory=True) as staging:
-        np.save(staging / IMAGES_FILE, images)
+        images = np.lib.format.open_memmap(staging / IMAGES_FILE, mode="w+", dtype=np.uint8,
+                                           shape=(len(manifest), size, size))  # written in place, never in memory twice
+        report = enhance(manifest, RAW, config, images, workers(params))
+        images.flush()
         write_manifest(manifest, staging / MANIFEST_FILE)
         config.preprocessing.write(staging)
     REPORTS.mkdir(parents=True, exist_ok=True)
@@ -34,7 +39,7 @@ def main() -> None:
     rows, columns, titles = montage_rows(manifest, RAW, config)
     with atomic_path(REPORTS / "montage.png") as temporary:
         montage(rows, columns, titles).save(temporary, format="PNG")
-    log.info(f"enhance: {len(images)} images at {config.preprocessing.image_size}px through {report['filters']}")
+    log.info(f"enhance: {len(manifest)} images at {size}px through {report['filters']}")
 
 
 if __name__ == "__main__":

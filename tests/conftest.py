@@ -36,7 +36,7 @@ def with_overrides(params: dict, overrides: dict) -> dict:
 TINY = {
     "data.synthetic.patients": 40,
     "data.synthetic.image_size": 96,
-    "data.workers": 1,
+    "base.workers": 1,
     "filter.regions": ["all"],
     "enhance.image_size": 48,
     "enhance.score_images": 40,

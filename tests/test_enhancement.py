@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from fracture.enhancement import enhance, enhance_config, montage_rows
-from fracture.errors import ParamError
+from fracture.errors import ParamError, UserError
 from tests.conftest import default_params, radiograph_like, with_overrides, write_png
 
 
@@ -21,10 +21,15 @@ def _manifest(tmp_path, count=4):
     return pd.DataFrame(rows)
 
 
+def _enhance(manifest, root, config, workers=1):
+    images = np.zeros((len(manifest), config.preprocessing.image_size, config.preprocessing.image_size), np.uint8)
+    return images, enhance(manifest, root, config, images, workers)
+
+
 def test_chain_output_is_stored_and_scored_per_step_and_per_filter(tmp_path):
     manifest = _manifest(tmp_path)
     config = _config(filters=["median", "clahe"], image_size=32)
-    images, report = enhance(manifest, tmp_path, config)
+    images, report = _enhance(manifest, tmp_path, config)
     assert images.shape == (4, 32, 32) and images.dtype == np.uint8
     assert list(report["chain"]) == ["step1_median", "step2_clahe"]
     assert set(report["alone"]) == {"clahe", "bilateral", "median"}
@@ -35,15 +40,32 @@ def test_chain_output_is_stored_and_scored_per_step_and_per_filter(tmp_path):
 
 def test_no_filter_stores_the_resized_image(tmp_path):
     manifest = _manifest(tmp_path, count=2)
-    images, report = enhance(manifest, tmp_path, _config(filters=["none"], image_size=80))
+    images, report = _enhance(manifest, tmp_path, _config(filters=["none"], image_size=80))
     np.testing.assert_array_equal(images[0], radiograph_like(0, size=80))
     assert report["filters"] == ["none"] and report["chain"] == {}
 
 
 def test_score_images_limits_the_scored_sample(tmp_path):
     manifest = _manifest(tmp_path, count=4)
-    _, report = enhance(manifest, tmp_path, _config(image_size=32, score_images=2))
+    _, report = _enhance(manifest, tmp_path, _config(image_size=32, score_images=2))
     assert report["scored_images"] == 2 and report["alone"]["clahe"]["psnr"]["count"] == 2
+
+
+def test_worker_processes_give_the_same_arrays_and_scores_in_the_same_order(tmp_path):
+    manifest = _manifest(tmp_path, count=9)
+    config = _config(filters=["clahe", "median"], image_size=32, score_images=5)
+    one_images, one_report = _enhance(manifest, tmp_path, config, workers=1)
+    three_images, three_report = _enhance(manifest, tmp_path, config, workers=3)
+    np.testing.assert_array_equal(one_images, three_images)
+    assert one_report == three_report
+    assert len({image.tobytes() for image in three_images}) == 9, "each row holds its own image"
+
+
+def test_an_image_unreadable_since_the_filter_stage_is_one_line_naming_it(tmp_path):
+    manifest = _manifest(tmp_path, count=3)
+    (tmp_path / "1.png").write_bytes(b"not a png any more")
+    with pytest.raises(UserError, match=r"^1.png became unreadable after filtering \(not_an_image\); rerun dvc repro$"):
+        _enhance(manifest, tmp_path, _config(image_size=32), workers=2)
 
 
 def test_montage_has_both_classes_and_a_column_per_step(tmp_path):

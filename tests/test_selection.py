@@ -16,7 +16,8 @@ def _config(**overrides):
     return filter_config(with_overrides(default_params(), {f"filter.{k}": v for k, v in overrides.items()}))
 
 
-def test_bad_images_are_rejected_with_reasons_and_duplicates_dropped(tmp_path):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_bad_images_are_rejected_with_reasons_and_duplicates_dropped(tmp_path, workers):
     write_png(tmp_path / "good.png", radiograph_like(0))
     write_png(tmp_path / "copy.png", radiograph_like(0))
     write_png(tmp_path / "blank.png", np.full((96, 96), 77, dtype=np.uint8))
@@ -32,7 +33,7 @@ def test_bad_images_are_rejected_with_reasons_and_duplicates_dropped(tmp_path):
         {"image_id": "f", "path": "text.png", "region": "wrist", "label": 0, "sha256": "h5"},
         {"image_id": "g", "path": "good.png", "region": "elbow", "label": 0, "sha256": "h6"},
     ])
-    kept, rejected, report = apply_filter(manifest, tmp_path, _config(regions=["wrist"], min_size=64))
+    kept, rejected, report = apply_filter(manifest, tmp_path, _config(regions=["wrist"], min_size=64), workers)
     assert kept["image_id"].tolist() == ["a"]
     assert dict(zip(rejected["image_id"], rejected["reason"])) == {
         "b": "duplicate", "c": "blank", "d": "too_small", "e": "empty_file", "f": "not_an_image"}

@@ -9,7 +9,6 @@ files are copied, so the pipeline (and DVC) owns its own copy.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import shutil
 import zipfile
@@ -20,6 +19,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import ParamError
+from ..parallel import workers
 from ..params import Section, seed
 from .archives import extract_zip
 from .download import Retry, fetch, parse_checksum
@@ -86,10 +86,9 @@ def data_config(params: dict) -> DataConfig:
         seed=seed(params),
     )
     max_gb = data.number("max_unpacked_gb", minimum=0.001)
-    workers = data.integer("workers", minimum=0)
     cache_dir = Path(data.text("cache_dir") or "data/downloads")
     return DataConfig(source, path, urls, checksums or [""] * len(urls), cache_dir, config, int(max_gb * 2**30),
-                      workers or os.cpu_count() or 1, data.integer("retries", minimum=1, maximum=20))
+                      workers(params), data.integer("retries", minimum=1, maximum=20))
 
 
 def acquire(config: DataConfig, target: Path) -> pd.DataFrame:

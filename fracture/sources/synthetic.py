@@ -14,14 +14,13 @@ the same code path as the real study.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
+from ..parallel import ordered_map
 from . import anatomy, phantom
 
 MURA_ROOT = "MURA-v1.1"
@@ -194,10 +193,8 @@ def _write_study(args: tuple[StudyPlan, SyntheticConfig, Path]) -> list[str]:
 def generate(config: SyntheticConfig, root: Path, workers: int = 1) -> Path:
     """Write the data set under `root` in MURA v1.1's layout; return its MURA folder."""
     plans = plan_studies(config)
-    jobs = [(plan, config, root) for plan in plans]
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _InProcess() as pool:
-        written = list(tqdm(pool.map(_write_study, jobs, chunksize=8), total=len(jobs),
-                            desc="synthetic studies", unit="study"))
+    written = list(ordered_map(_write_study, [(plan, config, root) for plan in plans], workers,
+                               "synthetic studies", unit="study"))
     for split in ("train", "valid"):
         studies = [(plan, paths) for plan, paths in zip(plans, written) if plan.split == split]
         (root / MURA_ROOT / f"{split}_image_paths.csv").write_text(
@@ -206,16 +203,3 @@ def generate(config: SyntheticConfig, root: Path, workers: int = 1) -> Path:
             "".join(f"{plan.folder}/,{int(plan.abnormal)}\n" for plan, _ in studies))
     return root / MURA_ROOT
 
-
-class _InProcess:
-    """The executor interface, run serially: no process start-up for small jobs."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def map(fn, items, chunksize=1):
-        return map(fn, items)
