@@ -74,7 +74,7 @@ def _score(original: np.ndarray, filtered: np.ndarray, box: Box) -> tuple[float,
     return psnr(box.crop(original), box.crop(filtered)), ssim(box.crop(original), box.crop(filtered))
 
 
-def _process(item: tuple[str, bool], image_root: Path, config: EnhanceConfig):
+def process_image(item: tuple[str, bool], image_root: Path, config: EnhanceConfig):
     """One image: (its processed square, its scores by key, '') or (None, {}, reason it is unreadable)."""
     path, score = item
     try:
@@ -101,7 +101,7 @@ def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig, ima
     chain_keys = step_names(preprocessing.filters)
     scores = {key: {"psnr": [], "ssim": []} for key in chain_keys + [f"alone_{n}" for n in config.available]}
     items = [(path, row in scored) for row, path in enumerate(manifest["path"])]
-    results = ordered_map(partial(_process, image_root=image_root, config=config), items, workers, "enhancing")
+    results = ordered_map(partial(process_image, image_root=image_root, config=config), items, workers, "enhancing")
     for row, (image, image_scores, unreadable) in enumerate(results):
         if unreadable:
             raise UserError(f"{items[row][0]} became unreadable after filtering ({unreadable}); rerun dvc repro")

@@ -29,6 +29,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _one_thread_each() -> None:
+    """A worker's OpenCV uses its own core only: its thread pool would otherwise oversubscribe the machine."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def workers(params: dict) -> int:
     """`base.workers`: processes for the data stages; 0 means one per available core."""
     return Section(params, "base").integer("workers", minimum=0) or available_cores()
@@ -49,7 +56,7 @@ def ordered_map(function: Callable[[Item], Result], items: Iterable[Item], worke
         yield from (function(item) for item in tqdm(items, desc=description, unit=unit))
         return
     chunksize = max(1, len(items) // (workers * TASKS_PER_WORKER))
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each)
     try:
         yield from tqdm(pool.map(function, items, chunksize=chunksize), total=len(items), desc=description, unit=unit)
     finally:

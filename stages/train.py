@@ -40,7 +40,7 @@ def main() -> None:
     check_gpus(config, device)
     manifest = read_processed_manifest(PROCESSED)
     classes, regions = task_classes(config.task, manifest)
-    if config.gpus > 1 and not distributed.under_torchrun():
+    if (config.gpus > 1 or distributed.multi_node()) and not distributed.under_torchrun():
         sys.exit(distributed.relaunch(config.gpus, "stages.train"))
     ranks = distributed.start(device)
     make_deterministic(config.seed, device)

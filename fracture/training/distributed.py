@@ -1,5 +1,8 @@
 """Several GPUs: the train stage relaunches itself under torchrun, one process per GPU.
 
+Several machines: torchrun's own environment variables (PET_NNODES,
+PET_NODE_RANK, PET_RDZV_ENDPOINT, ...) describe the job, and every machine
+runs the stage with `train.gpus` processes; node rank 0 holds global rank 0.
 Rank 0 alone logs, writes dvclive files and saves checkpoints. On the CPU the
 processes use the gloo backend, which is how the distributed path is tested
 on machines without GPUs.
@@ -26,9 +29,15 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def multi_node() -> bool:
+    """Whether the environment describes a torchrun job over several machines (torchrun reads PET_NNODES)."""
+    return os.environ.get("PET_NNODES", "1") not in ("1", "1:1")
+
+
 def relaunch(processes: int, module: str) -> int:
-    """Run `python -m module` again as `processes` torchrun workers; return their exit status."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+    """Run `python -m module` again as `processes` torchrun workers on this machine; return their exit status."""
+    single_machine = [] if multi_node() else ["--standalone", "--nnodes=1"]
+    command = [sys.executable, "-m", "torch.distributed.run", *single_machine,
                f"--nproc-per-node={processes}", "-m", module]
     logging.getLogger(__name__).info(f"starting {processes} data-parallel processes: {' '.join(command[1:])}")
     return subprocess.run(command, check=False).returncode
@@ -43,7 +52,8 @@ def start(device: torch.device) -> Ranks:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     ranks = Ranks.current()
     if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world))
+        processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", ranks.world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes_here))
     if not ranks.main:
         logging.getLogger().setLevel(logging.WARNING)
     return ranks

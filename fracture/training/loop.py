@@ -255,14 +255,26 @@ def _save_resume(path: Path, fingerprint: str, progress: _Progress, model, optim
         torch.save(state, temporary)
 
 
-def _load_resume(path: Path | None, fingerprint: str, model, optimizer, scheduler, scaler,
-                 shuffle: torch.Generator, augmentation: torch.Generator, device: torch.device,
-                 ranks: Ranks) -> _Progress | None:
-    if path is None or not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != fingerprint or len(state.get("rng", [])) != ranks.world:
-        return None
+def _read_resume(path: Path | None, fingerprint: str, device: torch.device, ranks: Ranks) -> dict | None:
+    """This run's saved state, or None; with several processes, None unless every one of them found it.
+
+    A machine of a multi-machine job may lack the file that rank 0 wrote: then
+    every rank starts afresh rather than some resuming and some not.
+    """
+    state = None
+    if path is not None and path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != fingerprint or len(state.get("rng", [])) != ranks.world:
+            state = None
+    if ranks.world > 1:
+        found = torch.tensor([float(state is not None)], device=device)
+        dist.all_reduce(found, op=dist.ReduceOp.MIN)
+        state = state if found.item() == 1.0 else None
+    return state
+
+
+def _restore(state: dict, model, optimizer, scheduler, scaler, shuffle: torch.Generator,
+             augmentation: torch.Generator, device: torch.device, ranks: Ranks) -> _Progress:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -297,11 +309,11 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     shuffle = torch.Generator().manual_seed(config.seed)
     augmentation = torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
     resume_path, fingerprint = resume if resume else (None, "")
-    progress = _load_resume(resume_path, fingerprint, model, optimizer, scheduler, scaler, shuffle, augmentation,
-                            device, ranks)
-    if progress is None:
+    state = _read_resume(resume_path, fingerprint, device, ranks)
+    if state is None:
         progress = _Progress(best_state=copy.deepcopy(model.state_dict()))
     else:
+        progress = _restore(state, model, optimizer, scheduler, scaler, shuffle, augmentation, device, ranks)
         log.info(f"resuming after epoch {progress.epoch} from {resume_path}")
     for past in progress.history:
         on_epoch(past)

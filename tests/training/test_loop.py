@@ -13,7 +13,8 @@ from fracture.training.data import SplitData
 from fracture.training.loop import (
     LearningRatePlan,
     Ranks,
-    _load_resume,
+    _read_resume,
+    _restore,
     class_weights,
     fit,
     make_optimizer,
@@ -135,13 +136,17 @@ def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     shuffle, augmentation = torch.Generator(), torch.Generator()
-    progress = _load_resume(resume, "run", model, optimizer, scheduler, scaler, shuffle, augmentation,
-                            torch.device("cpu"), Ranks(rank=1, world=2))
-    assert progress is not None and progress.epoch == 1
+    saved = torch.load(resume, weights_only=False)
+    progress = _restore(saved, model, optimizer, scheduler, scaler, shuffle, augmentation, torch.device("cpu"),
+                        Ranks(rank=1, world=2))
+    assert progress.epoch == 1
     assert torch.equal(augmentation.get_state(), rank1["augmentation"])
     assert torch.equal(shuffle.get_state(), state["rng"][0]["shuffle"]), "the shared batch order"
-    assert _load_resume(resume, "run", model, optimizer, scheduler, scaler, shuffle, augmentation,
-                        torch.device("cpu"), Ranks()) is None, "a file from another world size is not resumed"
+    assert _read_resume(resume, "run", torch.device("cpu"), Ranks()) is None, \
+        "a file from another world size is not resumed"
+    torch.save(state, resume)
+    assert _read_resume(resume, "run", torch.device("cpu"), Ranks()) is not None
+    assert _read_resume(resume, "another run", torch.device("cpu"), Ranks()) is None, "another run's file"
 
 
 def _rates(plan, epochs=3, steps=4):

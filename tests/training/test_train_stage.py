@@ -1,7 +1,9 @@
 """The train stage as a user runs it: interrupted and resumed, data-parallel on the CPU, and failing to learn."""
 
 import json
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,6 +65,30 @@ def test_two_data_parallel_processes_on_the_cpu(prepared):
     assert "x 2" in result.stderr, "both processes joined the group"
     assert result.stderr.count("epoch 1:") == 1, "only rank 0 logs"
     assert _epochs_logged(prepared) == 2 and (prepared / "models/model.pt").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_machines_train_as_one_job_through_torchrun_rendezvous(prepared, tmp_path):
+    """Two 'machines' (folders with their own copy of the data), one CPU process each, meet on 127.0.0.1."""
+    (prepared / "params.yaml").write_text(yaml.safe_dump(tiny_params(**{"train.device": "cpu", "train.epochs": 2})))
+    (prepared / "models/model.pt").unlink(missing_ok=True)
+    second = tmp_path / "second-machine"
+    shutil.copytree(prepared / "data/processed", second / "data/processed")
+    shutil.copy(prepared / "params.yaml", second / "params.yaml")
+    job = {"PET_NNODES": "2", "PET_RDZV_ENDPOINT": f"127.0.0.1:{_free_port()}"}
+    machines = [subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=folder, stderr=subprocess.PIPE, text=True,
+                                 env={**stage_env(), **job, "PET_NODE_RANK": str(rank)})
+                for rank, folder in enumerate([prepared, second])]
+    logs = [machine.communicate(timeout=300)[1] for machine in machines]
+    assert [machine.returncode for machine in machines] == [0, 0], logs
+    assert "on cpu x 2" in logs[0], "both machines joined one process group"
+    assert "epoch 2:" in logs[0] and "epoch 1:" not in logs[1], "rank 0, on node 0, alone logs"
+    assert (prepared / "models/model.pt").exists() and not (second / "models").exists(), "and alone writes"
 
 
 def test_a_model_that_did_not_learn_is_flagged(prepared):
