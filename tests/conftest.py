@@ -102,9 +102,14 @@ def copy_project(destination: Path, params: dict | None = None) -> Path:
     if params is not None:
         (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project copy"]):
-        subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *command],
-                       cwd=destination, check=True, capture_output=True)
+        git(destination, *command)
     return destination
+
+
+def git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run git in `workdir` as a throwaway test identity; fail loudly on error."""
+    return subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
+                          cwd=workdir, check=True, capture_output=True, text=True)
 
 
 def dvc(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ import pytest
 
 from fracture.metrics import COLLAPSED_SPREAD
 from fracture.models import ARCHITECTURES
-from tests.conftest import REPO, copy_project, dvc, stage_env, stages_run, tiny_params
+from tests.conftest import REPO, copy_project, dvc, git, stage_env, stages_run, tiny_params
 
 ALL_STAGES = ["download", "filter", "split", "enhance", "train", "evaluate", "report"]
 
@@ -42,6 +42,21 @@ def test_repro_writes_every_stage_output(project):
 def test_second_repro_does_nothing(project):
     result = dvc(project, "repro")
     assert stages_run(result.stdout) == [] and "up to date" in result.stdout
+
+
+def test_a_team_shares_data_and_models_through_a_dvc_remote(project, tmp_path):
+    """Push to a folder remote; a fresh clone pulls and then has nothing to reproduce."""
+    dvc(project, "remote", "add", "--default", "team", str(tmp_path / "dvc-store"))
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "the reproduced pipeline and its remote")
+    dvc(project, "push")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    dvc(clone, "pull")
+    result = dvc(clone, "repro")
+    assert stages_run(result.stdout) == [] and "up to date" in result.stdout
+    for output in ("models/model.pt", "data/processed/images.npy", "reports/eval/predictions.csv"):
+        assert (clone / output).read_bytes() == (project / output).read_bytes(), output
 
 
 def test_retraining_gives_identical_metrics(project):
