@@ -44,6 +44,18 @@ def test_second_repro_does_nothing(project):
     assert stages_run(result.stdout) == [] and "up to date" in result.stdout
 
 
+def test_an_edited_raw_image_is_restored_though_filter_and_enhance_depend_on_the_manifest(project):
+    """Downstream stages depend on data/raw/manifest.csv (its sha256 column stands for the images), so
+    DVC walks data/raw only as download's output; an image changed by hand must still be noticed there."""
+    image = sorted((project / "data/raw/source").rglob("*.png"))[0]
+    original = image.read_bytes()
+    image.write_bytes(original[: len(original) // 2])
+    assert "modified:           data/raw" in dvc(project, "status").stdout
+    result = dvc(project, "repro")
+    assert "Stage 'download' is cached - skipping run, checking out outputs" in result.stdout
+    assert stages_run(result.stdout) == [] and image.read_bytes() == original, "restored from the cache"
+
+
 def test_a_team_shares_data_and_models_through_a_dvc_remote(project, tmp_path):
     """Push to a folder remote; a fresh clone pulls and then has nothing to reproduce."""
     dvc(project, "remote", "add", "--default", "team", str(tmp_path / "dvc-store"))
