@@ -24,11 +24,16 @@ from fracture.preprocessing import Normalization
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_every_architecture_takes_a_grey_batch_and_returns_logits(arch):
+def test_every_architecture_takes_a_grey_batch_and_learns_from_it(arch):
     model = build_model(arch, num_classes=2).eval()
     with torch.no_grad():
         logits = model(torch.rand(2, 1, 64, 64))
     assert logits.shape == (2, 2)
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(torch.rand(2, 1, 64, 64)), torch.tensor([0, 1]))
+    loss.backward()
+    gradients = [parameter.grad for parameter in model.parameters() if parameter.requires_grad]
+    assert all(gradient is not None and torch.isfinite(gradient).all() for gradient in gradients)
 
 
 def test_simple_cnn_is_the_seed_design():

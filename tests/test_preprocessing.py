@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from fracture.imaging.filters import FilterStep, letterbox
 from fracture.preprocessing import Normalization, Preprocessing
@@ -32,3 +33,12 @@ def test_round_trip_through_json_and_a_folder(tmp_path, normalization):
     assert Preprocessing.read(tmp_path) == preprocessing
     assert Preprocessing.from_dict(preprocessing.to_dict()).normalized(Normalization(0.5, 0.25)).normalization \
         == Normalization(0.5, 0.25)
+
+
+def test_normalization_of_uint8_images_matches_their_float_statistics():
+    images = torch.randint(0, 256, (7, 1, 13, 11), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    values = images.to(torch.float64) / 255.0
+    normalization = Normalization.of(images)
+    assert normalization.mean == pytest.approx(float(values.mean()), rel=1e-12)
+    assert normalization.std == pytest.approx(float(values.std()), rel=1e-12)
+    assert Normalization.of(torch.full((2, 1, 4, 4), 9, dtype=torch.uint8)).std == 1e-6, "a flat image set"
