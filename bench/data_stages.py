@@ -8,7 +8,7 @@ the pipeline. Both stages run through `ordered_map`, pool start-up included, as
 the stages do. Targets: every core >= 0.8 x cores x one worker, and one worker
 >= 0.8 x the bare loop.
 
-    python bench/data_stages.py [--images DIR] [--count 600] [--workers 0] [--repeats 3]
+    python bench/data_stages.py [--images DIR] [--count 2000] [--workers 0] [--repeats 3]
 
 Without --images it uses ../shared/data/fracatlas_large (real films) when
 present, else synthetic films made in a temporary folder.
@@ -42,7 +42,7 @@ SUFFIXES = {".png", ".jpg", ".jpeg"}
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, help="a folder of PNG/JPEG films (searched recursively)")
-    parser.add_argument("--count", type=int, default=600, help="images per timed pass")
+    parser.add_argument("--count", type=int, default=2000, help="images per timed pass")
     parser.add_argument("--workers", type=int, default=0, help="workers of the parallel pass; 0: one per core")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds; the best of each is kept")
     return parser.parse_args()

@@ -9,7 +9,7 @@ from fracture.enhancement import enhance, enhance_config, montage_rows
 from fracture.errors import run_stage
 from fracture.imaging.montage import montage
 from fracture.manifest import COLUMNS, read_manifest, write_manifest
-from fracture.parallel import workers
+from fracture.parallel import worker_count
 from fracture.params import load_params
 from fracture.preprocessing import IMAGES_FILE, MANIFEST_FILE
 from fracture.storage import atomic_path, write_json
@@ -30,7 +30,7 @@ def main() -> None:
     with atomic_path(PROCESSED, directory=True) as staging:
         images = np.lib.format.open_memmap(staging / IMAGES_FILE, mode="w+", dtype=np.uint8,
                                            shape=(len(manifest), size, size))  # written in place, never in memory twice
-        report = enhance(manifest, RAW, config, images, workers(params))
+        report = enhance(manifest, RAW, config, images, worker_count(params))
         images.flush()
         write_manifest(manifest, staging / MANIFEST_FILE)
         config.preprocessing.write(staging)

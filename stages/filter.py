@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fracture.errors import run_stage
 from fracture.manifest import read_manifest, write_manifest
-from fracture.parallel import workers
+from fracture.parallel import worker_count
 from fracture.params import load_params
 from fracture.selection import apply_filter, filter_config
 from fracture.storage import atomic_path, write_json
@@ -20,7 +20,7 @@ REPORT = Path("reports/filter.json")
 def main() -> None:
     params = load_params()
     config = filter_config(params)
-    kept, rejected, report = apply_filter(read_manifest(RAW / "manifest.csv"), RAW, config, workers(params))
+    kept, rejected, report = apply_filter(read_manifest(RAW / "manifest.csv"), RAW, config, worker_count(params))
     with atomic_path(FILTERED, directory=True) as staging:
         write_manifest(kept, staging / "manifest.csv")
         write_manifest(rejected, staging / "rejected.csv")

@@ -19,7 +19,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import ParamError
-from ..parallel import workers
+from ..parallel import worker_count
 from ..params import Section, seed
 from .archives import extract_zip
 from .download import Retry, fetch, parse_checksum
@@ -88,7 +88,7 @@ def data_config(params: dict) -> DataConfig:
     max_gb = data.number("max_unpacked_gb", minimum=0.001)
     cache_dir = Path(data.text("cache_dir") or "data/downloads")
     return DataConfig(source, path, urls, checksums or [""] * len(urls), cache_dir, config, int(max_gb * 2**30),
-                      workers(params), data.integer("retries", minimum=1, maximum=20))
+                      worker_count(params), data.integer("retries", minimum=1, maximum=20))
 
 
 def acquire(config: DataConfig, target: Path) -> pd.DataFrame:

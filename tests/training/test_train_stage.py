@@ -1,4 +1,5 @@
-"""The train stage as a user runs it: interrupted and resumed, data-parallel on the CPU, and failing to learn."""
+"""The train stage as a user runs it: interrupted and resumed, data-parallel on the CPU and across two
+"machines", and failing to learn."""
 
 import json
 import shutil
