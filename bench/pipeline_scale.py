@@ -26,9 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import copy_project, default_params, with_overrides  # noqa: E402
+
 STAGES = ["download", "filter", "split", "enhance", "train", "evaluate", "report"]
 DEFAULT_PATIENTS = 1500
 
@@ -86,20 +88,9 @@ def run_measured(command: list[str], cwd: Path) -> dict:
 
 
 def _project(destination: Path, scale: int, epochs: int) -> Path:
-    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for name in listed.splitlines():
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"]["synthetic"]["patients"] = DEFAULT_PATIENTS * scale
-    params["filter"]["regions"] = ["all"]
-    params["train"]["epochs"] = epochs
-    (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", f"scale {scale}"]):
-        subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *command],
-                       cwd=destination, check=True, capture_output=True)
-    return destination
+    """The project in a fresh git repo at `destination`, its params scaled as the docstring says."""
+    return copy_project(destination, with_overrides(default_params(), {
+        "data.synthetic.patients": DEFAULT_PATIENTS * scale, "filter.regions": ["all"], "train.epochs": epochs}))
 
 
 def main() -> None:
@@ -121,14 +112,14 @@ def main() -> None:
     finally:
         if arguments.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
-    first = arguments.scales[0]
+    first, last = arguments.scales[0], arguments.scales[-1]
+    data_growth = results[last]["images"] / results[first]["images"]
     header = " | ".join(f"{scale}x ({results[scale]['images']} images)" for scale in arguments.scales)
-    print(f"| stage | measure | {header} | growth per 1x of data, {first}x to {arguments.scales[-1]}x |")
+    print(f"| stage | measure | {header} | growth per 1x of data, {first}x to {last}x |")
     print("|" + "---|" * (len(arguments.scales) + 3))
     for stage in STAGES:
         for measure, unit in (("seconds", "s"), ("pss_mib", "MiB"), ("anonymous_mib", "MiB")):
             values = [results[scale][stage][measure] for scale in arguments.scales]
-            data_growth = results[arguments.scales[-1]]["images"] / results[first]["images"]
             growth = (values[-1] / values[0]) / data_growth if values[0] else float("nan")
             name = {"seconds": "wall", "pss_mib": "peak PSS", "anonymous_mib": "peak anon"}[measure]
             cells = " | ".join(f"{value:g} {unit}" for value in values)
