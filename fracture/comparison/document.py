@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from ..reporting.content import fmt
+from ..reporting.content import fmt, fmt_ci
 from ..reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from ..reporting.figures import forest_plot, roc_overlay
 from ..storage import write_json, write_text
@@ -17,11 +17,8 @@ TITLE = "Experiment comparison"
 
 
 def _interval(estimate: dict | None) -> str:
-    if estimate is None:
-        return "n/a"
-    if estimate.get("low") is None:
-        return fmt(estimate["value"])
-    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+    estimate = estimate or {}
+    return fmt_ci(estimate.get("value"), estimate.get("low"), estimate.get("high"))
 
 
 def _value_text(value) -> str:

@@ -55,6 +55,13 @@ def fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def fmt_ci(value, low=None, high=None) -> str:
+    """A value with its 95% interval, or the value alone where it has none."""
+    if value is None or low is None:
+        return fmt(value)
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def _data_section(params: dict, filtered: dict, split: dict) -> list[Block]:
     rejected = {reason: count for reason, count in filtered["rejected"].items() if count}
     rejected_text = ", ".join(f"{reason} {count}" for reason, count in rejected.items()) or "none"
@@ -141,10 +148,8 @@ def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_d
 
 
 def _with_ci(scores: dict, key: str) -> str:
-    value, interval = scores.get(key), scores.get("ci", {}).get(key)
-    if value is None or interval is None:
-        return fmt(value)
-    return f"{value:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+    interval = scores.get("ci", {}).get(key) or {}
+    return fmt_ci(scores.get(key), interval.get("low"), interval.get("high"))
 
 
 def _confusion_matrix(outputs: RunOutputs, classes: list[str]) -> list[list[int]]:
