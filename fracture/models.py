@@ -103,13 +103,13 @@ def weights_cache_path(arch: str) -> Path:
 
 def is_architecture(arch: str) -> bool:
     """One of ARCHITECTURES, or `timm/<name>` for a model timm knows."""
-    return arch in ARCHITECTURES or (arch.startswith(TIMM_PREFIX) and timm.is_model(arch[len(TIMM_PREFIX):]))
+    return arch in ARCHITECTURES or (arch.startswith(TIMM_PREFIX) and timm.is_model(arch.removeprefix(TIMM_PREFIX)))
 
 
 def pretrained_normalization(arch: str) -> Normalization:
     """The input statistics the architecture's ImageNet weights were trained with, on one grey channel."""
     if arch.startswith(TIMM_PREFIX):
-        config = timm.models.get_pretrained_cfg(arch[len(TIMM_PREFIX):])
+        config = timm.models.get_pretrained_cfg(arch.removeprefix(TIMM_PREFIX))
         if config is not None:
             return Normalization(sum(config.mean) / 3, sum(config.std) / 3)
     return LITE0_NORMALIZATION if arch == "efficientnet_lite0" else IMAGENET_GREY
@@ -172,7 +172,7 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
         backbone.reset_classifier(num_classes)
         return GrayscaleBackbone(backbone)
     if arch.startswith(TIMM_PREFIX):
-        name = arch[len(TIMM_PREFIX):]
+        name = arch.removeprefix(TIMM_PREFIX)
         overlay = {"file": timm_weights_file(name)} if pretrained else None
         return GrayscaleBackbone(timm.create_model(name, pretrained=pretrained, num_classes=num_classes,
                                                    pretrained_cfg_overlay=overlay))

@@ -101,9 +101,14 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
 
 
 def resume_fingerprint(params: dict, processed: Path, files=("manifest.csv", "preprocessing.json")) -> str:
-    """Identifies a training run: its params and its data; a resume file from another run is ignored."""
-    digest = hashlib.sha256(json.dumps({key: params.get(key) for key in ("base", "model", "train")},
-                                       sort_keys=True).encode())
+    """Identifies a training run: its params and its data; a resume file from another run is ignored.
+
+    `train.epochs` is left out: the epochs already run do not depend on the
+    budget, so a stopped run can go on with more epochs, or end sooner.
+    """
+    run = {key: params.get(key) for key in ("base", "model", "train")}
+    run["train"] = {key: value for key, value in (run["train"] or {}).items() if key != "epochs"}
+    digest = hashlib.sha256(json.dumps(run, sort_keys=True).encode())
     for name in files:
         digest.update((processed / name).read_bytes())
     return digest.hexdigest()

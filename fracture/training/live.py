@@ -32,4 +32,4 @@ def log_epoch(live: Live, epoch: EpochResult) -> None:
         live.log_metric(name, value)
     live.next_step()
     log.info(f"epoch {epoch.epoch}: train loss {epoch.train_loss:.4f}, val loss {epoch.val_loss:.4f}, "
-             f"val AUC {epoch.val_auc:.4f}")
+             f"val AUC {epoch.val_auc:.4f}, val output spread {epoch.val_spread:.4f}")

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UserError
-from ..metrics import auc_of
+from ..metrics import auc_of, output_spread
 from ..models import classifier_head
 from ..storage import atomic_path
 from .config import TrainConfig
@@ -44,6 +44,7 @@ class EpochResult:
     val_auc: float
     lr: float
     seconds: float = 0.0  # wall time of the epoch's training and validation (0 in a resume file from before it)
+    val_spread: float = math.nan  # output_spread of the validation probabilities: near 0, the net has collapsed
 
     def monitored(self, monitor: str) -> float:
         return {"val_auc": self.val_auc, "val_loss": self.val_loss}[monitor]
@@ -310,6 +311,8 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     augmentation = torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
     resume_path, fingerprint = resume if resume else (None, "")
     state = _read_resume(resume_path, fingerprint, device, ranks)
+    if state is not None and state["epoch"] > config.epochs:  # it ran past this budget: its best may lie beyond
+        state = None
     if state is None:
         progress = _Progress(best_state=copy.deepcopy(model.state_dict()))
     else:
@@ -326,15 +329,15 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
         started = time.perf_counter()
         train_loss = train_one_epoch(trained, train, normalization, criterion, optimizer, scaler, config, device,
                                      shuffle, augmentation, ranks, epoch)
-        decision = torch.zeros(2, dtype=torch.float64)
+        decision = torch.zeros(3, dtype=torch.float64)
         if ranks.main:
-            val_loss, val_auc, _ = evaluate(model, val, normalization, val_criterion, device)
-            decision[:] = torch.tensor([val_loss, val_auc])
+            val_loss, val_auc, probabilities = evaluate(model, val, normalization, val_criterion, device)
+            decision[:] = torch.tensor([val_loss, val_auc, output_spread(probabilities)])
         if ranks.world > 1:
             decision = decision.to(device)
             dist.broadcast(decision, src=0)
         result = EpochResult(epoch, train_loss, float(decision[0]), float(decision[1]),
-                             optimizer.param_groups[0]["lr"], time.perf_counter() - started)
+                             optimizer.param_groups[0]["lr"], time.perf_counter() - started, float(decision[2]))
         if math.isnan(result.val_loss):
             raise UserError(f"training diverged in epoch {epoch}: the model's outputs are no longer finite "
                             f"numbers (train loss {train_loss:.4g}); lower train.lr (now {config.lr:g})")

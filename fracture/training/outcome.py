@@ -22,6 +22,7 @@ from .data import SplitData
 from .loop import FitResult, predict_probabilities
 
 log = logging.getLogger(__name__)
+NORMALIZATION_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,20 @@ class RunOutcome:
         return text
 
 
+def collapse_advice(model: nn.Module) -> str:
+    """What to try when a run gave every image the same answer.
+
+    Without a normalization layer nothing holds a deep network's activations
+    up: trained from scratch on a weak signal they fade layer by layer to a
+    constant answer (measured on vgg16 with Adam, AdamW and SGD alike).
+    """
+    advice = "try model.pretrained: true, a lower train.lr or more train.epochs"
+    if not any(isinstance(module, NORMALIZATION_LAYERS) for module in model.modules()):
+        advice += ("; it has no normalization layer, so from scratch its activations can fade to one answer: "
+                   "a BatchNorm variant learns (timm/vgg16_bn for vgg16)")
+    return advice
+
+
 def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing: Preprocessing,
               config: TrainConfig, device: torch.device, studies: bool) -> RunOutcome:
     """Score the best model (already loaded into `model`) on validation and freeze its thresholds."""
@@ -49,8 +64,7 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
     summary["val_output_spread"] = output_spread(probabilities)
     if summary["val_output_spread"] < COLLAPSED_SPREAD:
         log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "
-                    f"(std {summary['val_output_spread']:.4f}); try model.pretrained: true, a lower "
-                    f"train.lr or more train.epochs")
+                    f"(std {summary['val_output_spread']:.4f}); {collapse_advice(model)}")
     if config.task != "fracture":
         summary["best"] = {"val_auc": result.history[result.best_epoch - 1].val_auc}
         return RunOutcome(summary, Thresholds())

@@ -7,7 +7,13 @@ from fracture.errors import UserError
 from fracture.imaging.filters import FilterStep
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
-from fracture.training.checkpoint import CheckpointMetadata, Thresholds, load_checkpoint, save_checkpoint
+from fracture.training.checkpoint import (
+    CheckpointMetadata,
+    Thresholds,
+    load_checkpoint,
+    resume_fingerprint,
+    save_checkpoint,
+)
 from fracture.training.config import train_config
 from tests.conftest import tiny_params
 
@@ -38,3 +44,14 @@ def test_missing_foreign_or_old_files_are_user_errors(tmp_path):
     torch.save({"state_dict": {}, "metadata": {"arch": "simple_cnn", "threshold": 0.5}}, tmp_path / "old.pt")
     with pytest.raises(UserError, match="retrain"):
         load_checkpoint(tmp_path / "old.pt")
+
+
+def test_a_run_keeps_its_resume_fingerprint_when_only_its_epoch_budget_changes(tmp_path):
+    for name in ("manifest.csv", "preprocessing.json"):
+        (tmp_path / name).write_text(name)
+    params = tiny_params(**{"train.epochs": 10})
+    fingerprint = resume_fingerprint(params, tmp_path)
+    assert resume_fingerprint(tiny_params(**{"train.epochs": 4}), tmp_path) == fingerprint
+    assert resume_fingerprint(tiny_params(**{"train.epochs": 10, "train.lr": 0.5}), tmp_path) != fingerprint
+    (tmp_path / "manifest.csv").write_text("other data")
+    assert resume_fingerprint(params, tmp_path) != fingerprint

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from fracture.errors import UserError
+from fracture.metrics import COLLAPSED_SPREAD
 from fracture.models import build_model
 from fracture.preprocessing import Normalization
 from fracture.training.augment import AugmentConfig
@@ -55,6 +56,7 @@ def test_fit_learns_a_learnable_task_and_keeps_the_best_epoch():
     assert max(epoch.val_auc for epoch in result.history) > 0.95
     best = max(result.history, key=lambda epoch: epoch.val_auc)
     assert result.best_epoch == best.epoch
+    assert best.val_spread >= COLLAPSED_SPREAD, "each epoch records how much its validation answers vary"
 
 
 def test_training_is_deterministic_on_cpu_for_a_seed():
@@ -103,6 +105,33 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
     assert all(epoch.seconds > 0 for epoch in result.history)  # epochs 1-2 keep the time they took before the stop
     for key, value in uninterrupted.state_dict().items():
         assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_a_stopped_fit_goes_on_under_a_new_epoch_budget_as_if_run_with_it(tmp_path):
+    train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
+    normalization = Normalization.of(train.images)
+    resume = (tmp_path / "resume.pt", "run-a")
+
+    def stop_after_three(epoch):
+        if epoch.epoch == 3:
+            raise _Stop
+
+    def resumed(epochs, on_epoch=lambda epoch: None):
+        torch.manual_seed(0)
+        model = build_model("simple_cnn", 2, width=4)
+        config = _config(epochs=epochs, lr=0.01, patience=10)
+        return model, fit(model, train, val, normalization, 2, config, torch.device("cpu"), on_epoch, resume)
+
+    with pytest.raises(_Stop):
+        resumed(6, stop_after_three)
+    for epochs, seen_epochs in ((4, [1, 2, 3, 4]), (2, [1, 2])):  # 2 < the 4 run: it starts afresh
+        seen = []
+        model, result = resumed(epochs, seen.append)
+        fresh, expected = _fit(_config(epochs=epochs, lr=0.01, patience=10))
+        assert [epoch.epoch for epoch in seen] == seen_epochs
+        assert [_scores(epoch) for epoch in result.history] == [_scores(epoch) for epoch in expected.history]
+        for key, value in fresh.state_dict().items():
+            assert torch.equal(value, model.state_dict()[key]), key
 
 
 def test_a_resume_file_of_another_run_is_ignored(tmp_path):

@@ -96,6 +96,8 @@ def test_a_model_that_did_not_learn_is_flagged(prepared):
     result = run_stage("train", prepared, tiny_params(**{"train.lr": 10.0}))
     assert result.returncode == 0, result.stderr
     assert "simple_cnn did not learn" in result.stderr and "lower train.lr" in result.stderr
+    last_epoch = [line for line in result.stderr.splitlines() if "epoch" in line and "val output spread" in line][-1]
+    assert float(last_epoch.rsplit(" ", 1)[1]) < COLLAPSED_SPREAD, "the epoch log shows the collapse as it happens"
     summary = json.loads((prepared / "reports/train/metrics.json").read_text())
     assert summary["val_output_spread"] < COLLAPSED_SPREAD
 
