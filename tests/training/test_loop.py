@@ -75,6 +75,14 @@ class _Stop(Exception):
     pass
 
 
+def _stop_after(last):
+    """An on_epoch callback that interrupts fit after epoch `last`, as a stopped process would."""
+    def stop(epoch):
+        if epoch.epoch == last:
+            raise _Stop
+    return stop
+
+
 def _scores(epoch):
     """An epoch's results without its wall time, which varies run to run."""
     return {key: value for key, value in dataclasses.asdict(epoch).items() if key != "seconds"}
@@ -86,15 +94,10 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
     normalization = Normalization.of(train.images)
     resume = (tmp_path / "resume.pt", "run-a")
-
-    def stop_after_two(epoch):
-        if epoch.epoch == 2:
-            raise _Stop
-
     torch.manual_seed(0)
     with pytest.raises(_Stop):
         fit(build_model("simple_cnn", 2, width=4), train, val, normalization, 2, config, torch.device("cpu"),
-            stop_after_two, resume)
+            _stop_after(2), resume)
     torch.manual_seed(99)  # a fresh process: other initial weights and RNG, all replaced from the resume file
     seen = []
     model = build_model("simple_cnn", 2, width=4)
@@ -112,10 +115,6 @@ def test_a_stopped_fit_goes_on_under_a_new_epoch_budget_as_if_run_with_it(tmp_pa
     normalization = Normalization.of(train.images)
     resume = (tmp_path / "resume.pt", "run-a")
 
-    def stop_after_three(epoch):
-        if epoch.epoch == 3:
-            raise _Stop
-
     def resumed(epochs, on_epoch=lambda epoch: None):
         torch.manual_seed(0)
         model = build_model("simple_cnn", 2, width=4)
@@ -123,7 +122,7 @@ def test_a_stopped_fit_goes_on_under_a_new_epoch_budget_as_if_run_with_it(tmp_pa
         return model, fit(model, train, val, normalization, 2, config, torch.device("cpu"), on_epoch, resume)
 
     with pytest.raises(_Stop):
-        resumed(6, stop_after_three)
+        resumed(6, _stop_after(3))
     for epochs, seen_epochs in ((4, [1, 2, 3, 4]), (2, [1, 2])):  # 2 < the 4 run: it starts afresh
         seen = []
         model, result = resumed(epochs, seen.append)
