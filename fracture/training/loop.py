@@ -256,16 +256,20 @@ def _save_resume(path: Path, fingerprint: str, progress: _Progress, model, optim
         torch.save(state, temporary)
 
 
-def _read_resume(path: Path | None, fingerprint: str, device: torch.device, ranks: Ranks) -> dict | None:
+def _read_resume(path: Path | None, fingerprint: str, epochs: int, device: torch.device,
+                 ranks: Ranks) -> dict | None:
     """This run's saved state, or None; with several processes, None unless every one of them found it.
 
-    A machine of a multi-machine job may lack the file that rank 0 wrote: then
-    every rank starts afresh rather than some resuming and some not.
+    A state that ran past `epochs` is not resumed: its best epoch may lie
+    beyond this budget. A machine of a multi-machine job may lack the file
+    that rank 0 wrote: then every rank starts afresh rather than some
+    resuming and some not.
     """
     state = None
     if path is not None and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != fingerprint or len(state.get("rng", [])) != ranks.world:
+        if (state.get("fingerprint") != fingerprint or len(state.get("rng", [])) != ranks.world
+                or state["epoch"] > epochs):
             state = None
     if ranks.world > 1:
         found = torch.tensor([float(state is not None)], device=device)
@@ -310,9 +314,7 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     shuffle = torch.Generator().manual_seed(config.seed)
     augmentation = torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
     resume_path, fingerprint = resume if resume else (None, "")
-    state = _read_resume(resume_path, fingerprint, device, ranks)
-    if state is not None and state["epoch"] > config.epochs:  # it ran past this budget: its best may lie beyond
-        state = None
+    state = _read_resume(resume_path, fingerprint, config.epochs, device, ranks)
     if state is None:
         progress = _Progress(best_state=copy.deepcopy(model.state_dict()))
     else:

@@ -170,11 +170,12 @@ def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
     assert progress.epoch == 1
     assert torch.equal(augmentation.get_state(), rank1["augmentation"])
     assert torch.equal(shuffle.get_state(), state["rng"][0]["shuffle"]), "the shared batch order"
-    assert _read_resume(resume, "run", torch.device("cpu"), Ranks()) is None, \
+    assert _read_resume(resume, "run", 1, torch.device("cpu"), Ranks()) is None, \
         "a file from another world size is not resumed"
     torch.save(state, resume)
-    assert _read_resume(resume, "run", torch.device("cpu"), Ranks()) is not None
-    assert _read_resume(resume, "another run", torch.device("cpu"), Ranks()) is None, "another run's file"
+    assert _read_resume(resume, "run", 1, torch.device("cpu"), Ranks()) is not None
+    assert _read_resume(resume, "another run", 1, torch.device("cpu"), Ranks()) is None, "another run's file"
+    assert _read_resume(resume, "run", 0, torch.device("cpu"), Ranks()) is None, "a file past the epoch budget"
 
 
 def _rates(plan, epochs=3, steps=4):
