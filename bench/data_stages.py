@@ -94,9 +94,10 @@ def main() -> None:
             generate(SyntheticConfig(patients=max(2, arguments.count // 4), image_size=512, seed=0), folder, workers)
         paths = _image_paths(folder, arguments.count)
         relative = [str(path.relative_to(folder)) for path in paths]
-        screen = partial(screen_image, folder, config=filtering)
+        screen = partial(screen_image, folder, rules=filtering.rules)
         process = partial(process_image, image_root=folder, config=enhancing)
         unscored = [(path, False) for path in relative]
+        unhashed = [(path, "") for path in relative]  # (path, sha256): no marker, so every image is decoded
         clahe_options = enhancing.available["clahe"].options
         clahe = cv2.createCLAHE(clipLimit=clahe_options["clip_limit"], tileGridSize=(clahe_options["tile_grid"],) * 2)
         chain = [step.name for step in enhancing.preprocessing.filters]
@@ -104,8 +105,9 @@ def main() -> None:
             raise SystemExit(f"the bare loop does CLAHE only, but params.yaml's chain is {chain}")
         cv2.setNumThreads(1)  # one core per process, as in the stages' workers: the one-worker pass uses one core
         passes = {
-            "filter": (lambda count: lambda: list(ordered_map(screen, relative, count, "filter", unit="image")),
-                       lambda: [_bare_filter(path, filtering.min_size, filtering.min_std) for path in paths]),
+            "filter": (lambda count: lambda: list(ordered_map(screen, unhashed, count, "filter", unit="image")),
+                       lambda: [_bare_filter(path, filtering.rules.min_size, filtering.rules.min_std)
+                                for path in paths]),
             "enhance": (lambda count: lambda: list(ordered_map(process, unscored, count, "enhance", unit="image")),
                         lambda: [_bare_enhance(path, enhancing.preprocessing.image_size, clahe) for path in paths]),
         }

@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image or DICOM files, folders, or a labels.csv")
     predict.add_argument("--model", type=Path, default=Path("models/model.pt"), help="checkpoint from the train stage")
     predict.add_argument("--out", type=Path, required=True, help="CSV to write: path, probability, prediction, "
-                                                                 "label, error")
+                                                                 "label, error, detail")
     predict.add_argument("--cam", type=Path, metavar="DIR", help="also save a Grad-CAM overlay per image here")
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     compare = commands.add_parser("compare", help="paired comparison of finished DVC experiments on one test set")
@@ -36,14 +36,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _predict(arguments: argparse.Namespace) -> None:
+    from .errors import UserError
     from .predict import predict
     from .training.config import resolve_device
 
+    if arguments.out.is_dir():
+        raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
+                        f"{arguments.out / 'predictions.csv'}")
     table = predict(arguments.model, arguments.inputs, resolve_device(arguments.device), arguments.cam)
     with atomic_path(arguments.out) as temporary:
         table.to_csv(temporary, index=False, float_format="%.6g")
     failed = int((table["error"] != "").sum())
-    log.info(f"predict: {len(table) - failed} images scored, {failed} unreadable, written to {arguments.out}")
+    log.info(f"predict: {len(table) - failed} images scored, {failed} not scored (reasons in its error column), "
+             f"written to {arguments.out}")
+    if failed == len(table):
+        raise UserError(f"no input could be scored; the reasons are in {arguments.out}")
 
 
 def _compare(arguments: argparse.Namespace) -> None:

@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import pandas as pd
 
+from .datafolder import DataFolder
 from .errors import UserError
 from .storage import atomic_path
 
@@ -43,10 +43,16 @@ def write_manifest(frame: pd.DataFrame, path: Path | str) -> None:
         frame[COLUMNS + extra].to_csv(temporary, index=False)
 
 
-def escapes(path: str) -> bool:
-    """Whether a manifest path would leave its data folder: absolute, or climbing out with '..'."""
-    pure = PurePosixPath(path.replace("\\", "/"))
-    return pure.is_absolute() or PureWindowsPath(path).is_absolute() or ".." in pure.parts
+def image_row(folder: DataFolder, relative: str, *, image_id: str, patient_id: str, study_id: str, region: str,
+              label: int, source: str, grouping: str, view: str = "", source_split: str = "") -> dict:
+    """One manifest row for the image at `relative` in `folder`; an image that is not read gets a marker hash.
+
+    Every source builds its rows here, so no source hashes (or opens) a file
+    that lies outside its data folder.
+    """
+    return {"image_id": image_id, "path": relative, "patient_id": patient_id, "study_id": study_id,
+            "region": region, "label": label, "view": view, "source": source, "source_split": source_split,
+            "sha256": folder.digest(relative), "grouping": grouping}
 
 
 def label_counts(manifest: pd.DataFrame) -> dict:
@@ -55,11 +61,3 @@ def label_counts(manifest: pd.DataFrame) -> dict:
     for region, rows in manifest.groupby("region"):
         counts[region] = {"abnormal": int((rows["label"] == 1).sum()), "normal": int((rows["label"] == 0).sum())}
     return counts
-
-
-def file_sha256(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

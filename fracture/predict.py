@@ -1,15 +1,20 @@
 """Using a trained model: probabilities for new radiographs, optionally with Grad-CAM.
 
 Inputs are image files (PNG, JPEG, TIFF, DICOM), folders (searched
-recursively) or a labels.csv (its labels are copied to the output). Each image
-is prepared exactly as in training, by the checkpoint's `Preprocessing`:
-letterbox to its size, its filter chain, its normalisation. A file that cannot be read
-gets a row with the reason instead of a probability.
+recursively; DICOM found by content whatever its name) or a labels.csv (its
+labels are checked and copied to the output). Each image is prepared exactly
+as in training, by the checkpoint's `Preprocessing`: letterbox to its size,
+its filter chain, its normalisation. An image that cannot be read, or that
+the filter stage's rules (kept in the checkpoint) would reject as too small
+or blank, gets a row with the reason instead of a probability; so does a
+file in a folder, or a row of a labels.csv, that lies outside its folder
+(through a link, `..` or an absolute path), which is never opened.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,61 +22,79 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from .datafolder import OUTSIDE, DataFolder
 from .errors import UserError
 from .explain import cam_overlays
 from .imaging.io import UnreadableImage, read_grayscale
-from .sources.folder import IMAGE_SUFFIXES, LABELS_FILE, label_of
+from .sources.tables import LABELS_FILE, labels_of, read_table
 from .training.checkpoint import load_checkpoint
 from .training.loop import predict_probabilities
 
 log = logging.getLogger(__name__)
 BATCH = 64
-OUTPUT_COLUMNS = ["path", "probability", "prediction", "label", "error"]
+OUTPUT_COLUMNS = ["path", "probability", "prediction", "label", "error", "detail"]
 
 
-def gather(inputs: list[str]) -> list[tuple[Path, str]]:
-    """(image path, known label or '') for every input: files, folders, labels.csv files."""
+@dataclass(frozen=True)
+class Item:
+    """One input to score: its file, its known label ('' if none), and why it is not read ('' if it is)."""
+
+    path: Path
+    label: str = ""
+    problem: str = ""
+
+
+def _from_table(csv: Path, fracture_task: bool) -> list[Item]:
+    folder = DataFolder(csv.parent)
+    table = read_table(csv, str(csv), required=("path",))
+    if fracture_task:
+        labels = labels_of(table, str(csv), allow_empty=True).map(lambda value: "" if pd.isna(value) else
+                                                                   str(int(value)))
+    else:
+        labels = table["label"].str.lower() if "label" in table.columns else pd.Series("", index=table.index)
+    items = []
+    for relative, label in zip(table["path"].str.replace("\\", "/"), labels):
+        problem = folder.problem(relative) or ""
+        items.append(Item(Path(relative) if problem == OUTSIDE else folder.root / relative, label, problem))
+    return items
+
+
+def gather(inputs: list[str], fracture_task: bool = True) -> list[Item]:
+    """An item for every input: files, folders (their images), labels.csv files (their rows)."""
     items = []
     for name in inputs:
         path = Path(name)
         if path.is_dir():
-            items += [(file, "") for file in sorted(path.rglob("*"))
-                      if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES and not file.name.startswith(".")]
+            items += [Item(entry.path, problem=OUTSIDE if entry.outside else "")
+                      for entry in DataFolder(path).images()]
         elif path.name == LABELS_FILE or (path.suffix.lower() == ".csv" and path.is_file()):
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
-            if "path" not in table.columns:
-                raise UserError(f"{path} has no path column; a labels.csv needs path and, optionally, label")
-            labels = table["label"] if "label" in table.columns else pd.Series("", index=table.index)
-            items += [(path.parent / image, label) for image, label in zip(table["path"], labels)]
+            items += _from_table(path, fracture_task)
         else:
-            items.append((path, ""))
+            items.append(Item(path))
     if not items:
         raise UserError("no images found in the inputs; give image files, folders or a labels.csv")
     return items
-
-
-def _label_text(label: str, classes: list[str]) -> str:
-    """The known label in the model's terms: 0/1 for fracture, the region name for the region task."""
-    if not label:
-        return ""
-    if classes == ["normal", "abnormal"]:
-        value = label_of(label)
-        return "" if value is None else str(value)
-    return label.strip().lower()
 
 
 def predict(model_path: Path, inputs: list[str], device: torch.device, cam_dir: Path | None = None) -> pd.DataFrame:
     model, metadata = load_checkpoint(model_path, device)
     preprocessing, normalization = metadata.preprocessing, metadata.preprocessing.normalization
     classes, threshold = metadata.classes, metadata.thresholds.image
+    if metadata.quality is None:
+        log.warning(f"{model_path} keeps no quality rules (written before they were kept); images are not checked "
+                    f"for size or blankness")
     rows, ready = [], []
-    for path, label in gather(inputs):
-        row = {"path": str(path), "probability": None, "prediction": "", "label": _label_text(label, classes),
-               "error": ""}
-        try:
-            ready.append((len(rows), preprocessing(read_grayscale(path))))
-        except UnreadableImage as error:
-            row["error"] = error.reason
+    for item in gather(inputs, fracture_task=threshold is not None):
+        row = {"path": str(item.path), "probability": None, "prediction": "", "label": item.label,
+               "error": item.problem, "detail": ""}
+        if not item.problem:
+            try:
+                image = read_grayscale(item.path)
+                if metadata.quality is not None:
+                    metadata.quality.check(image)
+                ready.append((len(rows), preprocessing(image)))
+            except UnreadableImage as error:
+                row["error"], row["detail"] = error.reason, error.detail
         rows.append(row)
     if cam_dir is not None:
         cam_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """The filter stage: keep the requested regions, reject unusable images, drop duplicates.
 
 Nothing is deleted: every image left out gets a reason, counted in the report
-and listed in `rejected.csv`, so a user can see what the pipeline did not use.
+and listed in `rejected.csv` with a detail (which codec is missing, how small
+the image is), so a user can see what the pipeline did not use and why.
 """
 
 from __future__ import annotations
@@ -10,25 +11,24 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from .datafolder import unread_reason
 from .errors import ParamError
 from .imaging.io import UnreadableImage, read_grayscale
-from .manifest import escapes, label_counts
+from .imaging.screening import QualityRules, quality_rules
+from .manifest import label_counts
 from .parallel import ordered_map
 from .params import Section
 
 REASONS = ("outside_data_folder", "missing_file", "empty_file", "not_an_image", "truncated_or_corrupt", "no_pixel_data",
-           "too_large",
-           "too_small", "blank", "duplicate", "duplicate_conflicting_labels")
+           "no_decoder", "too_large", "too_small", "blank", "duplicate", "duplicate_conflicting_labels")
 
 
 @dataclass(frozen=True)
 class FilterConfig:
     regions: list[str]
-    min_size: int
-    min_std: float
+    rules: QualityRules
 
 
 def filter_config(params: dict) -> FilterConfig:
@@ -38,11 +38,7 @@ def filter_config(params: dict) -> FilterConfig:
         regions = [regions]
     if not isinstance(regions, list) or not regions or not all(isinstance(r, str) for r in regions):
         raise section.fail("regions", "expected a list of body regions, e.g. [wrist] or [all]")
-    return FilterConfig(
-        regions=[region.lower() for region in regions],
-        min_size=section.integer("min_size", minimum=1),
-        min_std=section.number("min_std", minimum=0.0),
-    )
+    return FilterConfig([region.lower() for region in regions], quality_rules(params))
 
 
 def select_regions(manifest: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
@@ -57,26 +53,29 @@ def select_regions(manifest: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
     return manifest[manifest["region"].isin(regions)]
 
 
-def screen_image(image_root: Path, path: str, config: FilterConfig) -> str | None:
-    """The reason this image is unusable, or None; a path leaving `image_root` is never opened."""
-    if escapes(path):
-        return "outside_data_folder"
+def screen_image(image_root: Path, item: tuple[str, str], rules: QualityRules) -> tuple[str, str] | None:
+    """(reason, detail) if the image at `item` = (path, sha256) is unusable, else None.
+
+    A row whose file was never read (outside the data folder, missing) is
+    rejected from its manifest entry alone, so it is never opened here.
+    """
+    path, sha256 = item
+    reason = unread_reason(path, sha256)
+    if reason:
+        return reason, path
     try:
-        image = read_grayscale(image_root / path)
+        rules.check(read_grayscale(image_root / path))
     except UnreadableImage as error:
-        return error.reason
-    if min(image.shape) < config.min_size:
-        return "too_small"
-    if float(np.std(image)) < config.min_std:
-        return "blank"
+        return error.reason, error.detail
     return None
 
 
-def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1) -> pd.Series:
-    """A reason per row ('' where the image is usable), the images decoded on `workers` processes."""
-    reasons = ordered_map(partial(screen_image, image_root, config=config), manifest["path"], workers,
-                          "screening images")
-    return pd.Series([reason or "" for reason in reasons], index=manifest.index, dtype=str)
+def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1) -> pd.DataFrame:
+    """`reason` ('' where the image is usable) and `detail` per row, the images decoded on `workers` processes."""
+    found = ordered_map(partial(screen_image, image_root, rules=config.rules),
+                        list(zip(manifest["path"], manifest["sha256"])), workers, "screening images")
+    return pd.DataFrame([problem or ("", "") for problem in found], index=manifest.index, columns=["reason", "detail"],
+                        dtype=str)
 
 
 def duplicate_reasons(manifest: pd.DataFrame) -> pd.Series:
@@ -94,13 +93,15 @@ def duplicate_reasons(manifest: pd.DataFrame) -> pd.Series:
 
 
 def apply_filter(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1):
-    """Return (kept rows, rejected rows with a `reason` column, report dict)."""
+    """Return (kept rows, rejected rows with `reason` and `detail` columns, report dict)."""
     in_regions = select_regions(manifest, config.regions)
-    reasons = screen(in_regions, image_root, config, workers)
+    problems = screen(in_regions, image_root, config, workers)
+    reasons = problems["reason"]
     readable = in_regions[reasons == ""]
     reasons.loc[readable.index] = duplicate_reasons(readable)
     kept = in_regions[reasons == ""].sort_values("image_id").reset_index(drop=True)
-    rejected = in_regions[reasons != ""].assign(reason=reasons[reasons != ""]).sort_values("image_id")
+    rejected = in_regions[reasons != ""].assign(reason=reasons[reasons != ""],
+                                                detail=problems["detail"][reasons != ""]).sort_values("image_id")
     report = {
         "regions": config.regions,
         "images_in": int(len(manifest)),

@@ -14,6 +14,7 @@ import torch
 
 from fracture.errors import run_stage
 from fracture.grouping import has_studies
+from fracture.imaging.screening import quality_rules
 from fracture.models import build_model, pretrained_normalization
 from fracture.params import load_params
 from fracture.preprocessing import Normalization, Preprocessing
@@ -35,7 +36,7 @@ LIVE_DIR = Path("reports/train")
 
 def main() -> None:
     params = load_params()
-    config = train_config(params)
+    config, quality = train_config(params), quality_rules(params)
     device = resolve_device(config.device, distributed.local_rank())
     check_gpus(config, device)
     manifest = read_processed_manifest(PROCESSED)
@@ -63,7 +64,7 @@ def main() -> None:
             live.summary.update(outcome.summary)
     if ranks.main:
         save_checkpoint(MODEL, result.best_state, CheckpointMetadata.of_run(
-            config, classes, preprocessing, outcome.thresholds, result.best_epoch))
+            config, classes, preprocessing, outcome.thresholds, result.best_epoch, quality))
         RESUME.unlink(missing_ok=True)
         log.info(f"train: {outcome.line()}")
     distributed.finish()

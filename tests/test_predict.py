@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from fracture.imaging.filters import FilterStep
+from fracture.imaging.screening import QualityRules
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
 from fracture.training.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint
@@ -19,7 +20,8 @@ def _model(path, task="fracture"):
                                   Normalization(0.4, 0.25))
     thresholds = Thresholds(0.5, None, "youden") if task == "fracture" else Thresholds()
     save_checkpoint(path, build_model("simple_cnn", len(classes), width=4).state_dict(),
-                    CheckpointMetadata("simple_cnn", 4, task, classes, preprocessing, thresholds, best_epoch=1))
+                    CheckpointMetadata("simple_cnn", 4, task, classes, preprocessing, thresholds, best_epoch=1,
+                                       quality=QualityRules(min_size=64, min_std=2.0)))
     return path
 
 
@@ -40,7 +42,8 @@ def test_files_folders_dicom_labels_csv_and_bad_files(tmp_path):
                       "folder", dicom, "broken.png", "listed/labels.csv")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
-    assert len(table) == 6 and list(table.columns) == ["path", "probability", "prediction", "label", "error"]
+    assert len(table) == 6 and list(table.columns) == ["path", "probability", "prediction", "label", "error",
+                                                       "detail"]
     errors = dict(zip(table["path"].map(lambda p: p.split("/")[-1]), table["error"]))
     assert errors == {"a.png": "", "b.jpg": "", "c.dcm": "", "broken.png": "not_an_image", "d.png": "",
                       "missing.png": "missing_file"}
@@ -48,7 +51,7 @@ def test_files_folders_dicom_labels_csv_and_bad_files(tmp_path):
     assert scored["probability"].astype(float).between(0, 1).all() and set(scored["prediction"]) <= {"0", "1"}
     assert table.set_index(table["path"].map(lambda p: p.split("/")[-1])).loc["d.png", "label"] == "1"
     assert len(list((tmp_path / "cams").glob("*.png"))) == 4
-    assert "4 images scored, 2 unreadable" in result.stderr
+    assert "4 images scored, 2 not scored" in result.stderr
 
 
 def test_region_models_name_the_region(tmp_path):
@@ -65,3 +68,63 @@ def test_a_missing_model_or_no_images_is_one_line(tmp_path):
     result = _predict(tmp_path, "--model", _model(tmp_path / "m.pt"), "--out", "out.csv", "empty")
     assert result.returncode == 1 and "no images found" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def _table(tmp_path, name="out.csv"):
+    table = pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+    return dict(zip(table["path"].map(lambda p: p.split("/")[-1]), table["error"]))
+
+
+def test_links_out_of_a_folder_or_a_labels_csv_are_never_read_nor_drawn(tmp_path):
+    model = _model(tmp_path / "model.pt")
+    secret = write_png(tmp_path / "elsewhere/secret.png", radiograph_like(9))
+    write_png(tmp_path / "films/in.png", radiograph_like(0))
+    (tmp_path / "films/secret.png").symlink_to(secret)
+    (tmp_path / "films/passwd.png").symlink_to("/etc/passwd")
+    (tmp_path / "films/away").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "films/again.png").symlink_to("in.png")  # stays inside: followed
+    (tmp_path / "films/labels.csv").write_text(f"path,label\nin.png,1\n../elsewhere/secret.png,1\n{secret},0\n"
+                                               f"away/secret.png,0\nsecret.png,1\n")
+    result = _predict(tmp_path, "--model", model, "--out", "folder.csv", "--cam", "cams", "films")
+    assert result.returncode == 0, result.stderr
+    errors = _table(tmp_path, "folder.csv")
+    assert errors == {"again.png": "", "in.png": "", "passwd.png": "outside_data_folder",
+                      "secret.png": "outside_data_folder"}, "the folder link 'away' is not entered"
+    result = _predict(tmp_path, "--model", model, "--out", "listed.csv", "films/labels.csv")
+    table = pd.read_csv(tmp_path / "listed.csv", dtype=str, keep_default_na=False)
+    assert result.returncode == 0 and table["error"].tolist() == [""] + ["outside_data_folder"] * 4
+    assert (table["probability"][1:] == "").all()
+    assert len(list((tmp_path / "cams").glob("*.png"))) == 2, "no Grad-CAM of anything outside"
+
+
+def test_the_filter_stages_quality_rules_apply_and_dicom_is_found_by_content(tmp_path):
+    model = _model(tmp_path / "model.pt")
+    write_png(tmp_path / "in/small.png", radiograph_like(0, size=40))
+    write_png(tmp_path / "in/blank.png", np.full((96, 96), 90, dtype=np.uint8))
+    write_dicom(tmp_path / "in/1.2.840.113619.2.55", radiograph_like(1).astype(np.uint16) * 16)
+    write_dicom(tmp_path / "in/IM0001", radiograph_like(2).astype(np.uint16) * 16)
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "in")
+    assert result.returncode == 0, result.stderr
+    assert _table(tmp_path) == {"small.png": "too_small", "blank.png": "blank", "1.2.840.113619.2.55": "",
+                                "IM0001": ""}
+
+
+def test_nothing_scored_is_an_error_and_the_reasons_are_still_written(tmp_path):
+    model = _model(tmp_path / "model.pt")
+    (tmp_path / "a.png").write_text("not an image")
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "a.png")
+    assert result.returncode == 1 and "error: no input could be scored" in result.stderr
+    assert "Traceback" not in result.stderr and _table(tmp_path) == {"a.png": "not_an_image"}
+
+
+def test_bad_labels_and_an_out_folder_are_one_line_before_anything_is_scored(tmp_path):
+    model = _model(tmp_path / "model.pt")
+    write_png(tmp_path / "x.png", radiograph_like(0))
+    (tmp_path / "labels.csv").write_text("path,label\nx.png,maybe\n")
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "labels.csv")
+    assert result.returncode == 1 and "labels.csv row 2: label 'maybe' is not 0/1" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out.csv").exists()
+    (tmp_path / "results").mkdir()
+    result = _predict(tmp_path, "--model", model, "--out", "results", "x.png")
+    assert result.returncode == 1 and "error: --out results is a folder" in result.stderr
+    assert list((tmp_path / "results").iterdir()) == []

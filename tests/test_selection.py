@@ -50,10 +50,11 @@ def test_paths_leaving_the_data_folder_are_rejected_unread(tmp_path, monkeypatch
     manifest = _manifest([
         {"image_id": "up", "path": "../outside.png", "region": "wrist", "label": 1, "sha256": "1"},
         {"image_id": "abs", "path": str(tmp_path / "outside.png"), "region": "wrist", "label": 0, "sha256": "2"},
-        {"image_id": "deep", "path": "a/../../outside.png", "region": "wrist", "label": 0, "sha256": "3"}])
+        {"image_id": "deep", "path": "a/../../outside.png", "region": "wrist", "label": 0, "sha256": "3"},
+        {"image_id": "link", "path": "link.png", "region": "wrist", "label": 0, "sha256": "outside:link.png"}])
     kept, rejected, report = apply_filter(manifest, tmp_path / "root", _config())
     assert kept.empty and set(rejected["reason"]) == {"outside_data_folder"} and not opened
-    assert report["rejected"]["outside_data_folder"] == 3
+    assert report["rejected"]["outside_data_folder"] == 4
 
 
 def test_duplicates_with_conflicting_labels_are_all_dropped():

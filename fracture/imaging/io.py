@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..datafolder import is_dicom
 from .pixels import UnreadableImage, scale_to_uint8
-
-DICOM_SUFFIXES = {".dcm", ".dicom"}
 
 
 def read_grayscale(path: Path | str) -> np.ndarray:
@@ -41,15 +40,6 @@ def read_grayscale(path: Path | str) -> np.ndarray:
         raise UnreadableImage("missing_file", str(path)) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise UnreadableImage("truncated_or_corrupt", str(error)) from None
-
-
-def is_dicom(path: Path) -> bool:
-    """By extension, or by the 'DICM' marker after the 128-byte preamble."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    with open(path, "rb") as handle:
-        handle.seek(128)
-        return handle.read(4) == b"DICM"
 
 
 def to_uint8_gray(image: Image.Image) -> np.ndarray:

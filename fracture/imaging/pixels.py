@@ -10,7 +10,7 @@ class UnreadableImage(Exception):
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
+        self.reason, self.detail = reason, detail
 
 
 def scale_to_uint8(values: np.ndarray) -> np.ndarray:

@@ -4,11 +4,14 @@ A source's files come from `data.path` (an archive, a folder, or a file), or
 from `data.url` (one URL or a list, fetched into `data.cache_dir` with resume
 and checksum), or from the source's public URL where it has one. Zip archives,
 given directly or found inside a given folder, are unpacked safely; other
-files are copied, so the pipeline (and DVC) owns its own copy.
+files are copied, so the pipeline (and DVC) owns its own copy. Links are
+resolved as `datafolder` says: followed inside the folder (or archive), never
+outside it, so nothing from outside reaches `data/raw` or the DVC cache.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import shutil
 import zipfile
@@ -18,10 +21,11 @@ from typing import Callable
 
 import pandas as pd
 
+from ..datafolder import DataFolder, walk
 from ..errors import ParamError
 from ..parallel import worker_count
 from ..params import Section, seed
-from .archives import extract_zip
+from .archives import unpack_zip
 from .download import Retry, fetch, parse_checksum
 from .folder import parse_folder
 from .fracatlas import URL as FRACATLAS_URL
@@ -30,6 +34,7 @@ from .grazpedwri import parse_grazpedwri
 from .mura import parse_mura
 from .synthetic import SyntheticConfig, generate
 
+log = logging.getLogger(__name__)
 PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
     "synthetic": parse_mura, "mura": parse_mura, "fracatlas": parse_fracatlas,
     "grazpedwri": parse_grazpedwri, "folder": parse_folder,
@@ -93,35 +98,43 @@ def data_config(params: dict) -> DataConfig:
 
 def acquire(config: DataConfig, target: Path) -> pd.DataFrame:
     """Put the source's files under `target/source` and return their manifest (paths relative to `target`)."""
-    files = target / SOURCE_FOLDER
-    files.mkdir(parents=True)
+    folder = DataFolder(target / SOURCE_FOLDER)
+    folder.root.mkdir(parents=True)
     if config.source == "synthetic":
-        generate(config.synthetic, files, workers=config.workers)
+        generate(config.synthetic, folder.root, workers=config.workers)
     else:
         inputs = [Path(config.path)] if config.path else [
             fetch(url, config.cache_dir, checksum, Retry(attempts=config.retries))
             for url, checksum in zip(config.urls, config.checksums)]
+        folder.origins[""] = ", ".join(map(str, inputs))
         for item in inputs:
-            materialize(item, files, config.max_unpacked_bytes)
-    manifest = PARSERS[config.source](files, source=config.source)
+            materialize(item, folder, config.max_unpacked_bytes)
+    if folder.outside:
+        log.warning(f"{len(folder.outside)} links point outside the data folder and were not read: "
+                    f"{', '.join(folder.shown(name) for name in sorted(folder.outside)[:5])}"
+                    f"{' ...' if len(folder.outside) > 5 else ''}")
+    manifest = PARSERS[config.source](folder, source=config.source)
     return manifest.assign(path=[posixpath.join(SOURCE_FOLDER, path) for path in manifest["path"]])
 
 
-def materialize(item: Path, target: Path, max_bytes: int) -> None:
-    """Unpack a zip, or copy a file, or a folder's files (unpacking the zips in it) into `target`."""
+def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:
+    """Unpack a zip, or copy a file, or a folder's files (unpacking the zips in it) into `folder`."""
     if item.is_file():
         if zipfile.is_zipfile(item):
-            extract_zip(item, target, max_bytes)
+            unpack_zip(item, folder, max_bytes)
         else:
-            shutil.copy2(item, target / item.name)
+            shutil.copy2(item, folder.root / item.name)
+            folder.origins[item.name] = str(item)
         return
     if not item.is_dir():
         raise ParamError("data.path", str(item), "no such file or folder")
-    for file in sorted(path for path in item.rglob("*") if path.is_file()):
-        if file.suffix.lower() == ".zip" and zipfile.is_zipfile(file):
-            extract_zip(file, target, max_bytes)
-            continue
-        destination = target / file.relative_to(item)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(file, destination)
-
+    for entry in walk(item):
+        if entry.outside:
+            folder.outside.add(entry.relative)
+        elif entry.relative.lower().endswith(".zip") and zipfile.is_zipfile(entry.path):
+            unpack_zip(entry.path, folder, max_bytes)
+        else:
+            destination = folder.root / entry.relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(entry.path, destination)
+            folder.origins[entry.relative] = str(entry.path)

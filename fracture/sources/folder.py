@@ -4,78 +4,57 @@
 `patient_id`, `study_id`, `view` are optional. Without patient ids a `group`
 or `pseudo_group` column is used as the grouping key, and failing that each
 image is its own group (the log says that patient leakage cannot then be
-ruled out); the `grouping` column records which. A path that is absolute or
-climbs out of the folder with `..` is never read: its row goes on, unhashed,
-for the filter stage to reject with its reason. Without a CSV, class folders
-name the label: `normal`, `negative`, `0`, ... and `abnormal`, `fracture`,
-`positive`, `1`, ...
-PNG, JPEG, TIFF and DICOM files are taken.
+ruled out); the `grouping` column records which. A path that is absolute,
+climbs out of the folder with `..`, or leads through a link to outside the
+folder is never read: its row goes on, unhashed, for the filter stage to
+reject with its reason. The shallowest labels.csv is used; two at that depth
+are an error, since using one would silently drop the other's images.
+Without a CSV, class folders name the label (the nearest such folder above
+an image): `normal`, `negative`, `0`, ... and `abnormal`, `fracture`,
+`positive`, `1`, ... PNG, JPEG, TIFF and DICOM files are taken, DICOM by
+content whatever its name.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import posixpath
+from pathlib import PurePosixPath
 
 import pandas as pd
 
+from ..datafolder import OUTSIDE, DataFolder
 from ..errors import UserError
 from ..grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
-from ..manifest import COLUMNS, escapes, file_sha256
+from ..manifest import COLUMNS, image_row
+from .tables import LABELS_FILE, label_of, labels_of, read_table
 
 log = logging.getLogger(__name__)
-LABELS_FILE = "labels.csv"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom"}
-LABEL_WORDS = {
-    0: {"0", "normal", "negative", "no_fracture", "nonfractured", "non_fractured", "non-fractured", "not_fractured"},
-    1: {"1", "abnormal", "positive", "fracture", "fractured"},
-}
 
 
-def label_of(text: str) -> int | None:
-    word = text.strip().lower().replace(" ", "_")
-    if word in ("0.0", "1.0"):
-        word = word[0]
-    return next((label for label, words in LABEL_WORDS.items() if word in words), None)
-
-
-def _from_csv(csv_path: Path, data_root: Path, source: str) -> pd.DataFrame:
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = [column for column in ("path", "label") if column not in table.columns]
-    if missing:
-        raise UserError(f"{csv_path} lacks columns {', '.join(missing)}; it needs at least path,label")
-    labels = table["label"].map(label_of)
-    bad = table.index[labels.isna()]
-    if len(bad):
-        first = bad[0]
-        raise UserError(f"{csv_path} row {first + 2}: label {table.loc[first, 'label']!r} is not 0/1 or "
-                        f"normal/abnormal ({len(bad)} such rows); fix the file")
-    base = csv_path.parent
-    image_ids = table["path"].map(lambda path: Path(path).with_suffix("").as_posix())
+def _csv_rows(folder: DataFolder, csv_relative: str, source: str) -> pd.DataFrame:
+    shown = folder.shown(csv_relative)
+    table = read_table(folder.root / csv_relative, shown)
+    labels = labels_of(table, shown)
+    base = posixpath.dirname(csv_relative)
     group, grouping = _groups(table)
     if (grouping == IMAGE).any():
-        log.warning(f"{csv_path}: {int((grouping == IMAGE).sum())} images have no patient_id or group; each is its "
+        log.warning(f"{shown}: {int((grouping == IMAGE).sum())} images have no patient_id or group; each is its "
                     f"own group, so leakage between splits of one patient's films cannot be ruled out")
-    inside = table["path"].map(lambda path: not escapes(path))
-    if not inside.all():
-        log.warning(f"{csv_path}: {int((~inside).sum())} paths are absolute or climb out with '..'; they are "
-                    f"rejected unread (filter reason outside_data_folder)")
-    study = _column(table, "study_id")
-    return pd.DataFrame({
-        "image_id": image_ids,
-        "path": [(base / path).relative_to(data_root).as_posix() if ok else path
-                 for path, ok in zip(table["path"], inside)],
-        "patient_id": group.where(group != "", image_ids),
-        "study_id": study.where(study != "", image_ids),
-        "region": _column(table, "region").str.strip().str.lower().replace("", "unspecified"),
-        "label": labels.astype(int),
-        "view": _column(table, "view").str.strip().str.lower(),
-        "source": source,
-        "source_split": "",
-        "sha256": [("outside:" + path) if not ok else file_sha256(base / path) if (base / path).is_file()
-                   else "missing:" + path for path, ok in zip(table["path"], inside)],
-        "grouping": grouping,
-    })[COLUMNS]
+    relatives = [posixpath.join(base, path.replace("\\", "/")) for path in table["path"]]
+    outside = sum(folder.problem(relative) == OUTSIDE for relative in relatives)
+    if outside:
+        log.warning(f"{shown}: {outside} paths are absolute, climb out with '..' or lead through a link to outside "
+                    f"the data folder; they are rejected unread (filter reason outside_data_folder)")
+    study, region, view = (_column(table, name) for name in ("study_id", "region", "view"))
+    rows = []
+    for index, (path, relative) in enumerate(zip(table["path"], relatives)):
+        image_id = PurePosixPath(path.replace("\\", "/")).with_suffix("").as_posix()
+        rows.append(image_row(folder, relative, image_id=image_id, patient_id=group[index] or image_id,
+                              study_id=study[index] or image_id, region=region[index].lower() or "unspecified",
+                              label=int(labels[index]), view=view[index].lower(), source=source,
+                              grouping=grouping[index]))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _groups(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -94,31 +73,44 @@ def _groups(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def _column(table: pd.DataFrame, name: str) -> pd.Series:
-    return table[name].str.strip() if name in table.columns else pd.Series("", index=table.index)
+    return table[name] if name in table.columns else pd.Series("", index=table.index)
 
 
-def _from_class_folders(data_root: Path, source: str) -> pd.DataFrame:
+def _class_of(relative: str) -> int | None:
+    """The label of the nearest folder above the image that names one."""
+    labels = (label_of(part) for part in reversed(PurePosixPath(relative).parent.parts))
+    return next((label for label in labels if label is not None), None)
+
+
+def _from_class_folders(folder: DataFolder, source: str) -> pd.DataFrame:
     rows = []
-    for folder in sorted(path for path in data_root.rglob("*") if path.is_dir()):
-        label = label_of(folder.name)
+    for entry in folder.images():
+        label = _class_of(entry.relative)
         if label is None:
             continue
-        for image in sorted(folder.rglob("*")):
-            if image.suffix.lower() in IMAGE_SUFFIXES and image.is_file() and not image.name.startswith("."):
-                image_id = image.relative_to(data_root).with_suffix("").as_posix()
-                rows.append({"image_id": image_id, "path": image.relative_to(data_root).as_posix(),
-                             "patient_id": image_id, "study_id": image_id, "region": "unspecified", "label": label,
-                             "view": "", "source": source, "source_split": "", "sha256": file_sha256(image),
-                             "grouping": IMAGE})
+        image_id = PurePosixPath(entry.relative).with_suffix("").as_posix()
+        rows.append(image_row(folder, entry.relative, image_id=image_id, patient_id=image_id, study_id=image_id,
+                              region="unspecified", label=label, source=source, grouping=IMAGE))
     if not rows:
-        raise UserError(f"no {LABELS_FILE} and no class folders (normal/abnormal, 0/1, ...) with images under "
-                        f"{data_root}")
-    log.warning(f"{data_root}: class folders carry no patient ids; each image is its own group")
-    return pd.DataFrame(rows)[COLUMNS]
+        raise UserError(f"no {LABELS_FILE} and no class folders (normal/abnormal, 0/1, ...) with images in "
+                        f"{folder.shown()}")
+    log.warning(f"{folder.shown()}: class folders carry no patient ids; each image is its own group")
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def parse_folder(data_root: Path, source: str = "folder") -> pd.DataFrame:
-    csvs = sorted(data_root.rglob(LABELS_FILE), key=lambda path: len(path.parts))
-    if csvs:
-        return _from_csv(csvs[0], data_root, source)
-    return _from_class_folders(data_root, source)
+def parse_folder(folder: DataFolder, source: str = "folder") -> pd.DataFrame:
+    csvs = folder.find(LABELS_FILE)
+    if not csvs:
+        return _from_class_folders(folder, source)
+    top = [entry for entry in csvs if entry.relative.count("/") == csvs[0].relative.count("/")]
+    if len(top) > 1:
+        names = ", ".join(folder.shown(entry.relative) for entry in top)
+        raise UserError(f"{len(top)} {LABELS_FILE} files at the same depth ({names}); merge them into one "
+                        f"{LABELS_FILE} above them (paths relative to it) or point data.path at one folder")
+    if csvs[0].outside:
+        raise UserError(f"{folder.shown(csvs[0].relative)} is a link to outside the data folder and is not read; "
+                        f"copy the file into the folder")
+    if len(csvs) > 1:
+        log.warning(f"using {folder.shown(csvs[0].relative)}, the shallowest {LABELS_FILE}; ignoring "
+                    f"{', '.join(folder.shown(entry.relative) for entry in csvs[1:])}")
+    return _csv_rows(folder, csvs[0].relative, source)

@@ -15,26 +15,22 @@ metric is called "per study" that is not.
 
 from __future__ import annotations
 
+import posixpath
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PSEUDO_PATIENT
-from ..manifest import COLUMNS, file_sha256
+from ..manifest import COLUMNS, image_row
+from .tables import find_table, read_table
 
 URL = "https://figshare.com/ndownloader/files/43283628"
 REGION_FLAGS = ("hand", "leg", "hip", "shoulder")
 VIEW_FLAGS = ("frontal", "lateral", "oblique")
 REQUIRED = ("image_id", "fractured") + REGION_FLAGS
-
-
-def _find_index(data_root: Path) -> Path:
-    found = sorted(data_root.rglob("dataset.csv"))
-    if not found:
-        raise UserError(f"no FracAtlas dataset.csv under {data_root}; data.path must be FracAtlas.zip or its folder")
-    return found[0]
 
 
 def _flags(row: pd.Series, names) -> set[str]:
@@ -77,14 +73,12 @@ def conservative_groups(numbers: list[int], region_flags: list[set[str]], hashes
     return [f"fracatlas-group-{first_number[root(index)]:07d}" for index in range(len(numbers))]
 
 
-def parse_fracatlas(data_root: Path, source: str = "fracatlas") -> pd.DataFrame:
-    index_file = _find_index(data_root)
-    table = pd.read_csv(index_file, dtype=str, keep_default_na=False)
-    missing = [column for column in REQUIRED if column not in table.columns]
-    if missing:
-        raise UserError(f"{index_file} lacks FracAtlas columns {', '.join(missing)}; "
-                        f"found {', '.join(table.columns)}")
-    images = {path.name: path for path in (index_file.parent / "images").rglob("*") if path.is_file()}
+def parse_fracatlas(folder: DataFolder, source: str = "fracatlas") -> pd.DataFrame:
+    index = find_table(folder, "dataset.csv", "FracAtlas's index; data.path must be FracAtlas.zip or its folder")
+    table = read_table(folder.root / index, folder.shown(index), REQUIRED)
+    image_folder = posixpath.join(posixpath.dirname(index), "images") + "/"
+    images = {PurePosixPath(entry.relative).name: entry.relative for entry in folder.images()
+              if entry.relative.startswith(image_folder)}
     rows, flags = [], []
     for _, entry in table.iterrows():
         image = images.get(entry["image_id"])
@@ -92,20 +86,13 @@ def parse_fracatlas(data_root: Path, source: str = "fracatlas") -> pd.DataFrame:
             continue  # listed but not shipped: nothing to screen
         region_flags = _flags(entry, REGION_FLAGS)
         views = _flags(entry, VIEW_FLAGS)
-        rows.append({
-            "image_id": Path(entry["image_id"]).stem,
-            "path": image.relative_to(data_root).as_posix(),
-            "region": _region(region_flags),
-            "label": int(entry["fractured"].strip() in ("1", "1.0", "True")),
-            "view": next(iter(views)) if len(views) == 1 else "",
-            "source": source,
-            "source_split": "",
-            "sha256": file_sha256(image),
-            "grouping": PSEUDO_PATIENT,
-        })
+        rows.append(image_row(
+            folder, image, image_id=Path(entry["image_id"]).stem, patient_id="", study_id="",
+            region=_region(region_flags), label=int(entry["fractured"] in ("1", "1.0", "True")),
+            view=next(iter(views)) if len(views) == 1 else "", source=source, grouping=PSEUDO_PATIENT))
         flags.append(region_flags)
     if not rows:
-        raise UserError(f"none of the images listed in {index_file} were found under {index_file.parent / 'images'}")
+        raise UserError(f"none of the images listed in {folder.shown(index)} were found in its images folder")
     groups = conservative_groups([_number(row["image_id"]) for row in rows], flags, [row["sha256"] for row in rows])
     for row, group in zip(rows, groups):
         row["patient_id"] = group

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PATIENT
-from ..manifest import COLUMNS, file_sha256
+from ..manifest import COLUMNS, image_row
+from .tables import find_table, read_table
 
 REQUIRED = ("filestem", "patient_id", "fracture_visible")
 VIEWS = {"1": "frontal", "2": "lateral", "3": "oblique"}
@@ -31,35 +33,22 @@ def _study(entry: pd.Series) -> str:
     return f"{entry['patient_id']}_{timehash}"
 
 
-def parse_grazpedwri(data_root: Path, source: str = "grazpedwri") -> pd.DataFrame:
-    indexes = sorted(data_root.rglob("dataset.csv"))
-    if not indexes:
-        raise UserError(f"no GRAZPEDWRI-DX dataset.csv under {data_root}; data.path must hold it and the image zips")
-    table = pd.read_csv(indexes[0], dtype=str, keep_default_na=False)
-    missing = [column for column in REQUIRED if column not in table.columns]
-    if missing:
-        raise UserError(f"{indexes[0]} lacks GRAZPEDWRI-DX columns {', '.join(missing)}; "
-                        f"found {', '.join(table.columns)}")
-    images = {path.stem: path for path in data_root.rglob("*.png") if not path.name.startswith(".")}
+def parse_grazpedwri(folder: DataFolder, source: str = "grazpedwri") -> pd.DataFrame:
+    index = find_table(folder, "dataset.csv", "GRAZPEDWRI-DX's index; data.path must hold it and the image zips")
+    table = read_table(folder.root / index, folder.shown(index), REQUIRED)
+    images = {Path(entry.relative).stem: entry.relative for entry in folder.images()
+              if entry.relative.lower().endswith(".png")}
     rows = []
     for _, entry in table.iterrows():
         image = images.get(entry["filestem"])
         if image is None:
             continue
-        rows.append({
-            "image_id": entry["filestem"],
-            "path": image.relative_to(data_root).as_posix(),
-            "patient_id": f"grazpedwri-{entry['patient_id']}",
-            "study_id": f"grazpedwri-{_study(entry)}",
-            "region": "wrist",
-            "label": _flag(entry["fracture_visible"]),
-            "view": VIEWS.get(str(entry.get("projection", "")).strip().split(".")[0], ""),
-            "source": source,
-            "source_split": "",
-            "sha256": file_sha256(image),
-            "grouping": PATIENT,
-        })
+        rows.append(image_row(
+            folder, image, image_id=entry["filestem"], patient_id=f"grazpedwri-{entry['patient_id']}",
+            study_id=f"grazpedwri-{_study(entry)}", region="wrist", label=_flag(entry["fracture_visible"]),
+            view=VIEWS.get(str(entry.get("projection", "")).strip().split(".")[0], ""), source=source,
+            grouping=PATIENT))
     if not rows:
-        raise UserError(f"none of the {len(table)} images in {indexes[0]} were found as <filestem>.png under "
-                        f"{data_root}")
-    return pd.DataFrame(rows)[COLUMNS]
+        raise UserError(f"none of the {len(table)} images in {folder.shown(index)} were found as <filestem>.png "
+                        f"in {folder.shown()}")
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -12,43 +12,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PATIENT
-from ..manifest import COLUMNS, file_sha256
+from ..manifest import COLUMNS, image_row
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 MURA_PATH = re.compile(
     r"(?:^|/)(?P<split>train|valid)/XR_(?P<region>[A-Z]+)/(?P<patient>patient\d+)/"
     r"(?P<study>study\d+)_(?P<outcome>positive|negative)/(?P<image>[^/]+)$"
 )
 
 
-def parse_mura(data_root: Path, source: str = "mura") -> pd.DataFrame:
-    """Every MURA image under `data_root`, paths relative to `data_root`."""
+def parse_mura(folder: DataFolder, source: str = "mura") -> pd.DataFrame:
+    """Every MURA image in `folder`, paths relative to it."""
     rows = []
-    for path in sorted(data_root.rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith(".") or not path.is_file():
-            continue
-        relative = path.relative_to(data_root).as_posix()
-        match = MURA_PATH.search(relative)
+    for entry in folder.images():
+        match = MURA_PATH.search(entry.relative)
         if match is None:
             continue
-        region = match["region"].lower()
         study = f"{match['split']}/XR_{match['region']}/{match['patient']}/{match['study']}"
-        rows.append({
-            "image_id": f"{study}_{match['outcome']}/{Path(match['image']).stem}",
-            "path": relative,
-            "patient_id": match["patient"],
-            "study_id": study,
-            "region": region,
-            "label": int(match["outcome"] == "positive"),
-            "view": "",
-            "source": source,
-            "source_split": match["split"],
-            "sha256": file_sha256(path),
-            "grouping": PATIENT,
-        })
+        rows.append(image_row(
+            folder, entry.relative, image_id=f"{study}_{match['outcome']}/{Path(match['image']).stem}",
+            patient_id=match["patient"], study_id=study, region=match["region"].lower(),
+            label=int(match["outcome"] == "positive"), source=source, source_split=match["split"],
+            grouping=PATIENT))
     if not rows:
-        raise UserError(f"no MURA images under {data_root}: expected "
+        raise UserError(f"no MURA images in {folder.shown()}: expected "
                         f"train|valid/XR_<REGION>/patient*/study*_positive|negative/*.png")
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -2,28 +2,36 @@
 
 The metadata is typed: the architecture and its classes, the preprocessing
 the model was trained on (size, filters, normalisation), the thresholds
-frozen on validation, and, as timm saves its args beside a run, the complete
-resolved config of the run with the library versions it ran on.
+frozen on validation, the filter stage's quality rules, and, as timm saves
+its args beside a run, the complete resolved config of the run with the
+versions it ran on (this project's included). A checkpoint whose metadata no
+longer fits this version (a renamed filter option, an unknown architecture)
+is one line naming the file, the field and the version that wrote it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import math
 import pickle
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .. import __version__
 from ..errors import UserError
-from ..models import build_model
+from ..imaging.filters import APPLY
+from ..imaging.screening import QualityRules
+from ..models import build_model, is_architecture
 from ..preprocessing import Preprocessing
 from ..storage import atomic_path
-from .config import TrainConfig
+from .config import TASKS, TrainConfig
 
 LIBRARIES = ("torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "dvc")
 
@@ -49,12 +57,13 @@ class CheckpointMetadata:
     best_epoch: int
     config: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    quality: QualityRules | None = None  # None in checkpoints from before the rules were kept
 
     @classmethod
     def of_run(cls, config: TrainConfig, classes: list[str], preprocessing: Preprocessing, thresholds: Thresholds,
-               best_epoch: int) -> "CheckpointMetadata":
+               best_epoch: int, quality: QualityRules) -> "CheckpointMetadata":
         return cls(config.arch, config.width, config.task, list(classes), preprocessing, thresholds, best_epoch,
-                   asdict(config), library_versions())
+                   asdict(config), library_versions(), quality)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -63,13 +72,94 @@ class CheckpointMetadata:
 
     @classmethod
     def from_dict(cls, values: dict) -> "CheckpointMetadata":
+        """From a checkpoint's metadata; MetadataMismatch names the first field that does not fit this version."""
+        _check_metadata(values)
+        quality = values.get("quality")
         return cls(**{**values, "preprocessing": Preprocessing.from_dict(values["preprocessing"]),
-                      "thresholds": Thresholds(**values["thresholds"])})
+                      "thresholds": Thresholds(**values["thresholds"]),
+                      "quality": QualityRules(**quality) if quality else None})
+
+
+class MetadataMismatch(Exception):
+    """A checkpoint field that this version of the project cannot use."""
+
+    def __init__(self, field_name: str, problem: str):
+        super().__init__(f"{field_name} {problem}")
+
+
+def _require(condition: bool, field_name: str, problem: str) -> None:
+    if not condition:
+        raise MetadataMismatch(field_name, problem)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_fields(values, known: set[str], required: set[str], where: str) -> None:
+    _require(isinstance(values, dict), where, "is not a mapping")
+    unknown = sorted(set(values) - known)
+    _require(not unknown, f"{where}.{unknown[0] if unknown else ''}", "is unknown to this version")
+    missing = sorted(required - set(values))
+    _require(not missing, f"{where}.{missing[0] if missing else ''}", "is missing")
+
+
+def _check_preprocessing(values) -> None:
+    _check_fields(values, {"image_size", "filters", "normalization"}, {"image_size", "filters", "normalization"},
+                  "preprocessing")
+    _require(isinstance(values["image_size"], int) and values["image_size"] > 0, "preprocessing.image_size",
+             f"= {values['image_size']!r} is not a positive integer")
+    _require(isinstance(values["filters"], list), "preprocessing.filters", "is not a list")
+    for index, step in enumerate(values["filters"]):
+        where = f"preprocessing.filters[{index}]"
+        _check_fields(step, {"name", "options"}, {"name", "options"}, where)
+        _require(step["name"] in APPLY, f"{where}.name", f"{step['name']!r} is not a filter of this version "
+                                                          f"(known: {', '.join(APPLY)})")
+        expected = set(list(inspect.signature(APPLY[step["name"]]).parameters)[1:])
+        _require(isinstance(step["options"], dict) and set(step["options"]) == expected, f"{where}.options",
+                 f"{sorted(step['options']) if isinstance(step['options'], dict) else step['options']!r} do not fit "
+                 f"{step['name']}, which takes {sorted(expected)}")
+        _require(all(_is_number(value) for value in step["options"].values()), f"{where}.options",
+                 "holds a value that is not a number")
+    normalization = values["normalization"]
+    _require(normalization is not None, "preprocessing.normalization", "is missing (the model's input statistics)")
+    _check_fields(normalization, {"mean", "std"}, {"mean", "std"}, "preprocessing.normalization")
+    _require(_is_number(normalization["mean"]) and _is_number(normalization["std"]) and normalization["std"] > 0,
+             "preprocessing.normalization", f"= {normalization!r} is not a finite mean and a positive std")
+
+
+def _check_metadata(values) -> None:
+    """Every field a model's use relies on, checked against this version before any is used."""
+    known = {item.name for item in fields(CheckpointMetadata)}
+    required = {item.name for item in fields(CheckpointMetadata) if item.name not in ("config", "versions", "quality")}
+    _check_fields(values, known, required, "metadata")
+    _require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
+             f"{values['arch']!r} is not an architecture of this version")
+    _require(values["task"] in TASKS, "task", f"{values['task']!r} is not one of {', '.join(TASKS)}")
+    _require(isinstance(values["width"], int) and values["width"] > 0, "width", "is not a positive integer")
+    classes = values["classes"]
+    _require(isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes),
+             "classes", f"= {classes!r} is not a list of two or more class names")
+    _check_preprocessing(values["preprocessing"])
+    thresholds = values["thresholds"]
+    _check_fields(thresholds, {item.name for item in fields(Thresholds)}, set(), "thresholds")
+    if values["task"] == "fracture":
+        _require(_is_number(thresholds.get("image")), "thresholds.image", "is not a number (the frozen threshold)")
+    if values.get("quality") is not None:
+        _check_fields(values["quality"], {"min_size", "min_std"}, {"min_size", "min_std"}, "quality")
+
+
+def written_by(versions) -> str:
+    """The versions a checkpoint says wrote it, for messages."""
+    versions = versions if isinstance(versions, dict) else {}
+    project = (f"fracture {versions['fracture']}" if versions.get("fracture") else
+               "a version of fracture before 0.2.0 (the first to record its own)")
+    return project + (f" with torch {versions['torch']}" if versions.get("torch") else "")
 
 
 def library_versions() -> dict:
-    """Python and the versions of the libraries that decide a run's numbers."""
-    versions = {"python": platform.python_version()}
+    """This project's version, Python's and those of the libraries that decide a run's numbers."""
+    versions = {"fracture": __version__, "python": platform.python_version()}
     for name in LIBRARIES:
         try:
             versions[name] = version(name)
@@ -91,12 +181,24 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
         raise UserError(f"{path} not found; train a model first (dvc repro)")
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+        raise UserError(f"{path} is not a checkpoint that torch can read ({type(error).__name__}); retrain it "
+                        f"(dvc repro)") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("metadata"), dict) or "state_dict" not in saved:
+        raise UserError(f"{path} is not a checkpoint of this project (no metadata and state_dict); retrain it "
+                        f"(dvc repro)")
+    written = written_by(saved["metadata"].get("versions"))
+    try:
         metadata = CheckpointMetadata.from_dict(saved["metadata"])
-        model = build_model(metadata.arch, len(metadata.classes), pretrained=False, width=metadata.width)
+    except MetadataMismatch as error:
+        raise UserError(f"{path}: {error}; it was written by {written}, this is fracture {__version__}: retrain it "
+                        f"(dvc repro) or use the version that wrote it") from None
+    model = build_model(metadata.arch, len(metadata.classes), pretrained=False, width=metadata.width)
+    try:
         model.load_state_dict(saved["state_dict"])
-    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise UserError(f"{path} is not a checkpoint of this version of the project ({type(error).__name__}); "
-                        f"retrain it (dvc repro)") from None
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise UserError(f"{path}: the weights do not fit {metadata.arch} ({str(error).splitlines()[0]}); it was "
+                        f"written by {written}: retrain it (dvc repro)") from None
     return model.to(device).eval(), metadata
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fracture.datafolder import DataFolder
 from fracture.errors import UserError
 from fracture.sources.folder import parse_folder
 from tests.conftest import radiograph_like, write_dicom, write_png
@@ -15,7 +16,7 @@ def test_labels_csv_with_optional_columns_and_dicom(tmp_path):
         "img/a.png,1,Wrist,p1,s1,frontal\n"
         "img/b.dcm,normal,wrist,p1,s2,\n"
         "img/c.png,fractured,Hand,,,lateral\n")
-    manifest = parse_folder(tmp_path).set_index("image_id")
+    manifest = parse_folder(DataFolder(tmp_path)).set_index("image_id")
     assert manifest["label"].to_dict() == {"img/a": 1, "img/b": 0, "img/c": 1}
     assert manifest.loc["img/a", "region"] == "wrist" and manifest.loc["img/c", "region"] == "hand"
     assert manifest.loc["img/c", "patient_id"] == "img/c" and manifest.loc["img/c", "study_id"] == "img/c"
@@ -27,7 +28,7 @@ def test_groups_fill_missing_patient_ids(tmp_path):
         write_png(tmp_path / f"{name}.png", radiograph_like(ord(name)))
     (tmp_path / "labels.csv").write_text(
         "path,label,patient_id,pseudo_group\na.png,0,,G1\nb.png,1,,G1\nc.png,1,P9,G2\n")
-    assert parse_folder(tmp_path)["patient_id"].tolist() == ["G1", "G1", "P9"]
+    assert parse_folder(DataFolder(tmp_path))["patient_id"].tolist() == ["G1", "G1", "P9"]
 
 
 def test_each_row_says_what_its_grouping_key_is(tmp_path):
@@ -35,11 +36,11 @@ def test_each_row_says_what_its_grouping_key_is(tmp_path):
         write_png(tmp_path / f"{name}.png", radiograph_like(ord(name)))
     (tmp_path / "labels.csv").write_text("path,label,patient_id,group,pseudo_group\n"
                                          "a.png,0,P1,,\nb.png,1,,G1,\nc.png,1,,,Q1\nd.png,0,Q2,,Q2\ne.png,0,,,\n")
-    manifest = parse_folder(tmp_path)
+    manifest = parse_folder(DataFolder(tmp_path))
     assert manifest["grouping"].tolist() == ["patient", "group", "pseudo_patient", "pseudo_patient", "image"]
     assert manifest["patient_id"].tolist() == ["P1", "G1", "Q1", "Q2", "e"]
     (tmp_path / "labels.csv").write_text("path,label,patient_id,group,pseudo_group\na.png,0,Q3,G3,Q3\n")
-    assert parse_folder(tmp_path)[["patient_id", "grouping"]].values.tolist() == [["G3", "group"]], \
+    assert parse_folder(DataFolder(tmp_path))[["patient_id", "grouping"]].values.tolist() == [["G3", "group"]], \
         "the key is the one its kind names"
 
 
@@ -47,7 +48,7 @@ def test_absolute_and_climbing_paths_are_kept_unread_for_the_filter_to_reject(tm
     outside = write_png(tmp_path / "outside.png", radiograph_like(0))
     write_png(tmp_path / "data/in.png", radiograph_like(1))
     (tmp_path / "data/labels.csv").write_text(f"path,label\nin.png,0\n../outside.png,1\n{outside},1\n")
-    manifest = parse_folder(tmp_path / "data").set_index("image_id")
+    manifest = parse_folder(DataFolder(tmp_path / "data")).set_index("image_id")
     assert manifest.loc["../outside", "path"] == "../outside.png"
     assert manifest.loc[outside.with_suffix("").as_posix(), "path"] == str(outside)
     assert manifest.loc[["../outside", outside.with_suffix("").as_posix()], "sha256"].str.startswith("outside:").all()
@@ -58,17 +59,17 @@ def test_class_folders(tmp_path):
     write_png(tmp_path / "normal/x.png", radiograph_like(0))
     write_png(tmp_path / "fracture/deep/y.jpg", radiograph_like(1))
     write_png(tmp_path / "notes/z.png", radiograph_like(2))
-    manifest = parse_folder(tmp_path).set_index("image_id")
+    manifest = parse_folder(DataFolder(tmp_path)).set_index("image_id")
     assert manifest["label"].to_dict() == {"fracture/deep/y": 1, "normal/x": 0}
 
 
 def test_bad_labels_and_layouts_are_clear_errors(tmp_path):
     (tmp_path / "labels.csv").write_text("path,label\na.png,1\nb.png,maybe\n")
     with pytest.raises(UserError, match=r"row 3: label 'maybe' is not 0/1"):
-        parse_folder(tmp_path)
+        parse_folder(DataFolder(tmp_path))
     (tmp_path / "labels.csv").write_text("file,diagnosis\na.png,1\n")
     with pytest.raises(UserError, match="lacks columns path, label"):
-        parse_folder(tmp_path)
+        parse_folder(DataFolder(tmp_path))
     (tmp_path / "labels.csv").unlink()
     with pytest.raises(UserError, match="no labels.csv and no class folders"):
-        parse_folder(tmp_path)
+        parse_folder(DataFolder(tmp_path))

@@ -1,4 +1,5 @@
 
+from fracture.datafolder import DataFolder
 from fracture.sources import acquire, data_config
 from fracture.sources.fracatlas import conservative_groups, parse_fracatlas
 from tests.conftest import radiograph_like, tiny_params, write_png, zip_bytes
@@ -26,7 +27,7 @@ def _layout(root):
 
 
 def test_labels_regions_views_and_conservative_groups(tmp_path):
-    manifest = parse_fracatlas(_layout(tmp_path)).set_index("image_id")
+    manifest = parse_fracatlas(DataFolder(_layout(tmp_path))).set_index("image_id")
     assert manifest["label"].to_dict() == {"IMG0000010": 1, "IMG0000011": 1, "IMG0000012": 0, "IMG0000020": 0,
                                            "IMG0000030": 0}
     assert manifest.loc["IMG0000020", "region"] == "mixed" and manifest.loc["IMG0000012", "region"] == "leg"

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from fracture.datafolder import DataFolder
 from fracture.sources import phantom
 from fracture.sources.mura import parse_mura
 from fracture.sources.synthetic import MURA_ROOT, SyntheticConfig, draw_study, generate, plan_films, plan_studies
@@ -33,7 +34,7 @@ def test_layout_and_index_files_follow_mura_v1_1(tiny_synthetic):
 
 
 def test_parsed_by_the_mura_parser_with_patients_studies_and_views(tiny_synthetic):
-    manifest = parse_mura(tiny_synthetic, source="synthetic")
+    manifest = parse_mura(DataFolder(tiny_synthetic), source="synthetic")
     assert set(manifest["source_split"]) == {"train", "valid"}
     assert manifest.groupby("study_id").size().min() >= 2, "every study has several views"
     assert manifest.groupby("study_id")["label"].nunique().max() == 1, "a study has one label"

@@ -1,10 +1,13 @@
+import copy
 import dataclasses
 
 import pytest
 import torch
 
+import fracture
 from fracture.errors import UserError
 from fracture.imaging.filters import FilterStep
+from fracture.imaging.screening import QualityRules
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
 from fracture.training.checkpoint import (
@@ -23,7 +26,7 @@ def test_round_trip_restores_weights_preprocessing_and_the_resolved_run(tmp_path
     preprocessing = Preprocessing(48, (FilterStep("median", {"kernel": 3}),), Normalization(0.3, 0.2))
     model = build_model("simple_cnn", 2, width=4)
     metadata = CheckpointMetadata.of_run(config, ["normal", "abnormal"], preprocessing, Thresholds(0.3, 0.4, "youden"),
-                                         best_epoch=2)
+                                         best_epoch=2, quality=QualityRules(64, 2.0))
     save_checkpoint(tmp_path / "model.pt", model.state_dict(), metadata)
     loaded, loaded_metadata = load_checkpoint(tmp_path / "model.pt")
     assert loaded_metadata == metadata and not loaded.training
@@ -31,6 +34,7 @@ def test_round_trip_restores_weights_preprocessing_and_the_resolved_run(tmp_path
     assert loaded_metadata.config == dataclasses.asdict(config), "every model and train param"
     assert loaded_metadata.config["augment"]["rotation"] == config.augment.rotation
     assert loaded_metadata.versions["torch"] == torch.__version__.split("+")[0]
+    assert loaded_metadata.versions["fracture"] == fracture.__version__ and loaded_metadata.quality.min_size == 64
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key])
 
@@ -43,6 +47,45 @@ def test_missing_foreign_or_old_files_are_user_errors(tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"state_dict": {}, "metadata": {"arch": "simple_cnn", "threshold": 0.5}}, tmp_path / "old.pt")
     with pytest.raises(UserError, match="retrain"):
+        load_checkpoint(tmp_path / "old.pt")
+
+
+def _saved(tmp_path) -> dict:
+    preprocessing = Preprocessing(32, (FilterStep("clahe", {"clip_limit": 2.0, "tile_grid": 4}),),
+                                  Normalization(0.4, 0.25))
+    metadata = CheckpointMetadata("simple_cnn", 4, "fracture", ["normal", "abnormal"], preprocessing,
+                                  Thresholds(0.5, None, "youden"), 1, versions={"fracture": "0.1.9", "torch": "2.3.0"})
+    save_checkpoint(tmp_path / "good.pt", build_model("simple_cnn", 2, width=4).state_dict(), metadata)
+    return torch.load(tmp_path / "good.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda m: m["preprocessing"]["filters"][0]["options"].update(clip=2.0), "preprocessing.filters[0].options"),
+    (lambda m: m["preprocessing"]["filters"][0].update(name="unsharp"), "preprocessing.filters[0].name"),
+    (lambda m: m.update(arch="resnet9000"), "arch"),
+    (lambda m: m["preprocessing"].update(normalization=None), "preprocessing.normalization"),
+    (lambda m: m["preprocessing"].pop("image_size"), "preprocessing.image_size"),
+    (lambda m: m.update(colour_space="rgb"), "metadata.colour_space"),
+    (lambda m: m["thresholds"].update(image="0.5"), "thresholds.image"),
+    (lambda m: m.update(classes="normal"), "classes"),
+])
+def test_metadata_that_no_longer_fits_names_the_file_the_field_and_the_version_that_wrote_it(tmp_path, change, field):
+    saved = copy.deepcopy(_saved(tmp_path))
+    change(saved["metadata"])
+    torch.save(saved, tmp_path / "old.pt")
+    with pytest.raises(UserError) as error:
+        load_checkpoint(tmp_path / "old.pt")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'old.pt'}: {field} ") and "\n" not in message
+    assert "written by fracture 0.1.9 with torch 2.3.0" in message
+
+
+def test_a_checkpoint_from_before_versions_were_kept_says_so_and_weights_that_do_not_fit_are_one_line(tmp_path):
+    saved = copy.deepcopy(_saved(tmp_path))
+    saved["metadata"]["versions"] = {}
+    saved["state_dict"].pop(next(iter(saved["state_dict"])))
+    torch.save(saved, tmp_path / "old.pt")
+    with pytest.raises(UserError, match=r"the weights do not fit simple_cnn .*before 0\.2\.0"):
         load_checkpoint(tmp_path / "old.pt")
 
 

@@ -1,0 +1,38 @@
+"""Whether a radiograph file is usable: readable, large enough, not blank.
+
+The filter stage decides this for the training data, and the checkpoint keeps
+the rules (`filter.min_size`, `filter.min_std`) so that `predict` refuses,
+with the same reason, an image the pipeline would never have trained or
+tested on, instead of giving it a probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..params import Section
+from .pixels import UnreadableImage
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """The smallest side in pixels, and the least grey-level standard deviation, of a usable image."""
+
+    min_size: int
+    min_std: float
+
+    def check(self, image: np.ndarray) -> None:
+        """Raise UnreadableImage(`too_small` or `blank`) for an image these rules reject."""
+        if min(image.shape) < self.min_size:
+            raise UnreadableImage("too_small", f"{image.shape[1]}x{image.shape[0]} pixels, under filter.min_size "
+                                               f"{self.min_size}")
+        if float(np.std(image)) < self.min_std:
+            raise UnreadableImage("blank", f"grey-level spread under filter.min_std {self.min_std}")
+
+
+def quality_rules(params: dict) -> QualityRules:
+    section = Section(params, "filter")
+    return QualityRules(section.integer("min_size", minimum=1), section.number("min_std", minimum=0.0))
+
