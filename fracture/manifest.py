@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .datafolder import DataFolder
 from .errors import UserError
 from .storage import atomic_path
 
@@ -41,18 +40,6 @@ def write_manifest(frame: pd.DataFrame, path: Path | str) -> None:
     extra = [column for column in frame.columns if column not in COLUMNS]
     with atomic_path(path) as temporary:
         frame[COLUMNS + extra].to_csv(temporary, index=False)
-
-
-def image_row(folder: DataFolder, relative: str, *, image_id: str, patient_id: str, study_id: str, region: str,
-              label: int, source: str, grouping: str, view: str = "", source_split: str = "") -> dict:
-    """One manifest row for the image at `relative` in `folder`; an image that is not read gets a marker hash.
-
-    Every source builds its rows here, so no source hashes (or opens) a file
-    that lies outside its data folder.
-    """
-    return {"image_id": image_id, "path": relative, "patient_id": patient_id, "study_id": study_id,
-            "region": region, "label": label, "view": view, "source": source, "source_split": source_split,
-            "sha256": folder.digest(relative), "grouping": grouping}
 
 
 def label_counts(manifest: pd.DataFrame) -> dict:

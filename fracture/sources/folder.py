@@ -26,7 +26,8 @@ import pandas as pd
 from ..datafolder import OUTSIDE, DataFolder
 from ..errors import UserError
 from ..grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
-from ..manifest import COLUMNS, image_row
+from ..manifest import COLUMNS
+from .rows import image_row
 from .tables import LABELS_FILE, label_of, labels_of, read_table
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,8 @@ import pandas as pd
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PSEUDO_PATIENT
-from ..manifest import COLUMNS, image_row
+from ..manifest import COLUMNS
+from .rows import image_row
 from .tables import find_table, read_table
 
 URL = "https://figshare.com/ndownloader/files/43283628"

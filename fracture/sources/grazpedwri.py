@@ -17,7 +17,8 @@ import pandas as pd
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PATIENT
-from ..manifest import COLUMNS, image_row
+from ..manifest import COLUMNS
+from .rows import image_row
 from .tables import find_table, read_table
 
 REQUIRED = ("filestem", "patient_id", "fracture_visible")

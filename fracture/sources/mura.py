@@ -15,7 +15,8 @@ import pandas as pd
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PATIENT
-from ..manifest import COLUMNS, image_row
+from ..manifest import COLUMNS
+from .rows import image_row
 
 MURA_PATH = re.compile(
     r"(?:^|/)(?P<split>train|valid)/XR_(?P<region>[A-Z]+)/(?P<patient>patient\d+)/"
