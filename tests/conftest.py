@@ -159,13 +159,14 @@ def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2"
 
 
 class FileServer:
-    """Serves bytes on 127.0.0.1 with Range support; can cut a transfer once or answer 404."""
+    """Serves bytes on 127.0.0.1 with Range support and a given Content-Type; can cut a transfer once or answer 404."""
 
     def __init__(self):
         import http.server
         import threading
 
         self.files: dict[str, bytes] = {}
+        self.types: dict[str, str] = {}  # Content-Type by path, where one is sent
         self.cut_once: set[str] = set()
         self.requests: list[tuple[str, str | None]] = []
         server = self
@@ -179,6 +180,8 @@ class FileServer:
                     return
                 start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
                 self.send_response(206 if start else 200)
+                if self.path in server.types:
+                    self.send_header("Content-Type", server.types[self.path])
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(data) - start))

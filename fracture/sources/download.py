@@ -4,15 +4,20 @@ A transfer lands in `<name>.part` and resumes from there with a Range request
 after a cut connection; failures are retried with exponential backoff; the
 file is verified against a checksum when one is given and only then renamed
 into place, so a complete file in the cache is always a good one and is used
-without touching the network.
+without touching the network. A server that answers with a web page (a
+sign-in or quota page, served with status 200) is caught from its content
+type or its first bytes before anything is written, and the download stops
+with one line naming the URL and what came back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import http.client
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,25 @@ from ..errors import UserError
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 PERMANENT_HTTP_ERRORS = {400, 401, 403, 404, 410}
+PAGE_TYPES = ("text/html", "application/xhtml+xml")
+PAGE_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+class NotTheFile(Exception):
+    """The server answered, but with a web page instead of the file."""
+
+
+def page_description(first_bytes: bytes, content_type: str = "") -> str | None:
+    """'an HTML page titled ...' when a response is a web page rather than a data file, else None."""
+    start = first_bytes.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    declared = content_type.split(";")[0].strip().lower() in PAGE_TYPES
+    markup = start.startswith(PAGE_STARTS) and (not start.startswith(b"<?xml") or b"<html" in start[:1024])
+    if not (markup or (declared and start.startswith(b"<"))):  # a zip mislabelled text/html is still a zip
+        return None
+    title = TITLE.search(first_bytes)
+    named = f" titled {html.unescape(title.group(1).decode('utf-8', 'replace')).strip()[:80]!r}" if title else ""
+    return f"an HTML page{named} ({content_type or 'no content type'})"
 
 
 @dataclass(frozen=True)
@@ -67,14 +91,22 @@ def fetch(url: str, cache_dir: Path, checksum: str = "", retry: Retry = Retry())
     expected = parse_checksum(checksum)
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / cache_name(url)
+    if final.is_file() and _first_bytes_are_a_page(final):
+        log.warning(f"{final} is a web page, not the file (an earlier download); downloading {url} again")
+        final.unlink()
     if final.is_file() and (expected is None or file_digest(final, expected[0]) == expected[1]):
         log.info(f"using cached {final}")
         return final
     partial = final.with_name(final.name + ".part")
+    if partial.is_file() and _first_bytes_are_a_page(partial):
+        partial.unlink()
     for attempt in range(1, retry.attempts + 1):
         try:
             _transfer(url, partial, retry.timeout)
             break
+        except NotTheFile as error:
+            raise UserError(f"download of {url} returned {error}, not the file; the link may need a sign-in, or a "
+                            f"quota is exhausted: download the file in a browser and set data.path to it") from None
         except HTTPError as error:
             if error.code in PERMANENT_HTTP_ERRORS:
                 raise UserError(f"download of {url} failed: HTTP {error.code} {error.reason}; download the file "
@@ -99,8 +131,13 @@ def fetch(url: str, cache_dir: Path, checksum: str = "", retry: Retry = Retry())
     return final
 
 
+def _first_bytes_are_a_page(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return page_description(handle.read(4096)) is not None
+
+
 def _transfer(url: str, partial: Path, timeout: float) -> None:
-    """Continue `partial` from where it stops; raise IncompleteRead if the server stops early."""
+    """Continue `partial` from where it stops; raise IncompleteRead if the server stops early, NotTheFile for a page."""
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"User-Agent": "fracture-pipeline", **({"Range": f"bytes={have}-"} if have else {})}
     try:
@@ -112,13 +149,18 @@ def _transfer(url: str, partial: Path, timeout: float) -> None:
     with response:
         if have and response.status != 206:
             have = 0  # the server ignored the range: start over
+        block = response.read(CHUNK)
+        page = None if have else page_description(block, response.headers.get("Content-Type", ""))
+        if page:
+            raise NotTheFile(page)
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         with open(partial, "ab" if have else "wb") as sink, tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, desc=Path(urlparse(url).path).name) as bar:
-            while block := response.read(CHUNK):
+            while block:
                 sink.write(block)
                 bar.update(len(block))
+                block = response.read(CHUNK)
     size = partial.stat().st_size
     if total is not None and size < total:
         raise http.client.IncompleteRead(b"", total - size)

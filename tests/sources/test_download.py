@@ -4,7 +4,8 @@ import socket
 import pytest
 
 from fracture.errors import UserError
-from fracture.sources.download import Retry, fetch
+from fracture.sources.download import Retry, cache_name, fetch
+from tests.conftest import zip_bytes
 
 FAST = Retry(attempts=3, backoff=0.01, timeout=5)
 PAYLOAD = bytes(range(256)) * 4000  # about 1 MB
@@ -72,3 +73,32 @@ def test_offline_names_the_url_and_the_alternative(tmp_path):
 def test_bad_checksum_params_are_rejected(tmp_path):
     with pytest.raises(UserError, match="data.checksum"):
         fetch("http://127.0.0.1:9/x", tmp_path, "crc32:abcd", FAST)
+
+
+SIGN_IN = b"<!DOCTYPE html>\n<html><head><title>Sign in &ndash; Data portal</title></head><body>...</body></html>"
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream", None])
+def test_a_web_page_instead_of_the_file_stops_before_the_cache(tmp_path, file_server, content_type):
+    file_server.files["/data.zip"] = SIGN_IN
+    if content_type:
+        file_server.types["/data.zip"] = content_type
+    with pytest.raises(UserError) as error:
+        fetch(f"{file_server.url}/data.zip", tmp_path, retry=FAST)
+    message = str(error.value)
+    assert message.startswith(f"download of {file_server.url}/data.zip returned an HTML page titled "
+                              f"'Sign in – Data portal'") and "set data.path" in message
+    assert list(tmp_path.iterdir()) == [] and len(file_server.requests) == 1, "nothing cached, no retries"
+
+
+def test_a_page_cached_by_an_earlier_version_is_downloaded_again(tmp_path, file_server):
+    file_server.files["/data.zip"] = PAYLOAD
+    url = f"{file_server.url}/data.zip"
+    (tmp_path / cache_name(url)).write_bytes(SIGN_IN)
+    assert fetch(url, tmp_path, retry=FAST).read_bytes() == PAYLOAD
+
+
+def test_a_zip_mislabelled_as_text_html_is_still_a_zip(tmp_path, file_server):
+    file_server.files["/mislabelled.zip"] = zip_bytes({"a.png": b"x"})
+    file_server.types["/mislabelled.zip"] = "text/html"
+    assert fetch(f"{file_server.url}/mislabelled.zip", tmp_path, retry=FAST).read_bytes()[:2] == b"PK"
