@@ -1,7 +1,14 @@
-"""Reading params.yaml and checking each value before a stage does any work."""
+"""Reading params.yaml and checking each value before a stage does any work.
+
+A key that no stage knows (a typo such as `filter.min_szie`) would otherwise
+be ignored while the default it meant to change stays in force, so every
+stage refuses the file with one line naming the key and the nearest known one.
+"""
 
 from __future__ import annotations
 
+import difflib
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -10,10 +17,50 @@ import yaml
 from .errors import ParamError, UserError
 
 PARAMS_FILE = Path("params.yaml")
+_ = None  # a leaf: a value, not a section
+KNOWN_PARAMS = {
+    "base": {"seed": _, "workers": _},
+    "data": {"source": _, "path": _, "url": _, "checksum": _, "cache_dir": _, "retries": _, "max_unpacked_gb": _,
+             "synthetic": {"patients": _, "image_size": _, "abnormal_fraction": _, "valid_fraction": _}},
+    "filter": {"regions": _, "min_size": _, "min_std": _},
+    "split": {"val_fraction": _, "test_fraction": _, "official_test": _},
+    "enhance": {"filters": _, "image_size": _, "score_images": _, "montage_images": _,
+                "clahe": {"clip_limit": _, "tile_grid": _},
+                "bilateral": {"diameter": _, "sigma_color": _, "sigma_space": _},
+                "median": {"kernel": _}},
+    "model": {"arch": _, "task": _, "pretrained": _, "width": _},
+    "train": {"seed": _, "epochs": _, "batch_size": _, "optimizer": _, "lr": _, "weight_decay": _,
+              "class_weights": _, "warmup_epochs": _, "grad_clip": _, "freeze_epochs": _, "backbone_lr_factor": _,
+              "early_stopping": {"monitor": _, "patience": _},
+              "lr_schedule": {"factor": _, "patience": _, "min_lr": _},
+              "augment": {"rotation": _, "scale": _, "shear": _, "translate": _, "brightness": _, "hflip": _,
+                          "vflip": _},
+              "device": _, "gpus": _, "threshold": _, "target_sensitivity": _},
+    "evaluate": {"bootstrap_resamples": _, "ci_level": _, "calibration_bins": _, "gradcam_examples": _},
+}
+
+
+def _dotted(known: dict, prefix: str = "") -> list[str]:
+    return [name for key, inner in known.items()
+            for name in [prefix + key] + (_dotted(inner, f"{prefix}{key}.") if inner else [])]
+
+
+def check_known_keys(values: dict, known: dict = KNOWN_PARAMS, prefix: str = "", path: Path = PARAMS_FILE) -> None:
+    """Refuse a key that no stage reads, naming the nearest known key."""
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            siblings = difflib.get_close_matches(str(key), [str(name) for name in known], n=1, cutoff=0.6)
+            nearest = (prefix + siblings[0]) if siblings else next(
+                iter(difflib.get_close_matches(dotted, _dotted(KNOWN_PARAMS), n=1, cutoff=0.5)), None)
+            hint = f"did you mean {nearest}?" if nearest else f"known keys here: {', '.join(known)}"
+            raise UserError(f"{path}: {dotted} is not a param any stage knows; {hint} (README.md lists them all)")
+        if known[key] is not None and isinstance(value, dict):
+            check_known_keys(value, known[key], dotted + ".", path)
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict:
-    """The whole params file as a dict."""
+    """The whole params file as a dict, every key one that a stage knows."""
     try:
         params = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
@@ -22,6 +69,7 @@ def load_params(path: Path = PARAMS_FILE) -> dict:
         raise UserError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(params, dict):
         raise UserError(f"{path} must hold a mapping of sections")
+    check_known_keys(params, path=path)
     return params
 
 
@@ -72,8 +120,9 @@ class Section:
 
     def number(self, key: str, minimum: float | None = None, maximum: float | None = None) -> float:
         value = self._raw(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _within(value, minimum, maximum):
-            raise self.fail(key, f"expected a number{_bounds(minimum, maximum)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not _within(value, minimum, maximum):
+            raise self.fail(key, f"expected a finite number{_bounds(minimum, maximum)}")
         return float(value)
 
     def boolean(self, key: str) -> bool:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
+import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +161,20 @@ def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2"
     return path
 
 
+def edit_dicom(path: Path, **changes) -> Path:
+    """Rewrite a DICOM file with some attributes changed (a value, or a transfer syntax)."""
+    import pydicom
+
+    dataset = pydicom.dcmread(path)
+    syntax = changes.pop("TransferSyntaxUID", None)
+    if syntax is not None:
+        dataset.file_meta.TransferSyntaxUID = syntax
+    for keyword, value in changes.items():
+        setattr(dataset, keyword, value)
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
 class FileServer:
     """Serves bytes on 127.0.0.1 with Range support and a given Content-Type; can cut a transfer once or answer 404."""
 
@@ -215,9 +232,6 @@ def file_server():
 
 
 def zip_bytes(entries: dict[str, bytes]) -> bytes:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as bundle:
         for name, data in entries.items():
@@ -226,8 +240,31 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _zip_link(name: str, target: str):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()
+
+
+def zip_with_links(path: Path, entries) -> Path:
+    """A zip of (name, bytes) files and (name, target text) symbolic links."""
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, data in entries:
+            info, data = _zip_link(name, data) if isinstance(data, str) else (name, data)
+            bundle.writestr(info, data)
+    return path
+
+
+def patch_zip_field(path: Path, offsets: tuple[int, int], value: int) -> Path:
+    """Overwrite a 2-byte little-endian field (at its offset in the local and the central header) of a one-entry zip."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", offsets[0]), (b"PK\x01\x02", offsets[1])):
+        start = data.find(signature)
+        data[start + offset:start + offset + 2] = value.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    return path

@@ -3,7 +3,7 @@ import pytest
 
 from fracture.imaging.dicom import window_to_uint8
 from fracture.imaging.io import UnreadableImage, read_grayscale
-from tests.conftest import write_dicom
+from tests.conftest import edit_dicom, write_dicom
 
 RAMP = np.array([[0, 1000], [2000, 4000]], dtype=np.uint16)
 
@@ -48,30 +48,16 @@ def test_dicom_is_recognised_by_content_without_extension(tmp_path):
     assert read_grayscale(path).max() == 255
 
 
-def _edited(path, **changes):
-    """Rewrite a DICOM file with some attributes changed (a value, or a transfer syntax)."""
-    import pydicom
-
-    dataset = pydicom.dcmread(path)
-    syntax = changes.pop("TransferSyntaxUID", None)
-    if syntax is not None:
-        dataset.file_meta.TransferSyntaxUID = syntax
-    for keyword, value in changes.items():
-        setattr(dataset, keyword, value)
-    dataset.save_as(path, enforce_file_format=True)
-    return path
-
-
 def test_present_but_empty_display_tags_count_as_absent(tmp_path):
     plain = read_grayscale(write_dicom(tmp_path / "plain.dcm", RAMP))
     for tags in ({"WindowCenter": "", "WindowWidth": ""}, {"RescaleSlope": "", "RescaleIntercept": ""},
                  {"WindowCenter": "", "WindowWidth": "400"}):
-        path = _edited(write_dicom(tmp_path / "e.dcm", RAMP), **tags)
+        path = edit_dicom(write_dicom(tmp_path / "e.dcm", RAMP), **tags)
         np.testing.assert_array_equal(read_grayscale(path), plain)
 
 
 def test_an_enormous_header_is_refused_before_any_pixel_is_decoded(tmp_path, monkeypatch):
-    path = _edited(write_dicom(tmp_path / "huge.dcm", RAMP), Rows=60000, Columns=60000)
+    path = edit_dicom(write_dicom(tmp_path / "huge.dcm", RAMP), Rows=60000, Columns=60000)
     monkeypatch.setattr("pydicom.dataset.Dataset.pixel_array", property(lambda self: pytest.fail("decoded")))
     with pytest.raises(UnreadableImage) as error:
         read_grayscale(path)
@@ -86,7 +72,7 @@ def _deflate_bomb(path, inflated_bytes: int):
     import pydicom
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-    template = _edited(write_dicom(path.parent / "template.dcm", RAMP, with_pixels=False),
+    template = edit_dicom(write_dicom(path.parent / "template.dcm", RAMP, with_pixels=False),
                        TransferSyntaxUID=DeflatedExplicitVRLittleEndian, Rows=8192, Columns=8192)
     meta_end = 132 + 12 + pydicom.dcmread(template).file_meta.FileMetaInformationGroupLength
     header = template.read_bytes()[:meta_end]
@@ -118,7 +104,7 @@ def test_a_codec_without_a_decoder_names_the_codec_and_the_package(tmp_path):
 
     if get_decoder(JPEGLSLossless).is_available:
         pytest.skip("a JPEG-LS decoder is installed here")
-    path = _edited(write_dicom(tmp_path / "jls.dcm", RAMP), TransferSyntaxUID=JPEGLSLossless,
+    path = edit_dicom(write_dicom(tmp_path / "jls.dcm", RAMP), TransferSyntaxUID=JPEGLSLossless,
                    PixelData=encapsulate([b"\xff\xd8 not decoded \xff\xd9"]))
     with pytest.raises(UnreadableImage) as error:
         read_grayscale(path)

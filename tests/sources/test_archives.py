@@ -1,4 +1,3 @@
-import stat
 import zipfile
 
 import pytest
@@ -6,6 +5,7 @@ import pytest
 from fracture.datafolder import DataFolder
 from fracture.errors import UserError
 from fracture.sources.archives import unpack_zip
+from tests.conftest import patch_zip_field, zip_with_links
 
 
 def _zip(path, entries):
@@ -33,22 +33,8 @@ def test_entries_escaping_the_target_are_refused_before_writing(tmp_path, name, 
     assert not (tmp_path / "out").exists(), "nothing is written from an unsafe archive"
 
 
-def _link(name, target):
-    info = zipfile.ZipInfo(name)
-    info.external_attr = (stat.S_IFLNK | 0o777) << 16
-    return info, target.encode()
-
-
-def _zip_with_links(path, entries):
-    with zipfile.ZipFile(path, "w") as bundle:
-        for name, data in entries:
-            info, data = _link(name, data) if isinstance(data, str) else (name, data)
-            bundle.writestr(info, data)
-    return path
-
-
 def test_links_inside_the_archive_are_followed_and_links_out_of_it_are_listed_never_written(tmp_path):
-    archive = _zip_with_links(tmp_path / "links.zip", [
+    archive = zip_with_links(tmp_path / "links.zip", [
         ("data/a.png", b"image a"), ("data/sub/b.png", b"image b"),
         ("data/copy.png", "a.png"), ("data/folder", "sub"), ("data/up.png", "../data/a.png"),
         ("data/passwd.png", "/etc/passwd"), ("data/escape.png", "../../outside.png"), ("data/loop", "loop")])
@@ -67,7 +53,7 @@ def test_links_inside_the_archive_are_followed_and_links_out_of_it_are_listed_ne
 
 
 def test_a_link_cannot_redirect_a_later_entry_out_of_the_target(tmp_path):
-    archive = _zip_with_links(tmp_path / "evil.zip", [("evil", str(tmp_path / "victim")), ("evil/x.png", b"x")])
+    archive = zip_with_links(tmp_path / "evil.zip", [("evil", str(tmp_path / "victim")), ("evil/x.png", b"x")])
     (tmp_path / "victim").mkdir()
     with pytest.raises(UserError, match=r"evil.zip: entry 'evil' is both a file \(or link\) and a folder"):
         unpack_zip(archive, DataFolder(tmp_path / "out"), max_bytes=1000)
@@ -85,23 +71,13 @@ def test_clashing_entries_are_one_line_naming_archive_and_entry(tmp_path, entrie
         unpack_zip(archive, DataFolder(tmp_path / "out"), max_bytes=1000)
 
 
-def _patched(path, offset_of_flags, value):
-    """Overwrite a 2-byte little-endian field of every header (local and central) of a one-entry zip."""
-    data = bytearray(path.read_bytes())
-    for signature, offset in ((b"PK\x03\x04", offset_of_flags[0]), (b"PK\x01\x02", offset_of_flags[1])):
-        start = data.find(signature)
-        data[start + offset:start + offset + 2] = value.to_bytes(2, "little")
-    path.write_bytes(bytes(data))
-    return path
-
-
 @pytest.mark.parametrize("fields, value, message", [
     ((6, 8), 0x1, r"entry 'a.png' is encrypted"),
     ((8, 10), 9, r"entry 'a.png' is compressed with method 9 \(Deflate64\), which Python cannot read"),
     ((8, 10), 93, r"entry 'a.png' is compressed with method 93 \(Zstandard\)"),
 ])
 def test_encrypted_entries_and_unreadable_methods_are_one_line(tmp_path, fields, value, message):
-    archive = _patched(_zip(tmp_path / "odd.zip", [("a.png", b"x" * 100)]), fields, value)
+    archive = patch_zip_field(_zip(tmp_path / "odd.zip", [("a.png", b"x" * 100)]), fields, value)
     with pytest.raises(UserError, match=f"{archive}: {message}"):
         unpack_zip(archive, DataFolder(tmp_path / "out"), max_bytes=1000)
     assert not (tmp_path / "out").exists()
