@@ -43,6 +43,12 @@ def escapes(path: str) -> bool:
     return pure.is_absolute() or PureWindowsPath(path).is_absolute() or ".." in pure.parts
 
 
+def without_image_suffix(relative: str) -> str:
+    """The path less its image extension (a DICOM named by its UID, `1.2.840.3`, keeps its last field)."""
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    return (pure.with_suffix("") if pure.suffix.lower() in IMAGE_SUFFIXES else pure).as_posix()
+
+
 def is_dicom(path: Path) -> bool:
     """By extension, or by the 'DICM' marker after the 128-byte preamble."""
     if path.suffix.lower() in (".dcm", ".dicom"):

@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from ..datafolder import OUTSIDE, DataFolder
+from ..datafolder import OUTSIDE, DataFolder, without_image_suffix
 from ..errors import UserError
 from ..grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
 from ..manifest import COLUMNS
@@ -50,7 +50,7 @@ def _csv_rows(folder: DataFolder, csv_relative: str, source: str) -> pd.DataFram
     study, region, view = (_column(table, name) for name in ("study_id", "region", "view"))
     rows = []
     for index, (path, relative) in enumerate(zip(table["path"], relatives)):
-        image_id = PurePosixPath(path.replace("\\", "/")).with_suffix("").as_posix()
+        image_id = without_image_suffix(path)
         rows.append(image_row(folder, relative, image_id=image_id, patient_id=group[index] or image_id,
                               study_id=study[index] or image_id, region=region[index].lower() or "unspecified",
                               label=int(labels[index]), view=view[index].lower(), source=source,
@@ -89,7 +89,7 @@ def _from_class_folders(folder: DataFolder, source: str) -> pd.DataFrame:
         label = _class_of(entry.relative)
         if label is None:
             continue
-        image_id = PurePosixPath(entry.relative).with_suffix("").as_posix()
+        image_id = without_image_suffix(entry.relative)
         rows.append(image_row(folder, entry.relative, image_id=image_id, patient_id=image_id, study_id=image_id,
                               region="unspecified", label=label, source=source, grouping=IMAGE))
     if not rows:
