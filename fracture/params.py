@@ -122,7 +122,7 @@ class Section:
         value = self._raw(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or not _within(value, minimum, maximum):
-            raise self.fail(key, f"expected a finite number{_bounds(minimum, maximum)}")
+            raise self.fail(key, f"expected a number{_bounds(minimum, maximum)} (finite)")
         return float(value)
 
     def boolean(self, key: str) -> bool:

@@ -99,7 +99,7 @@ def test_a_labels_csv_that_cannot_be_used_is_one_line_naming_the_users_file(tmp_
     assert (tmp_path / "data/raw/manifest.csv").read_text() == "an earlier download", "nothing written is lost"
 
 
-def test_two_labels_csv_at_one_depth_are_refused_and_a_latin1_export_is_read(tmp_path):
+def test_two_labels_csv_at_one_depth_are_refused_and_a_latin1_semicolon_export_is_read(tmp_path):
     folder = tmp_path / "two"
     for part in ("train", "test"):
         write_png(folder / part / "a.png", radiograph_like(0))
@@ -109,8 +109,8 @@ def test_two_labels_csv_at_one_depth_are_refused_and_a_latin1_export_is_read(tmp
     latin = tmp_path / "latin"
     write_png(latin / "Radius_é.png", radiograph_like(1))
     write_png(latin / "Ulna.png", radiograph_like(2))
-    (latin / "labels.csv").write_bytes("path;label\n".replace(";", ",").encode("cp1252")
-                                       + "Radius_é.png,fracture\nUlna.png,normal\n".encode("cp1252"))
+    # a spreadsheet's "CSV" in a European locale: Windows-1252 and semicolons
+    (latin / "labels.csv").write_bytes("path;label\nRadius_é.png;fracture\nUlna.png;normal\n".encode("cp1252"))
     result = run_stage("download", tmp_path, _folder_params(latin))
     assert result.returncode == 0 and "is not UTF-8; read as Windows-1252" in result.stderr, result.stderr
     manifest = pd.read_csv(tmp_path / "data/raw/manifest.csv")
@@ -119,9 +119,10 @@ def test_two_labels_csv_at_one_depth_are_refused_and_a_latin1_export_is_read(tmp
 
 
 @pytest.mark.parametrize("entries, patch, fragments", [
-    ({"a": b"file", "a/b.png": b"x"}, None, ["entry 'a' is both a file"]),
-    ({"a.png": b"x" * 100}, ((6, 8), 0x1), ["entry 'a.png' is encrypted"]),
-    ({"a.png": b"x" * 100}, ((8, 10), 9), ["entry 'a.png' is compressed with method 9 (Deflate64)"]),
+    ({"a": b"file", "a/b.png": b"x"}, None, ["refusing entry 'a', which is both a file"]),
+    ({"a.png": b"x" * 100}, ((6, 8), 0x1), ["refusing entry 'a.png', which is encrypted"]),
+    ({"a.png": b"x" * 100}, ((8, 10), 9), ["refusing entry 'a.png', which is compressed with method 9 (Deflate64)",
+                                           "that Python cannot read"]),
 ])
 def test_archives_that_cannot_be_unpacked_are_one_line_naming_archive_and_entry(tmp_path, entries, patch, fragments):
     archive = tmp_path / "data.zip"
@@ -172,8 +173,8 @@ def test_dicom_edge_cases_are_read_or_rejected_with_their_reason(tmp_path):
 @pytest.mark.parametrize("key, value, fragments", [
     ("filter.min_szie", 3, ["filter.min_szie is not a param any stage knows; did you mean filter.min_size?"]),
     ("trian", {"epochs": 3}, ["trian is not a param", "did you mean train?"]),
-    ("filter.min_std", float("inf"), ["filter.min_std = inf is not valid; expected a finite number"]),
-    ("filter.min_std", float("nan"), ["filter.min_std = nan is not valid; expected a finite number"]),
+    ("filter.min_std", float("inf"), ["filter.min_std = inf is not valid; expected a number >= 0.0 (finite)"]),
+    ("filter.min_std", float("nan"), ["filter.min_std = nan is not valid; expected a number >= 0.0 (finite)"]),
 ])
 def test_unknown_keys_and_non_finite_numbers_are_one_line(tmp_path, key, value, fragments):
     params = tiny_params()

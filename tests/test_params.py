@@ -1,7 +1,8 @@
 import pytest
 
 from fracture.errors import ParamError, UserError
-from fracture.params import Section, load_params
+from fracture.params import KNOWN_PARAMS, Section, load_params
+from tests.conftest import default_params
 
 PARAMS = {"train": {"epochs": 5, "lr": 0.01, "flag": True, "arch": "resnet18", "names": ["a", "b"],
                     "nested": {"k": 3}}}
@@ -49,3 +50,18 @@ def test_unreadable_params_file(tmp_path):
     (tmp_path / "params.yaml").write_text("train: [unclosed")
     with pytest.raises(UserError, match="not valid YAML"):
         load_params(tmp_path / "params.yaml")
+
+
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    return {name for key, inner in tree.items()
+            for name in {prefix + key} | (_keys(inner, f"{prefix}{key}.") if isinstance(inner, dict) else set())}
+
+
+def test_the_known_keys_are_exactly_the_shipped_params():
+    assert _keys(KNOWN_PARAMS) == _keys(default_params())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_numbers_must_be_finite(value):
+    with pytest.raises(ParamError, match=r"train.lr = .* is not valid; expected a number \(finite\)"):
+        Section({"train": {"lr": value}}, "train").number("lr")

@@ -22,7 +22,7 @@ from typing import Callable
 import pandas as pd
 
 from ..datafolder import DataFolder, walk
-from ..errors import ParamError
+from ..errors import ParamError, UserError
 from ..parallel import worker_count
 from ..params import Section, seed
 from .archives import unpack_zip
@@ -136,5 +136,9 @@ def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:
         else:
             destination = folder.root / entry.relative
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(entry.path, destination)
+            try:
+                shutil.copy2(entry.path, destination)
+            except OSError as error:
+                raise UserError(f"cannot copy {entry.path} ({error.strerror}); make it readable or move it out of "
+                                f"{item}") from None
             folder.origins[entry.relative] = str(entry.path)

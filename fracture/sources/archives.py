@@ -50,7 +50,7 @@ def _refusal(info: zipfile.ZipInfo) -> str | None:
         return "is encrypted; unpack it with its password and set data.path to the folder"
     if info.compress_type not in READABLE_METHODS:
         method = OTHER_METHODS.get(info.compress_type, "unknown")
-        return (f"is compressed with method {info.compress_type} ({method}), which Python cannot read; re-create the "
+        return (f"is compressed with method {info.compress_type} ({method}) that Python cannot read; re-create the "
                 f"archive with deflate (e.g. `zip -r`) or unpack it yourself and set data.path to the folder")
     return None
 
@@ -62,20 +62,20 @@ def _check(archive: Path, entries: list[zipfile.ZipInfo], max_bytes: int) -> Non
     for info in entries:
         reason = _refusal(info)
         if reason:
-            raise UserError(f"{archive}: entry {info.filename!r} {reason}")
+            raise UserError(f"{archive}: refusing entry {info.filename!r}, which {reason}")
         name = _name(info)
         parents = PurePosixPath(name).parents
         folders.update(str(parent) for parent in list(parents)[:-1])
         if info.is_dir():
             folders.add(name)
         elif name in seen:
-            raise UserError(f"{archive}: two entries are named {name!r}; the archive is ambiguous")
+            raise UserError(f"{archive}: refusing entry {name!r}, which appears twice; the archive is ambiguous")
         else:
             seen.add(name)
     clashes = sorted(seen & folders)
     if clashes:
-        raise UserError(f"{archive}: entry {clashes[0]!r} is both a file (or link) and a folder; the archive is "
-                        f"inconsistent")
+        raise UserError(f"{archive}: refusing entry {clashes[0]!r}, which is both a file (or link) and a folder; "
+                        f"the archive is inconsistent")
     total = sum(info.file_size for info in entries)
     if total > max_bytes:
         raise UserError(f"{archive} unpacks to {total} bytes, over the limit of {max_bytes}; "

@@ -4,7 +4,8 @@ Used by the sources and by `predict`. A file that cannot be used ends with
 one line naming the file (as the user knows it) and the problem: empty,
 binary, a ragged row, an empty path, a header without rows, a label that is
 not a known word. A Windows export in Latin-1 (Windows-1252) or a UTF-16 one
-is decoded, with a warning that says how to save it.
+is decoded, with a warning that says how to save it; a header separated by
+semicolons or tabs (as spreadsheets in many locales write) sets the separator.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ LABEL_WORDS = {
 }
 # Bytes that no text file holds (tab, line feed and carriage return are text).
 BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+SEPARATORS = (",", ";", "\t")
 RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
@@ -73,8 +75,12 @@ def read_table(path: Path, shown: str, required: tuple[str, ...] = ("path", "lab
     data = path.read_bytes()
     if not data.strip():
         raise UserError(f"{shown} is empty; it needs a header line ({','.join(required)}) and a row per image")
+    text = _decode(data, shown)
+    header = text.lstrip().split("\n", 1)[0]
+    separator = max(SEPARATORS, key=header.count)  # a European spreadsheet writes ';', a text export tabs
     try:
-        table = pd.read_csv(io.StringIO(_decode(data, shown)), dtype=str, keep_default_na=False)
+        table = pd.read_csv(io.StringIO(text), sep=separator if separator in header else ",", dtype=str,
+                            keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise UserError(f"{shown} has no header line; it needs {','.join(required)}") from None
     except pd.errors.ParserError as error:

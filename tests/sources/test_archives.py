@@ -55,14 +55,14 @@ def test_links_inside_the_archive_are_followed_and_links_out_of_it_are_listed_ne
 def test_a_link_cannot_redirect_a_later_entry_out_of_the_target(tmp_path):
     archive = zip_with_links(tmp_path / "evil.zip", [("evil", str(tmp_path / "victim")), ("evil/x.png", b"x")])
     (tmp_path / "victim").mkdir()
-    with pytest.raises(UserError, match=r"evil.zip: entry 'evil' is both a file \(or link\) and a folder"):
+    with pytest.raises(UserError, match=r"evil.zip: refusing entry 'evil', which is both a file \(or link\)"):
         unpack_zip(archive, DataFolder(tmp_path / "out"), max_bytes=1000)
     assert list((tmp_path / "victim").iterdir()) == []
 
 
 @pytest.mark.parametrize("entries, message", [
-    ([("a", b"file"), ("a/b.png", b"x")], r"entry 'a' is both a file"),
-    ([("a.png", b"1"), ("a.png", b"2")], r"two entries are named 'a.png'"),
+    ([("a", b"file"), ("a/b.png", b"x")], r"refusing entry 'a', which is both a file"),
+    ([("a.png", b"1"), ("a.png", b"2")], r"refusing entry 'a.png', which appears twice"),
 ])
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_clashing_entries_are_one_line_naming_archive_and_entry(tmp_path, entries, message):
@@ -72,9 +72,9 @@ def test_clashing_entries_are_one_line_naming_archive_and_entry(tmp_path, entrie
 
 
 @pytest.mark.parametrize("fields, value, message", [
-    ((6, 8), 0x1, r"entry 'a.png' is encrypted"),
-    ((8, 10), 9, r"entry 'a.png' is compressed with method 9 \(Deflate64\), which Python cannot read"),
-    ((8, 10), 93, r"entry 'a.png' is compressed with method 93 \(Zstandard\)"),
+    ((6, 8), 0x1, r"refusing entry 'a.png', which is encrypted"),
+    ((8, 10), 9, r"refusing entry 'a.png', which is compressed with method 9 \(Deflate64\) that Python cannot"),
+    ((8, 10), 93, r"refusing entry 'a.png', which is compressed with method 93 \(Zstandard\)"),
 ])
 def test_encrypted_entries_and_unreadable_methods_are_one_line(tmp_path, fields, value, message):
     archive = patch_zip_field(_zip(tmp_path / "odd.zip", [("a.png", b"x" * 100)]), fields, value)
