@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator
 
@@ -56,6 +57,14 @@ def is_dicom(path: Path) -> bool:
     with open(path, "rb") as handle:
         handle.seek(128)
         return handle.read(4) == b"DICM"
+
+
+def _dicom_inside(path: Path) -> bool:
+    """Whether a file of another name is DICOM by content; one that cannot be opened is not an image found."""
+    try:
+        return is_dicom(path)
+    except OSError:
+        return False
 
 
 def walk(root: Path) -> Iterator[Entry]:
@@ -98,6 +107,10 @@ class DataFolder:
     outside: set[str] = field(default_factory=set)
     origins: dict[str, str] = field(default_factory=dict)
 
+    @cached_property
+    def _real_root(self) -> Path:
+        return self.root.resolve()
+
     def files(self) -> Iterator[Entry]:
         yield from walk(self.root)
         for name in sorted(self.outside):
@@ -106,10 +119,11 @@ class DataFolder:
     def images(self) -> Iterator[Entry]:
         """Image files by suffix, and DICOM files of any other name by content; hidden files are skipped."""
         for entry in self.files():
-            suffix = PurePosixPath(entry.relative).suffix.lower()
-            if PurePosixPath(entry.relative).name.startswith("."):
+            name = PurePosixPath(entry.relative)
+            if name.name.startswith("."):
                 continue
-            if suffix in IMAGE_SUFFIXES or (not entry.outside and suffix not in NOT_IMAGES and is_dicom(entry.path)):
+            if name.suffix.lower() in IMAGE_SUFFIXES or (
+                    not entry.outside and name.suffix.lower() not in NOT_IMAGES and _dicom_inside(entry.path)):
                 yield entry
 
     def find(self, name: str) -> list[Entry]:
@@ -123,7 +137,7 @@ class DataFolder:
             return OUTSIDE
         path = self.root / relative
         try:
-            if not path.resolve().is_relative_to(self.root.resolve()):
+            if not path.resolve().is_relative_to(self._real_root):
                 return OUTSIDE
         except (OSError, RuntimeError):  # a loop of links
             return MISSING

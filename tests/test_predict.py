@@ -124,6 +124,8 @@ def test_bad_labels_and_an_out_folder_are_one_line_before_anything_is_scored(tmp
     result = _predict(tmp_path, "--model", model, "--out", "out.csv", "labels.csv")
     assert result.returncode == 1 and "labels.csv row 2: label 'maybe' is not 0/1" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out.csv").exists()
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "elsewhere/labels.csv")
+    assert result.returncode == 1 and "elsewhere/labels.csv cannot be read (No such file" in result.stderr
     (tmp_path / "results").mkdir()
     result = _predict(tmp_path, "--model", model, "--out", "results", "x.png")
     assert result.returncode == 1 and "error: --out results is a folder" in result.stderr

@@ -31,7 +31,8 @@ MAX_LINK_TEXT = 4096
 
 
 def _name(info: zipfile.ZipInfo) -> str:
-    return info.filename.replace("\\", "/").rstrip("/")
+    """The entry's path as it will be written: '/'-separated, without '.' parts or a trailing '/'."""
+    return PurePosixPath(info.filename.replace("\\", "/")).as_posix()
 
 
 def _is_link(info: zipfile.ZipInfo) -> bool:
@@ -46,6 +47,8 @@ def _refusal(info: zipfile.ZipInfo) -> str | None:
         return "has an absolute path"
     if ".." in parts:
         return "has a '..' component"
+    if "\0" in name or (not parts and not info.is_dir()):
+        return "has no usable name"
     if info.flag_bits & 0x1:
         return "is encrypted; unpack it with its password and set data.path to the folder"
     if info.compress_type not in READABLE_METHODS:
@@ -88,14 +91,18 @@ def _unpack_raw(archive: Path, bundle: zipfile.ZipFile, scratch: Path, max_bytes
     links = []
     for info in bundle.infolist():
         destination = scratch / _name(info)
-        if info.is_dir():
-            destination.mkdir(parents=True, exist_ok=True)
-        elif _is_link(info):
-            links.append((info, destination))
-        else:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with _EntryReader(archive, bundle, info) as source, open(destination, "wb") as sink:
-                written += _copy_limited(source, sink, max_bytes - written, archive)
+        try:
+            if info.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+            elif _is_link(info):
+                links.append((info, destination))
+            else:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with _EntryReader(archive, bundle, info) as source, open(destination, "wb") as sink:
+                    written += _copy_limited(source, sink, max_bytes - written, archive)
+        except OSError as error:  # a name the file system refuses (too long, say), or a full disk
+            raise UserError(f"{archive}: cannot unpack entry {info.filename!r} ({error.strerror}); unpack it "
+                            f"yourself and set data.path to the folder") from None
     for info, destination in links:  # a link with no usable target text is left out: its row says missing_file
         with _EntryReader(archive, bundle, info) as source:
             text = source.read(MAX_LINK_TEXT + 1)

@@ -151,8 +151,8 @@ def _transfer(url: str, partial: Path, timeout: float) -> None:
             have = 0  # the server ignored the range: start over
         block = response.read(CHUNK)
         page = None if have else page_description(block, response.headers.get("Content-Type", ""))
-        if page:
-            raise NotTheFile(page)
+        if page or not (have or block):
+            raise NotTheFile(page or "an empty answer")
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         with open(partial, "ab" if have else "wb") as sink, tqdm(

@@ -72,7 +72,10 @@ def read_table(path: Path, shown: str, required: tuple[str, ...] = ("path", "lab
 
     A `path` column, where required, must be filled on every row.
     """
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{shown} cannot be read ({error.strerror})") from None
     if not data.strip():
         raise UserError(f"{shown} is empty; it needs a header line ({','.join(required)}) and a row per image")
     text = _decode(data, shown)

@@ -25,7 +25,8 @@ def test_normal_archive_unpacks(tmp_path):
 
 
 @pytest.mark.parametrize("name, reason", [("../escape.png", "'..'"), ("/etc/evil.png", "absolute"),
-                                          ("C:/evil.png", "absolute"), ("a/../../b.png", "'..'")])
+                                          ("C:/evil.png", "absolute"), ("a/../../b.png", "'..'"),
+                                          (".", "no usable name")])
 def test_entries_escaping_the_target_are_refused_before_writing(tmp_path, name, reason):
     archive = _zip(tmp_path / "bad.zip", [("good.png", b"x"), (name, b"x")])
     with pytest.raises(UserError, match=reason):
@@ -103,3 +104,9 @@ def test_a_file_that_is_not_a_zip_is_a_clear_error(tmp_path):
     fake.write_bytes(b"not a zip at all")
     with pytest.raises(UserError, match="not a readable zip"):
         unpack_zip(fake, DataFolder(tmp_path / "out"), max_bytes=1000)
+
+
+def test_a_name_the_file_system_refuses_is_one_line(tmp_path):
+    archive = _zip(tmp_path / "long.zip", [("x" * 300 + ".png", b"x")])
+    with pytest.raises(UserError, match=r"long.zip: cannot unpack entry 'x{300}.png' \(File name too long\)"):
+        unpack_zip(archive, DataFolder(tmp_path / "out"), max_bytes=1000)

@@ -102,3 +102,10 @@ def test_a_zip_mislabelled_as_text_html_is_still_a_zip(tmp_path, file_server):
     file_server.files["/mislabelled.zip"] = zip_bytes({"a.png": b"x"})
     file_server.types["/mislabelled.zip"] = "text/html"
     assert fetch(f"{file_server.url}/mislabelled.zip", tmp_path, retry=FAST).read_bytes()[:2] == b"PK"
+
+
+def test_an_empty_answer_is_not_the_file(tmp_path, file_server):
+    file_server.files["/empty.zip"] = b""
+    with pytest.raises(UserError, match=r"empty.zip returned an empty answer, not the file"):
+        fetch(f"{file_server.url}/empty.zip", tmp_path, retry=FAST)
+    assert list(tmp_path.iterdir()) == []
