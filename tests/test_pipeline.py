@@ -136,8 +136,8 @@ def test_compare_judges_three_tiny_experiments_with_paired_statistics(project):
     assert comparison["seed_groups"][0]["seeds"] == [1, 2] and comparison["reference"] == "tiny-a"
     assert [(row["name"], row["level"]) for row in comparison["differences"]] == [
         (name, level) for level in ("image", "study") for name in ("tiny-b", "tiny-c", ensemble)]
-    for row in comparison["rows"][:3]:
-        assert row["train_seconds"] > 0 and row["auc"]["low"] <= row["auc"]["value"] <= row["auc"]["high"]
+    for row in comparison["rows"][:3]:  # a one-epoch tiny run's wall time, kept to 0.1 s, can be 0.0
+        assert row["train_seconds"] >= 0 and row["auc"]["low"] <= row["auc"]["value"] <= row["auc"]["high"]
     markdown = (project / "reports/compare/compare.md").read_text()
     assert "## Paired differences against tiny-a" in markdown and "McNemar" in markdown
     assert f"| {ensemble} | model.width=16, train.seed=[1, 2] |" in markdown  # params as -S writes them
