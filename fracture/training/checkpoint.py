@@ -145,8 +145,11 @@ def _check_metadata(values) -> None:
     _check_fields(thresholds, {item.name for item in fields(Thresholds)}, set(), "thresholds")
     if values["task"] == "fracture":
         _require(_is_number(thresholds.get("image")), "thresholds.image", "is not a number (the frozen threshold)")
-    if values.get("quality") is not None:
-        _check_fields(values["quality"], {"min_size", "min_std"}, {"min_size", "min_std"}, "quality")
+    quality = values.get("quality")
+    if quality is not None:
+        _check_fields(quality, {"min_size", "min_std"}, {"min_size", "min_std"}, "quality")
+        _require(isinstance(quality["min_size"], int) and _is_number(quality["min_std"]), "quality",
+                 f"= {quality!r} is not an integer min_size and a number min_std")
 
 
 def written_by(versions) -> str:

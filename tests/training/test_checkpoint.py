@@ -68,6 +68,7 @@ def _saved(tmp_path) -> dict:
     (lambda m: m.update(colour_space="rgb"), "metadata.colour_space"),
     (lambda m: m["thresholds"].update(image="0.5"), "thresholds.image"),
     (lambda m: m.update(classes="normal"), "classes"),
+    (lambda m: m.update(quality={"min_size": "64", "min_std": 2.0}), "quality"),
 ])
 def test_metadata_that_no_longer_fits_names_the_file_the_field_and_the_version_that_wrote_it(tmp_path, change, field):
     saved = copy.deepcopy(_saved(tmp_path))
