@@ -19,10 +19,11 @@ from ..errors import UserError
 from ..evaluation import EvaluateConfig, Task, calibration_points, predictions_frame, split_metrics
 from ..metrics import group_resamples, study_level, validation_thresholds
 from .experiments import Experiment
-from .paired import holm, mcnemar_exact, paired_auc_differences
+from .paired import clustered_mcnemar, holm, paired_auc_differences
 
 SEED_PARAM = "train.seed"
 LEVELS = ("image", "study")
+TESTED = ("auc", "sensitivity", "specificity")  # each comparison's metrics: together, the family Holm covers
 
 
 @dataclass(frozen=True)
@@ -142,11 +143,12 @@ def _scores_by_level(experiment: Experiment, level: str) -> pd.DataFrame:
 
 def paired_differences(models: list[Experiment], reference: Experiment, config: CompareConfig,
                        level: str) -> list[dict]:
-    """Delta ROC-AUC (bootstrap over patient groups, shared draws) and McNemar tests against the reference."""
+    """Delta ROC-AUC (bootstrap over patient groups, shared draws) and clustered McNemar tests of sensitivity and
+    specificity against the reference."""
     frames = {model.name: _scores_by_level(model, level) for model in models}
     base = frames[reference.name]
-    labels = base["label"].to_numpy()
-    draws = group_resamples(base["patient_id"].to_numpy(), config.resamples, config.seed)
+    labels, groups = base["label"].to_numpy(), base["patient_id"].to_numpy()
+    draws = group_resamples(groups, config.resamples, config.seed)
     aucs = paired_auc_differences(labels, {name: frame["probability"].to_numpy() for name, frame in frames.items()},
                                   reference.name, draws, config.level)
     positive = labels == 1
@@ -154,11 +156,31 @@ def paired_differences(models: list[Experiment], reference: Experiment, config: 
     results = []
     for name, auc in aucs.items():
         hits_other = frames[name]["predicted"].to_numpy() == labels
-        sensitivity = mcnemar_exact(hits_reference[positive], hits_other[positive])
-        specificity = mcnemar_exact(hits_reference[~positive], hits_other[~positive])
+        sensitivity, specificity = (
+            clustered_mcnemar(hits_reference[rows], hits_other[rows], groups[rows], config.level)
+            for rows in (positive, ~positive))
         results.append({"name": name, "level": level, "reference": reference.name, "auc": vars(auc),
                         "sensitivity": vars(sensitivity), "specificity": vars(specificity)})
     return results
+
+
+def adjust_family(differences: list[dict]) -> None:
+    """Holm over every test of the comparison (each model, level and metric): adds `p_holm` to each."""
+    tests = [result[metric] for result in differences for metric in TESTED]
+    for test, adjusted in zip(tests, holm([test["p_value"] for test in tests])):
+        test["p_holm"] = adjusted
+
+
+def flag_within_seed_spread(differences: list[dict], groups: list[dict]) -> None:
+    """Mark image-level differences smaller than the run-to-run spread (largest seed-group sd) of their metric."""
+    for result in differences:
+        for metric in TESTED:
+            spreads = [group[metric]["sd"] for group in groups if metric in group] if result["level"] == "image" \
+                else []
+            spread = max(spreads) if spreads else None
+            result[metric]["seed_sd"] = spread
+            result[metric]["within_seed_spread"] = None if spread is None else bool(
+                abs(result[metric]["difference"]) < spread)
 
 
 def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple[dict, list[Experiment]]:
@@ -177,18 +199,17 @@ def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple
     rows += [summary_row(combined, changed[members[0].name] | {SEED_PARAM: combined.params[SEED_PARAM]})
              | {"ensemble": True} for combined, members in zip(ensembles, groups)]
     levels = LEVELS if reference.evaluation.get("has_studies") else LEVELS[:1]
-    differences = []
-    for level in levels:
-        found = paired_differences(experiments + ensembles, reference, config, level)
-        for result, adjusted in zip(found, holm([result["auc"]["p_value"] for result in found])):
-            result["auc"]["p_holm"] = adjusted
-        differences += found
+    differences = [result for level in levels
+                   for result in paired_differences(experiments + ensembles, reference, config, level)]
+    adjust_family(differences)
+    summaries = [group_summary(members) | {"ensemble": combined.name} for members, combined in zip(groups, ensembles)]
+    flag_within_seed_spread(differences, summaries)
     test = reference.test()
     comparison = {"reference": reference.name, "rows": rows,
-            "seed_groups": [group_summary(members) | {"ensemble": combined.name}
-                            for members, combined in zip(groups, ensembles)],
+            "seed_groups": summaries,
             "differences": differences,
             "settings": {"resamples": config.resamples, "ci_level": config.level, "seed": config.seed,
+                         "calibration_bins": config.calibration_bins,
                          "test_images": len(test), "test_abnormal": int(test["label"].sum()),
                          "test_groups": int(test["patient_id"].nunique()), "unit": reference.grouping["unit"],
                          "unit_description": reference.grouping["description"], "levels": list(levels)}}

@@ -37,7 +37,16 @@ def _minutes(seconds: float | None) -> str:
 
 
 def _p(value: float) -> str:
+    if value != value:  # NaN: too few groups to test
+        return "n/a"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _difference(test: dict) -> str:
+    """Δ [CI], marked † where it is smaller than the run-to-run spread of its metric."""
+    low, high = test["low"], test["high"]
+    interval = "" if low != low else f" [{low:+.3f}, {high:+.3f}]"
+    return f"{test['difference']:+.3f}{interval}{' †' if test.get('within_seed_spread') else ''}"
 
 
 def _experiment_table(comparison: dict) -> Table:
@@ -71,13 +80,10 @@ def _difference_table(comparison: dict, level: str) -> Table:
     for result in comparison["differences"]:
         if result["level"] != level:
             continue
-        auc, sensitivity, specificity = result["auc"], result["sensitivity"], result["specificity"]
-        rows.append([result["name"], f"{auc['difference']:+.3f} [{auc['low']:+.3f}, {auc['high']:+.3f}]",
-                     _p(auc["p_value"]), _p(auc["p_holm"]),
-                     f"{sensitivity['difference']:+.3f}", _p(sensitivity["p_value"]),
-                     f"{specificity['difference']:+.3f}", _p(specificity["p_value"])])
-    return Table(["experiment", "Δ AUC [CI]", "p", "p (Holm)", "Δ sensitivity", "McNemar p", "Δ specificity",
-                  "McNemar p"], rows)
+        rows.append([result["name"]] + [text for metric in ("auc", "sensitivity", "specificity") for text in (
+            _difference(result[metric]), _p(result[metric]["p_value"]), _p(result[metric]["p_holm"]))])
+    return Table(["experiment"] + [f"{name} {column}" for name in ("Δ AUC", "Δ sensitivity", "Δ specificity")
+                                   for column in ("[CI]", "p", "p (Holm)")], rows)
 
 
 def _figures(comparison: dict, models: list[Experiment], folder: Path) -> list[Block]:
@@ -121,13 +127,23 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                              "of the tables above and below, with thresholds chosen on its validation "
                              "probabilities."),
                    _group_table(comparison)]
+    tests = len(comparison["differences"]) * 3
+    spread = ("† marks an image-level difference smaller than the largest seed-to-seed standard deviation of its "
+              "metric above: a single run's difference of that size is within run-to-run noise. "
+              if comparison["seed_groups"] else "")
     blocks += [Heading(f"Paired differences against {comparison['reference']}"),
                Paragraph(f"Δ is the other experiment minus {comparison['reference']}. Δ AUC: both models scored on "
                          f"the same bootstrap resamples of {settings['unit']}, so the interval is that of the "
                          f"difference itself; p is two-sided (twice the share of resampled differences on the far "
-                         f"side of zero) and Holm-adjusted across the comparisons. Δ sensitivity and Δ specificity: "
-                         f"exact McNemar test on the images one model gets right and the other wrong "
-                         f"(unadjusted).")]
+                         f"side of zero). Δ sensitivity and Δ specificity, at each model's frozen threshold: "
+                         f"Obuchowski's clustered McNemar test (1998), whose variance is taken over "
+                         f"{settings['unit']} since one patient's films are not independent, with its {level}% Wald "
+                         f"interval. p (Holm) adjusts over the whole family of {tests} tests in these tables (every "
+                         f"experiment, level and metric). A p above 0.05 does not show that two models are equal: "
+                         f"only an interval inside a margin fixed in advance would. {spread}"
+                         f"ECE, in the table above, is the expected calibration error of the positive class "
+                         f"(P(abnormal) against the observed share, {settings['calibration_bins']} "
+                         f"equal-width bins), not the top-label ECE of Guo et al.")]
     for level_name in settings["levels"]:
         blocks += [Heading(f"Per {level_name}", 3), _difference_table(comparison, level_name)]
     return blocks + _figures(comparison, models, folder)

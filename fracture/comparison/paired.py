@@ -4,16 +4,22 @@ Two models tested on one set are correlated: an image that is hard for one is
 usually hard for both. Comparing their separate intervals ignores that, so the
 difference is bootstrapped directly, resampling patient groups once per draw
 and scoring every model on the same draw. Sensitivity and specificity at the
-frozen thresholds are compared with exact McNemar tests on the discordant
-images; p-values across several comparisons are Holm-adjusted.
+frozen thresholds are compared with Obuchowski's test for correlated
+proportions in clustered data (Stat Med 1998;17:1495-1507): McNemar's test
+with a variance taken over patient groups, since one patient's films are not
+independent (an image-level McNemar test rejects too often under such
+clustering). p-values across the whole family of comparisons are
+Holm-adjusted.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.stats.contingency_tables import mcnemar
+import pandas as pd
+from scipy.stats import binomtest, chi2, norm
 from statsmodels.stats.multitest import multipletests
 
 from ..metrics import roc_auc
@@ -65,30 +71,61 @@ def paired_auc_differences(labels, scores: dict[str, np.ndarray], reference: str
 
 
 @dataclass(frozen=True)
-class McNemar:
-    """Share of images one model gets right minus the other's, on the same images, and the exact p-value."""
+class ClusteredDifference:
+    """Share of images `other` gets right minus the reference's, on the same images, clustered by group."""
 
     difference: float
+    low: float
+    high: float
+    p_value: float
     only_other: int  # images the other model gets right and the reference wrong
     only_reference: int
-    p_value: float
+    groups: int
 
 
-def mcnemar_exact(reference_correct, other_correct) -> McNemar:
-    """Exact McNemar test (a binomial test on the discordant images) of two models' paired hits."""
-    reference_correct = np.asarray(reference_correct, dtype=bool)
-    other_correct = np.asarray(other_correct, dtype=bool)
-    both = int(np.sum(reference_correct & other_correct))
-    only_reference = int(np.sum(reference_correct & ~other_correct))
-    only_other = int(np.sum(~reference_correct & other_correct))
-    neither = int(np.sum(~reference_correct & ~other_correct))
-    result = mcnemar([[both, only_reference], [only_other, neither]], exact=True)
-    difference = (only_other - only_reference) / len(reference_correct) if len(reference_correct) else float("nan")
-    return McNemar(difference, only_other, only_reference, float(result.pvalue))
+def clustered_mcnemar(reference_correct, other_correct, groups, level: float = 0.95) -> ClusteredDifference:
+    """Obuchowski's (1998) clustered McNemar test, with a Wald interval (kept within -1..1) for the difference.
+
+    With x_k, y_k the images of group k that the reference and the other model
+    get right, m_k its images, N and K the totals and p1, p2 the two shares:
+    var(p2 - p1) = K / (K - 1) * sum_k ((y_k - m_k p2) - (x_k - m_k p1))^2 / N^2
+    and (p2 - p1)^2 / var is chi-square with one degree of freedom. Where that
+    variance is zero with a non-zero difference (every group discordant in the
+    same proportion), the p-value is an exact sign test over the groups.
+    """
+    reference = np.asarray(reference_correct, dtype=float)
+    other = np.asarray(other_correct, dtype=float)
+    only_other = int(np.sum((other == 1) & (reference == 0)))
+    only_reference = int(np.sum((reference == 1) & (other == 0)))
+    codes = pd.factorize(np.asarray(groups))[0]
+    count, groups_n = len(reference), int(codes.max()) + 1 if len(codes) else 0
+    if count == 0 or groups_n < 2:
+        return ClusteredDifference(math.nan, math.nan, math.nan, math.nan, only_other, only_reference, groups_n)
+    sizes = np.bincount(codes)
+    x, y = np.bincount(codes, weights=reference), np.bincount(codes, weights=other)
+    p1, p2 = x.sum() / count, y.sum() / count
+    spread = (y - sizes * p2) - (x - sizes * p1)
+    variance = groups_n / (groups_n - 1) * float(np.sum(spread ** 2)) / count ** 2
+    difference = float(p2 - p1)
+    if variance > 1e-15:
+        half = float(norm.ppf(1 - (1 - level) / 2)) * math.sqrt(variance)
+        p_value = float(chi2.sf(difference ** 2 / variance, 1))
+        return ClusteredDifference(difference, max(-1.0, difference - half), min(1.0, difference + half), p_value,
+                                   only_other, only_reference, groups_n)
+    net = y - x
+    wins, losses = int(np.sum(net > 0)), int(np.sum(net < 0))
+    p_value = 1.0 if wins + losses == 0 else float(binomtest(wins, wins + losses, 0.5).pvalue)
+    return ClusteredDifference(difference, difference, difference, p_value, only_other, only_reference, groups_n)
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment: the family-wise error stays at the level across the comparisons."""
-    if not p_values:
-        return []
-    return [float(value) for value in multipletests(p_values, method="holm")[1]]
+    """Holm's step-down adjustment: the family-wise error stays at the level across the comparisons.
+
+    An undefined p-value (NaN: too few groups to test) is no member of the family and stays NaN.
+    """
+    defined = [index for index, value in enumerate(p_values) if not math.isnan(value)]
+    adjusted = [math.nan] * len(p_values)
+    if defined:
+        for index, value in zip(defined, multipletests([p_values[i] for i in defined], method="holm")[1]):
+            adjusted[index] = float(value)
+    return adjusted

@@ -114,6 +114,31 @@ def test_compare_pairs_every_model_with_the_reference_per_image_and_per_study():
     assert comparison["settings"]["test_images"] == 40 and comparison["settings"]["unit"] == "patients"
 
 
+def test_holm_covers_the_whole_family_and_small_differences_are_flagged_against_the_seed_spread():
+    experiments = [_experiment("weak", 0.2, seed=1), _experiment("strong", 0.8, {"model.arch": "resnet18"}, seed=2),
+                   _experiment("weak-2", 0.2, {"train.seed": 1}, seed=3)]
+    comparison, _ = compare(experiments, baseline="weak")
+    tests = [result[metric] for result in comparison["differences"]
+             for metric in ("auc", "sensitivity", "specificity")]
+    assert len(tests) == 18, "3 models x 2 levels x 3 metrics: one family"
+    smallest = min(tests, key=lambda test: test["p_value"])
+    assert smallest["p_holm"] == pytest.approx(min(1.0, 18 * smallest["p_value"])), "Holm's first step: x 18"
+    for test in tests:
+        assert test["low"] <= test["difference"] <= test["high"]
+    spread = comparison["seed_groups"][0]["auc"]["sd"]
+    for result in comparison["differences"]:
+        auc = result["auc"]
+        if result["level"] == "image":
+            assert auc["seed_sd"] == spread and auc["within_seed_spread"] == (abs(auc["difference"]) < spread)
+        else:
+            assert auc["within_seed_spread"] is None, "the spread is measured on images"
+    test = experiments[0].test()
+    image = comparison["differences"][0]
+    assert image["sensitivity"]["groups"] == test.loc[test["label"] == 1, "patient_id"].nunique(), \
+        "sensitivity's clusters are the patients with fractured films"
+    assert image["specificity"]["groups"] == test.loc[test["label"] == 0, "patient_id"].nunique()
+
+
 def test_an_unknown_baseline_is_one_clear_error():
     with pytest.raises(UserError, match="--baseline nope is not among"):
         compare([_experiment("a", 1.0), _experiment("b", 1.0, {"train.seed": 2})], baseline="nope")
