@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..evaluation import EvaluateConfig, Task, calibration_points, predictions_frame, split_metrics
+from ..evaluation import EvaluateConfig, Task, predictions_frame, split_metrics
 from ..metrics import group_resamples, study_level, validation_thresholds
+from .estimates import table_estimates
 from .experiments import Experiment
 from .paired import clustered_mcnemar, holm, paired_auc_differences
 
@@ -88,7 +89,6 @@ def ensemble(members: list[Experiment], config: CompareConfig) -> Experiment:
     predictions = predictions_frame(rows, np.stack([1 - probabilities, probabilities], axis=1), task)
     test = predictions[predictions["split"] == "test"]
     metrics = split_metrics(test, task, config.evaluate_config(), studies=studies)
-    metrics["image"]["ece"] = calibration_points(test, task, config.calibration_bins)[1]
     evaluation = {"task": "fracture", "threshold": image, "study_threshold": study, "has_studies": studies,
                   "threshold_method": method, "test": metrics}
     name = f"ensemble of {', '.join(member.name for member in members)}"
@@ -104,17 +104,17 @@ def _estimate(scores: dict, key: str) -> dict | None:
     return {"value": scores[key], "low": interval.get("low"), "high": interval.get("high")}
 
 
-def summary_row(experiment: Experiment, changed: dict) -> dict:
-    """What the comparison table shows for one experiment (or ensemble)."""
+def summary_row(experiment: Experiment, changed: dict, config: CompareConfig) -> dict:
+    """What the comparison table shows for one experiment (or ensemble): every number with its interval."""
     test = experiment.evaluation["test"]
     study = test.get("study")
+    estimates = table_estimates(experiment.test(), config.resamples, config.seed, config.level,
+                                config.calibration_bins)
     return {
         "name": experiment.name, "rev": experiment.rev, "changed": changed,
-        "auc": _estimate(test["image"], "auc"), "study_auc": _estimate(study, "auc"),
-        "sensitivity": _estimate(test["image"], "sensitivity"),
-        "specificity": _estimate(test["image"], "specificity"),
+        "auc": _estimate(test["image"], "auc"), "study_auc": _estimate(study, "auc"), **estimates,
         "study_sensitivity": _estimate(study, "sensitivity"), "study_specificity": _estimate(study, "specificity"),
-        "ece": test["image"].get("ece"), "threshold": experiment.evaluation.get("threshold"),
+        "threshold": experiment.evaluation.get("threshold"),
         "best_epoch": experiment.train.get("best_epoch"), "train_seconds": experiment.train.get("train_seconds"),
     }
 
@@ -195,8 +195,8 @@ def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple
     changed = changed_params(experiments)
     groups = seed_groups(experiments)
     ensembles = [ensemble(members, config) for members in groups]
-    rows = [summary_row(experiment, changed[experiment.name]) for experiment in experiments]
-    rows += [summary_row(combined, changed[members[0].name] | {SEED_PARAM: combined.params[SEED_PARAM]})
+    rows = [summary_row(experiment, changed[experiment.name], config) for experiment in experiments]
+    rows += [summary_row(combined, changed[members[0].name] | {SEED_PARAM: combined.params[SEED_PARAM]}, config)
              | {"ensemble": True} for combined, members in zip(ensembles, groups)]
     levels = LEVELS if reference.evaluation.get("has_studies") else LEVELS[:1]
     differences = [result for level in levels

@@ -11,14 +11,17 @@ from ..reporting.content import fmt, fmt_ci
 from ..reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from ..reporting.figures import forest_plot, roc_overlay
 from ..storage import write_json, write_text
+from .estimates import MIN_COUNT
 from .experiments import Experiment
 
 TITLE = "Experiment comparison"
 
 
 def _interval(estimate: dict | None) -> str:
+    """The value with its interval; (W) marks a Wilson interval, for a proportion on too few images."""
     estimate = estimate or {}
-    return fmt_ci(estimate.get("value"), estimate.get("low"), estimate.get("high"))
+    text = fmt_ci(estimate.get("value"), estimate.get("low"), estimate.get("high"))
+    return text + (" (W)" if estimate.get("method") == "wilson" else "")
 
 
 def _value_text(value) -> str:
@@ -52,13 +55,13 @@ def _difference(test: dict) -> str:
 def _experiment_table(comparison: dict) -> Table:
     studies = "study" in comparison["settings"]["levels"]
     headers = ["experiment", "params that differ", "AUC (image)"] + (["AUC (study)"] if studies else []) + [
-        "sensitivity", "specificity", "ECE", "best epoch", "train min"]
+        "sensitivity", "specificity", "PPV", "NPV", "ECE", "best epoch", "train min"]
     rows = []
     for row in comparison["rows"]:
         rows.append([row["name"], _params_text(row["changed"]), _interval(row["auc"])]
                     + ([_interval(row["study_auc"])] if studies else [])
-                    + [_interval(row["sensitivity"]), _interval(row["specificity"]), fmt(row["ece"]),
-                       fmt(row["best_epoch"]), _minutes(row["train_seconds"])])
+                    + [_interval(row[key]) for key in ("sensitivity", "specificity", "ppv", "npv", "ece")]
+                    + [fmt(row["best_epoch"]), _minutes(row["train_seconds"])])
     return Table(headers, rows)
 
 
@@ -115,8 +118,11 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                   f"({settings['test_abnormal']} abnormal) from {settings['test_groups']} "
                   f"{settings['unit']}. Intervals are {level}% percentile intervals from "
                   f"{settings['resamples']} bootstrap resamples of {settings['unit_description']} "
-                  f"(seed {settings['seed']}). Sensitivity and specificity are at each model's threshold frozen "
-                  f"on validation."),
+                  f"(seed {settings['seed']}). Sensitivity, specificity, PPV and NPV are per image at each "
+                  f"model's threshold frozen on validation, PPV and NPV at this test set's prevalence "
+                  f"({settings['test_abnormal'] / max(settings['test_images'], 1):.1%}). A proportion that rests "
+                  f"on fewer than {MIN_COUNT} images gets a Wilson score interval instead, marked (W): a "
+                  f"percentile bootstrap degenerates at that size."),
         Heading("Experiments"),
         _experiment_table(comparison),
     ]

@@ -142,3 +142,23 @@ def test_holm_covers_the_whole_family_and_small_differences_are_flagged_against_
 def test_an_unknown_baseline_is_one_clear_error():
     with pytest.raises(UserError, match="--baseline nope is not among"):
         compare([_experiment("a", 1.0), _experiment("b", 1.0, {"train.seed": 2})], baseline="nope")
+
+
+def test_every_number_of_the_table_has_an_interval_and_a_small_count_gets_wilsons():
+    from fracture.comparison.estimates import wilson
+
+    # Wilson (1927) by hand: 0 of 2 at 95%: centre (0 + z^2/4) / (1 + z^2/2), half-width z/(1 + z^2/2) x z/4.
+    z = 1.959964
+    assert wilson(0, 2) == pytest.approx((0.0, 2 * (z * z / 4) / (1 + z * z / 2)), abs=1e-6)
+    rows = _rows(patients=80)
+    # the same, less every fractured test film but patient p0's two, which are made fractured
+    few = rows[~((rows["label"] == 1) & (rows["patient_id"] != "p0") & (rows["split"] == "test"))]
+    few = few.assign(label=few["label"].where(few["patient_id"] != "p0", 1))
+    comparison, _ = compare([_experiment("a", 0.8, rows=rows), _experiment("b", 0.8, {"train.seed": 2}, rows=rows)])
+    row = comparison["rows"][0]
+    for key in ("sensitivity", "specificity", "ppv", "npv", "ece"):
+        assert row[key]["low"] <= row[key]["value"] <= row[key]["high"], key
+    assert row["sensitivity"]["method"] == "bootstrap" and row["sensitivity"]["count"] >= 10
+    small, _ = compare([_experiment("a", 0.8, rows=few), _experiment("b", 0.8, {"train.seed": 2}, rows=few)])
+    sensitivity = small["rows"][0]["sensitivity"]
+    assert sensitivity["count"] == 2 and sensitivity["method"] == "wilson" and sensitivity["high"] > sensitivity["low"]

@@ -79,7 +79,7 @@ def test_clustering_widens_the_test_where_one_patients_films_move_together():
     result = clustered_mcnemar(reference, [True] * 12, groups)
     assert result.difference == 0.5 and result.groups == 4
     assert result.p_value == pytest.approx(chi2.sf(3.0, 1)) and result.p_value > 0.05
-    assert (result.low, result.high) == pytest.approx((0.5 - 1.959964 / 12 ** 0.5, 0.5 + 1.959964 / 12 ** 0.5))
+    assert result.low == pytest.approx(0.5 - 1.959964 / 12 ** 0.5) and result.high == 1.0, "kept within -1..1"
 
 
 def test_no_spread_between_groups_falls_back_to_a_sign_test_and_one_group_cannot_be_tested():
