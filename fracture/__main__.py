@@ -43,6 +43,8 @@ def _predict(arguments: argparse.Namespace) -> None:
     if arguments.out.is_dir():
         raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
                         f"{arguments.out / 'predictions.csv'}")
+    if arguments.cam is not None and arguments.cam.exists() and not arguments.cam.is_dir():
+        raise UserError(f"--cam {arguments.cam} is a file; give a folder for the Grad-CAM overlays")
     table = predict(arguments.model, arguments.inputs, resolve_device(arguments.device), arguments.cam)
     with atomic_path(arguments.out) as temporary:
         table.to_csv(temporary, index=False, float_format="%.6g")

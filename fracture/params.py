@@ -55,7 +55,10 @@ def check_known_keys(values: dict, known: dict = KNOWN_PARAMS, prefix: str = "",
                 iter(difflib.get_close_matches(dotted, _dotted(KNOWN_PARAMS), n=1, cutoff=0.5)), None)
             hint = f"did you mean {nearest}?" if nearest else f"known keys here: {', '.join(known)}"
             raise UserError(f"{path}: {dotted} is not a param any stage knows; {hint} (README.md lists them all)")
-        if known[key] is not None and isinstance(value, dict):
+        if known[key] is not None:
+            if not isinstance(value, dict):
+                raise UserError(f"{path}: {dotted} must be a section of keys ({', '.join(known[key])}), "
+                                f"not {value!r}; see README.md")
             check_known_keys(value, known[key], dotted + ".", path)
 
 

@@ -173,6 +173,7 @@ def test_dicom_edge_cases_are_read_or_rejected_with_their_reason(tmp_path):
 @pytest.mark.parametrize("key, value, fragments", [
     ("filter.min_szie", 3, ["filter.min_szie is not a param any stage knows; did you mean filter.min_size?"]),
     ("trian", {"epochs": 3}, ["trian is not a param", "did you mean train?"]),
+    ("train", 5, ["train must be a section of keys (seed, epochs,", "not 5"]),
     ("filter.min_std", float("inf"), ["filter.min_std = inf is not valid; expected a number >= 0.0 (finite)"]),
     ("filter.min_std", float("nan"), ["filter.min_std = nan is not valid; expected a number >= 0.0 (finite)"]),
 ])

@@ -130,3 +130,8 @@ def test_bad_labels_and_an_out_folder_are_one_line_before_anything_is_scored(tmp
     result = _predict(tmp_path, "--model", model, "--out", "results", "x.png")
     assert result.returncode == 1 and "error: --out results is a folder" in result.stderr
     assert list((tmp_path / "results").iterdir()) == []
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "--cam", "x.png", "x.png")
+    assert result.returncode == 1 and "error: --cam x.png is a file" in result.stderr
+    result = _predict(tmp_path, "--model", "results", "--out", "out.csv", "x.png")
+    assert result.returncode == 1 and "error: results is a folder; give the checkpoint file" in result.stderr
+    assert not (tmp_path / "out.csv").exists()

@@ -180,6 +180,8 @@ def save_checkpoint(path: Path | str, state_dict: dict, metadata: CheckpointMeta
 def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tuple[nn.Module, CheckpointMetadata]:
     """The model in eval mode on `device`, and its metadata."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give the checkpoint file (the train stage writes models/model.pt)")
     if not path.is_file():
         raise UserError(f"{path} not found; train a model first (dvc repro)")
     try:
