@@ -83,6 +83,7 @@ def test_links_out_of_a_data_folder_reach_neither_data_nor_the_dvc_cache(tmp_pat
     ("random", bytes(range(256)) * 3, ["is not a text file"]),
     ("empty", b"", ["is empty"]),
     ("ragged", b"path,label\na.png,1\nb,c.png,0\n", ["line 3 has 3 fields but the header has 2", "quote"]),
+    ("ragged_first", b"path,label\nb,c.png,1\na.png,0\n", ["line 2 has 3 fields but the header has 2"]),
     ("empty_path", b"path,label\na.png,1\n,0\n", ["row 3 has an empty path"]),
     ("header_only", b"path,label\n", ["has a header but no rows"]),
     ("unknown_label", b"path,label\na.png,broken?\n", ["row 2: label 'broken?' is not 0/1"]),
@@ -130,6 +131,18 @@ def test_archives_that_cannot_be_unpacked_are_one_line_naming_archive_and_entry(
     if patch:
         patch_zip_field(archive, *patch)
     _one_line_error(run_stage("download", tmp_path, _folder_params(archive)), f"{archive}: ", *fragments)
+
+
+def test_a_damaged_zip_and_a_labels_csv_linked_from_outside_are_one_line_naming_the_users_file(tmp_path):
+    archive = tmp_path / "data.zip"
+    archive.write_bytes(zip_bytes({"normal/a.png": png_bytes(radiograph_like(0))})[:-30])
+    _one_line_error(run_stage("download", tmp_path, _folder_params(archive)), f"{archive} is not a readable zip")
+    folder = tmp_path / "films"
+    write_png(folder / "normal/a.png", radiograph_like(0))
+    (tmp_path / "secret.csv").write_bytes(b"path,label\n" + MARKER + b",1\n")
+    (folder / "labels.csv").symlink_to(tmp_path / "secret.csv")
+    _one_line_error(run_stage("download", tmp_path, _folder_params(folder)),
+                    f"{folder / 'labels.csv'} is a link to outside the data folder and is not read")
 
 
 def test_a_web_page_instead_of_the_archive_stops_download_and_is_not_cached(tmp_path, file_server):

@@ -120,7 +120,7 @@ def acquire(config: DataConfig, target: Path) -> pd.DataFrame:
 def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:
     """Unpack a zip, or copy a file, or a folder's files (unpacking the zips in it) into `folder`."""
     if item.is_file():
-        if zipfile.is_zipfile(item):
+        if item.suffix.lower() == ".zip" or zipfile.is_zipfile(item):  # a damaged .zip is an error, not a copy
             unpack_zip(item, folder, max_bytes)
         else:
             shutil.copy2(item, folder.root / item.name)
@@ -129,9 +129,10 @@ def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:
     if not item.is_dir():
         raise ParamError("data.path", str(item), "no such file or folder")
     for entry in walk(item):
+        folder.origins[entry.relative] = str(entry.path)
         if entry.outside:
             folder.outside.add(entry.relative)
-        elif entry.relative.lower().endswith(".zip") and zipfile.is_zipfile(entry.path):
+        elif entry.path.suffix.lower() == ".zip":  # by name only: no other file of a large folder is opened twice
             unpack_zip(entry.path, folder, max_bytes)
         else:
             destination = folder.root / entry.relative
@@ -141,4 +142,4 @@ def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:
             except OSError as error:
                 raise UserError(f"cannot copy {entry.path} ({error.strerror}); make it readable or move it out of "
                                 f"{item}") from None
-            folder.origins[entry.relative] = str(entry.path)
+

@@ -10,6 +10,7 @@ semicolons or tabs (as spreadsheets in many locales write) sets the separator.
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import re
@@ -29,7 +30,6 @@ LABEL_WORDS = {
 # Bytes that no text file holds (tab, line feed and carriage return are text).
 BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SEPARATORS = (",", ";", "\t")
-RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def label_of(text: str) -> int | None:
@@ -67,6 +67,20 @@ def find_table(folder: DataFolder, name: str, what: str) -> str:
     return found[0].relative
 
 
+def _refuse_long_rows(text: str, separator: str, shown: str) -> None:
+    """A row with more fields than the header: an unquoted separator in a value, which would shift its columns.
+
+    (pandas would silently take a first such row's extra field as an index.)
+    A shorter row is allowed: its missing trailing fields are empty.
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
+    width = len(next(reader, []))
+    for row in reader:
+        if len(row) > width:
+            raise UserError(f"{shown} line {reader.line_num} has {len(row)} fields but the header has {width}; "
+                            f"quote a path or value that holds a '{separator}' (\"a{separator}b.png\")")
+
+
 def read_table(path: Path, shown: str, required: tuple[str, ...] = ("path", "label")) -> pd.DataFrame:
     """The CSV as stripped text, column names lower-case; `shown` names it in errors.
 
@@ -78,20 +92,16 @@ def read_table(path: Path, shown: str, required: tuple[str, ...] = ("path", "lab
         raise UserError(f"{shown} cannot be read ({error.strerror})") from None
     if not data.strip():
         raise UserError(f"{shown} is empty; it needs a header line ({','.join(required)}) and a row per image")
-    text = _decode(data, shown)
-    header = text.lstrip().split("\n", 1)[0]
+    text = _decode(data, shown).lstrip()
+    header = text.split("\n", 1)[0]
     separator = max(SEPARATORS, key=header.count)  # a European spreadsheet writes ';', a text export tabs
+    separator = separator if separator in header else ","
+    _refuse_long_rows(text, separator, shown)
     try:
-        table = pd.read_csv(io.StringIO(text), sep=separator if separator in header else ",", dtype=str,
-                            keep_default_na=False)
+        table = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, index_col=False)
     except pd.errors.EmptyDataError:
         raise UserError(f"{shown} has no header line; it needs {','.join(required)}") from None
     except pd.errors.ParserError as error:
-        ragged = RAGGED.search(str(error))
-        if ragged:
-            expected, line, saw = ragged.groups()
-            raise UserError(f"{shown} line {line} has {saw} fields but the header has {expected}; quote a path or "
-                            f"value that holds a comma (\"a,b.png\")") from None
         raise UserError(f"{shown} is not a readable CSV ({str(error).strip().splitlines()[-1]})") from None
     table.columns = [str(column).strip().lower() for column in table.columns]
     missing = [column for column in required if column not in table.columns]
