@@ -1,4 +1,4 @@
-"""Stage download: put the configured data source under data/raw with its manifest."""
+"""Stage download: put the configured data source under data/raw with its manifest and fracture annotations."""
 
 import logging
 from pathlib import Path
@@ -7,7 +7,7 @@ from fracture.errors import run_stage
 from fracture.manifest import write_manifest
 from fracture.params import load_params
 from fracture.sources import acquire, data_config
-from fracture.storage import atomic_path
+from fracture.storage import atomic_path, write_json
 
 log = logging.getLogger("stages.download")
 
@@ -17,8 +17,9 @@ RAW = Path("data/raw")
 def main() -> None:
     config = data_config(load_params())
     with atomic_path(RAW, directory=True) as staging:
-        manifest = acquire(config, staging)
+        manifest, annotations = acquire(config, staging)
         write_manifest(manifest, staging / "manifest.csv")
+        write_json(staging / "annotations.json", annotations)
     log.info(f"download: {len(manifest)} images from {config.source} in {RAW}")
 
 

@@ -199,3 +199,29 @@ def test_unknown_keys_and_non_finite_numbers_are_one_line(tmp_path, key, value, 
     node[last] = value
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     _one_line_error(run_stage("filter", tmp_path), *fragments)
+
+
+def test_annotations_beside_labels_csv_reach_data_raw_and_bad_ones_are_one_line_or_counted(tmp_path):
+    folder = tmp_path / "films"
+    for name in ("a", "b"):
+        write_png(folder / f"images/{name}.png", radiograph_like(ord(name)))
+    (folder / "labels.csv").write_text("path,label\nimages/a.png,1\nimages/b.png,0\n")
+    coco = {"images": [{"id": 7, "file_name": "images/a.png", "width": 96, "height": 96}],
+            "annotations": [{"id": 1, "image_id": 7, "bbox": [10, 12, 20, 8],
+                             "segmentation": [[10, 12, 30, 12, 30, 20]]},
+                            {"id": 2, "image_id": 7, "bbox": [80, 80, 40, 40], "segmentation": []}]}
+    (folder / "annotations.json").write_text(json.dumps(coco))
+    result = run_stage("download", tmp_path, _folder_params(folder))
+    assert result.returncode == 0 and "left out: box_outside_image 1" in result.stderr, result.stderr
+    stored = json.loads((tmp_path / "data/raw/annotations.json").read_text())
+    assert stored["images"] == {"images/a": [{"box": [10.0, 12.0, 20.0, 8.0], "polygons": [[10.0, 12.0, 30.0, 12.0,
+                                                                                          30.0, 20.0]]}]}
+    assert stored["left_out"]["box_outside_image"] == 1 and stored["file"] == str(folder / "annotations.json")
+    (folder / "annotations.json").write_text('{"images": [], "annot')
+    _one_line_error(run_stage("download", tmp_path, _folder_params(folder)),
+                    f"{folder / 'annotations.json'} is not a JSON file")
+    (folder / "annotations.json").unlink()
+    (tmp_path / "elsewhere.json").write_text(json.dumps(coco))
+    (folder / "annotations.json").symlink_to(tmp_path / "elsewhere.json")
+    _one_line_error(run_stage("download", tmp_path, _folder_params(folder)),
+                    f"{folder / 'annotations.json'} is a link to outside the data folder and is not read")

@@ -27,9 +27,9 @@ from ..parallel import worker_count
 from ..params import Section, seed
 from .archives import unpack_zip
 from .download import Retry, fetch, parse_checksum
-from .folder import parse_folder
+from .folder import folder_annotations, parse_folder
 from .fracatlas import URL as FRACATLAS_URL
-from .fracatlas import parse_fracatlas
+from .fracatlas import fracatlas_annotations, parse_fracatlas
 from .grazpedwri import parse_grazpedwri
 from .mura import parse_mura
 from .synthetic import SyntheticConfig, generate
@@ -40,6 +40,9 @@ PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
     "grazpedwri": parse_grazpedwri, "folder": parse_folder,
 }
 SOURCES = tuple(PARSERS)
+# Sources whose data can bring the annotators' fracture boxes and outlines (COCO).
+ANNOTATION_READERS: dict[str, Callable[..., tuple[dict, dict, str] | None]] = {
+    "folder": folder_annotations, "fracatlas": fracatlas_annotations}
 PUBLIC_URLS = {"fracatlas": [FRACATLAS_URL]}
 SOURCE_FOLDER = "source"
 
@@ -96,8 +99,9 @@ def data_config(params: dict) -> DataConfig:
                       worker_count(params), data.integer("retries", minimum=1, maximum=20))
 
 
-def acquire(config: DataConfig, target: Path) -> pd.DataFrame:
-    """Put the source's files under `target/source` and return their manifest (paths relative to `target`)."""
+def acquire(config: DataConfig, target: Path) -> tuple[pd.DataFrame, dict]:
+    """Put the source's files under `target/source`; return their manifest (paths relative to `target`) and their
+    fracture annotations: boxes and outlines per image id in the image's pixels, with the count left out."""
     folder = DataFolder(target / SOURCE_FOLDER)
     folder.root.mkdir(parents=True)
     if config.source == "synthetic":
@@ -114,7 +118,15 @@ def acquire(config: DataConfig, target: Path) -> pd.DataFrame:
                     f"{', '.join(folder.shown(name) for name in sorted(folder.outside)[:5])}"
                     f"{' ...' if len(folder.outside) > 5 else ''}")
     manifest = PARSERS[config.source](folder, source=config.source)
-    return manifest.assign(path=[posixpath.join(SOURCE_FOLDER, path) for path in manifest["path"]])
+    reader = ANNOTATION_READERS.get(config.source)
+    found = reader(folder, manifest) if reader else None
+    images, left_out, file = found or ({}, {}, "")
+    if found:
+        dropped = ", ".join(f"{reason} {count}" for reason, count in left_out.items() if count) or "none"
+        log.info(f"annotations: {sum(map(len, images.values()))} fracture boxes on {len(images)} images from "
+                 f"{file}; left out: {dropped}")
+    annotations = {"file": file, "images": images, "left_out": left_out}
+    return manifest.assign(path=[posixpath.join(SOURCE_FOLDER, path) for path in manifest["path"]]), annotations
 
 
 def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:

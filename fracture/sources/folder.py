@@ -23,14 +23,16 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
+from ..annotations import read_coco
 from ..datafolder import OUTSIDE, DataFolder, without_image_suffix
 from ..errors import UserError
 from ..grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
 from ..manifest import COLUMNS
 from .rows import image_row
-from .tables import LABELS_FILE, label_of, labels_of, read_table
+from .tables import LABELS_FILE, label_of, labels_of, read_table, readable
 
 log = logging.getLogger(__name__)
+ANNOTATIONS_FILE = "annotations.json"
 
 
 def _csv_rows(folder: DataFolder, csv_relative: str, source: str) -> pd.DataFrame:
@@ -115,3 +117,22 @@ def parse_folder(folder: DataFolder, source: str = "folder") -> pd.DataFrame:
         log.warning(f"using {folder.shown(csvs[0].relative)}, the shallowest {LABELS_FILE}; ignoring "
                     f"{', '.join(folder.shown(entry.relative) for entry in csvs[1:])}")
     return _csv_rows(folder, csvs[0].relative, source)
+
+
+def folder_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:
+    """The COCO `annotations.json` beside the labels.csv used (or at the top for class folders), if there is one.
+
+    Its `file_name`s are the labels.csv's paths (relative to the CSV), or the
+    image paths in the folder for class folders.
+    """
+    csvs = folder.find(LABELS_FILE)
+    base = posixpath.dirname(csvs[0].relative) if csvs else ""
+    entry = next((entry for entry in folder.find(ANNOTATIONS_FILE)
+                  if entry.relative == posixpath.join(base, ANNOTATIONS_FILE)), None)
+    if entry is None:
+        return None
+    relative = readable(folder, entry)
+    image_ids = {posixpath.relpath(path, base or "."): image_id for path, image_id in zip(manifest["path"],
+                                                                                         manifest["image_id"])}
+    found, left_out = read_coco(folder.root / relative, folder.shown(relative), image_ids)
+    return found, left_out, folder.shown(relative)

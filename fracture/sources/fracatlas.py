@@ -21,14 +21,16 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from ..annotations import read_coco
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PSEUDO_PATIENT
 from ..manifest import COLUMNS
 from .rows import image_row
-from .tables import find_table, read_table
+from .tables import find_table, read_table, readable
 
 URL = "https://figshare.com/ndownloader/files/43283628"
+ANNOTATIONS_FILE = "COCO_fracture_masks.json"  # FracAtlas/Annotations/COCO JSON/
 REGION_FLAGS = ("hand", "leg", "hip", "shoulder")
 VIEW_FLAGS = ("frontal", "lateral", "oblique")
 REQUIRED = ("image_id", "fractured") + REGION_FLAGS
@@ -99,3 +101,14 @@ def parse_fracatlas(folder: DataFolder, source: str = "fracatlas") -> pd.DataFra
         row["patient_id"] = group
         row["study_id"] = row["image_id"]  # FracAtlas has no studies: a pseudo-patient is not one
     return pd.DataFrame(rows)[COLUMNS]
+
+
+def fracatlas_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:
+    """FracAtlas's own COCO boxes and outlines (`Annotations/COCO JSON/COCO_fracture_masks.json`), by file name."""
+    found = folder.find(ANNOTATIONS_FILE)
+    if not found:
+        return None
+    relative = readable(folder, found[0])
+    image_ids = {PurePosixPath(path).name: image_id for path, image_id in zip(manifest["path"], manifest["image_id"])}
+    found, left_out = read_coco(folder.root / relative, folder.shown(relative), image_ids)
+    return found, left_out, folder.shown(relative)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..datafolder import DataFolder
+from ..datafolder import DataFolder, Entry
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,15 @@ def find_table(folder: DataFolder, name: str, what: str) -> str:
     found = folder.find(name)
     if not found:
         raise UserError(f"no {name} in {folder.shown()}; {what}")
-    if found[0].outside:
-        raise UserError(f"{folder.shown(found[0].relative)} is a link to outside the data folder and is not read; "
+    return readable(folder, found[0])
+
+
+def readable(folder: DataFolder, entry: Entry) -> str:
+    """The entry's relative path; a link to outside the folder is an error, never read."""
+    if entry.outside:
+        raise UserError(f"{folder.shown(entry.relative)} is a link to outside the data folder and is not read; "
                         f"copy the file into the folder")
-    return found[0].relative
+    return entry.relative
 
 
 def _refuse_long_rows(text: str, separator: str, shown: str) -> None:

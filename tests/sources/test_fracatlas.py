@@ -1,3 +1,4 @@
+import json
 
 from fracture.datafolder import DataFolder
 from fracture.sources import acquire, data_config
@@ -14,6 +15,13 @@ ROWS = [  # id, hand, leg, hip, shoulder, fractured, frontal, lateral
 ]
 
 
+COCO = {"images": [{"id": 1, "file_name": "IMG0000010.jpg", "width": 96, "height": 96},
+                   {"id": 2, "file_name": "IMG0000011.jpg", "width": 96, "height": 96}],
+        "annotations": [{"id": 1, "image_id": 1, "bbox": [10, 20, 30, 15], "segmentation": [[10, 20, 40, 20, 40, 35]]},
+                        {"id": 2, "image_id": 2, "bbox": [90, 90, 30, 30], "segmentation": []}],
+        "categories": [{"id": 1, "name": "fracture"}]}
+
+
 def _layout(root):
     lines = [f"{i},{h},{leg},{hp},{s},{int(h + leg + hp + s > 1)},0,0,{f},{f},{fr},{la},0"
              for i, h, leg, hp, s, f, fr, la in ROWS]
@@ -23,6 +31,8 @@ def _layout(root):
         folder = "Fractured" if fractured else "Non_fractured"
         seed = 2 if image_id == "IMG0000030.jpg" else index
         write_png(root / f"FracAtlas/images/{folder}/{image_id}", radiograph_like(seed))
+    (root / "FracAtlas/Annotations/COCO JSON").mkdir(parents=True)
+    (root / "FracAtlas/Annotations/COCO JSON/COCO_fracture_masks.json").write_text(json.dumps(COCO))
     return root
 
 
@@ -53,10 +63,15 @@ def test_the_public_archive_url_is_fetched_and_unpacked(tmp_path, file_server, m
     file_server.files["/ndownloader/files/43283628"] = zip_bytes(entries)
     monkeypatch.chdir(tmp_path)
     params = tiny_params(**{"data.source": "fracatlas", "data.url": f"{file_server.url}/ndownloader/files/43283628"})
-    manifest = acquire(data_config(params), tmp_path / "raw")
+    manifest, annotations = acquire(data_config(params), tmp_path / "raw")
     assert len(manifest) == len(ROWS)
     assert (tmp_path / "raw" / manifest["path"].iloc[0]).is_file()
     assert manifest["path"].str.startswith("source/FracAtlas/images/").all()
+    assert annotations["images"]["IMG0000010"] == [{"box": [10.0, 20.0, 30.0, 15.0],
+                                                     "polygons": [[10.0, 20.0, 40.0, 20.0, 40.0, 35.0]]}]
+    assert annotations["left_out"]["box_outside_image"] == 1
+    assert annotations["file"].startswith("FracAtlas/Annotations/COCO JSON/COCO_fracture_masks.json in "), \
+        "named as the user knows it: the entry of the downloaded archive"
 
 
 def test_without_path_or_url_the_figshare_archive_is_the_default():

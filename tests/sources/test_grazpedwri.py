@@ -22,7 +22,9 @@ def test_zip_parts_and_dataset_csv_in_a_folder(tmp_path, monkeypatch):
         {f"images_part2/{stem}.png": png_bytes(radiograph_like(i + 3)) for i, stem in enumerate(stems[3:])}))
     monkeypatch.chdir(tmp_path)
     params = tiny_params(**{"data.source": "grazpedwri", "data.path": str(download)})
-    manifest = acquire(data_config(params), tmp_path / "raw").set_index("image_id")
+    manifest, annotations = acquire(data_config(params), tmp_path / "raw")
+    manifest = manifest.set_index("image_id")
+    assert annotations == {"file": "", "images": {}, "left_out": {}}, "GRAZPEDWRI-DX brings no fracture outlines"
     assert len(manifest) == 5 and set(manifest["region"]) == {"wrist"}
     assert manifest["label"].tolist() == [1, 1, 0, 0, 0]
     assert manifest["patient_id"].nunique() == 2
