@@ -75,23 +75,26 @@ def _score(original: np.ndarray, filtered: np.ndarray, box: Box) -> tuple[float,
 
 
 def process_image(item: tuple[str, bool], image_root: Path, config: EnhanceConfig):
-    """One image: (its processed square, its scores by key, '') or (None, {}, reason it is unreadable)."""
+    """One image: (its processed square, its scores by key, its source shape, '') or (None, {}, None, reason it is
+    unreadable)."""
     path, score = item
     try:
-        (original, *outputs), box = config.preprocessing.steps(read_grayscale(image_root / path))
+        source = read_grayscale(image_root / path)
+        (original, *outputs), box = config.preprocessing.steps(source)
     except UnreadableImage as error:
-        return None, {}, error.reason
+        return None, {}, None, error.reason
     scores = {}
     if score:
         alone = [(f"alone_{name}", step.apply(original)) for name, step in config.available.items()]
         steps = list(zip(step_names(config.preprocessing.filters), outputs))
         scores = {key: _score(original, filtered, box) for key, filtered in steps + alone}
-    return (outputs[-1] if outputs else original), scores, ""
+    return (outputs[-1] if outputs else original), scores, source.shape, ""
 
 
 def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig, images: np.ndarray,
-            workers: int = 1) -> dict:
-    """Write the processed images into `images` (n x size x size, manifest order); return the quality report.
+            workers: int = 1) -> tuple[dict, list[tuple[int, int]]]:
+    """Write the processed images into `images` (n x size x size, manifest order); return the quality report and
+    each image's source shape (rows, columns), which places its annotations in the square.
 
     `images` is typically a memory-mapped .npy file, so the stage never holds
     a second copy of the data set in memory.
@@ -102,10 +105,12 @@ def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig, ima
     scores = {key: {"psnr": [], "ssim": []} for key in chain_keys + [f"alone_{n}" for n in config.available]}
     items = [(path, row in scored) for row, path in enumerate(manifest["path"])]
     results = ordered_map(partial(process_image, image_root=image_root, config=config), items, workers, "enhancing")
-    for row, (image, image_scores, unreadable) in enumerate(results):
+    shapes = []
+    for row, (image, image_scores, shape, unreadable) in enumerate(results):
         if unreadable:
             raise UserError(f"{items[row][0]} became unreadable after filtering ({unreadable}); rerun dvc repro")
         images[row] = image
+        shapes.append(shape)
         for key, (image_psnr, image_ssim) in image_scores.items():
             scores[key]["psnr"].append(image_psnr)
             scores[key]["ssim"].append(image_ssim)
@@ -117,7 +122,14 @@ def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig, ima
         "chain": {key: {metric: summarize(scores[key][metric]) for metric in ("psnr", "ssim")} for key in chain_keys},
         "alone": {name: {metric: summarize(scores[f"alone_{name}"][metric]) for metric in ("psnr", "ssim")}
                   for name in config.available},
-    }
+    }, shapes
+
+
+def placed_annotations(manifest: pd.DataFrame, shapes: list[tuple[int, int]], annotations: dict,
+                       preprocessing) -> dict[str, list[dict]]:
+    """The annotations of the images that reached this stage, in model-input pixels, by image id."""
+    return {image_id: preprocessing.place(shape, annotations[image_id])
+            for image_id, shape in zip(manifest["image_id"], shapes) if image_id in annotations}
 
 
 def montage_rows(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig):

@@ -18,10 +18,11 @@ import torch
 from .imaging.filters import Box, FilterStep, content_box, letterbox
 from .storage import read_json, write_json
 
-# The enhance stage's output folder: the arrays, their manifest and this object.
+# The enhance stage's output folder: the arrays, their manifest, this object and the annotations in input pixels.
 IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "manifest.csv"
 PREPROCESSING_FILE = "preprocessing.json"
+ANNOTATIONS_FILE = "annotations.json"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,22 @@ class Preprocessing:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """The uint8 square a model's input is made from."""
         return self.steps(image)[0][-1]
+
+    def place(self, shape: tuple[int, int], annotations: list[dict]) -> list[dict]:
+        """Boxes and outlines drawn on an image of `shape` (rows, columns), in the model input's pixels.
+
+        Letterboxing scales the image and shifts it into the square; the
+        filters move no pixel. Coordinates are of pixel edges, as in COCO.
+        """
+        box = content_box(shape, self.image_size)
+        scale_x, scale_y = box.width / shape[1], box.height / shape[0]
+
+        def points(values: list[float]) -> list[float]:
+            return [box.left + value * scale_x if index % 2 == 0 else box.top + value * scale_y
+                    for index, value in enumerate(values)]
+
+        return [{"box": points(item["box"][:2]) + [item["box"][2] * scale_x, item["box"][3] * scale_y],
+                 "polygons": [points(polygon) for polygon in item["polygons"]]} for item in annotations]
 
     def normalized(self, normalization: Normalization) -> "Preprocessing":
         return replace(self, normalization=normalization)

@@ -1,18 +1,19 @@
-"""Stage enhance: letterbox, filter chain, PSNR/SSIM against unfiltered, arrays for training."""
+"""Stage enhance: letterbox, filter chain, PSNR/SSIM against unfiltered, arrays for training, and the fracture
+annotations placed in the same squares."""
 
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from fracture.enhancement import enhance, enhance_config, montage_rows
+from fracture.enhancement import enhance, enhance_config, montage_rows, placed_annotations
 from fracture.errors import run_stage
 from fracture.imaging.montage import montage
 from fracture.manifest import COLUMNS, read_manifest, write_manifest
 from fracture.parallel import worker_count
 from fracture.params import load_params
-from fracture.preprocessing import IMAGES_FILE, MANIFEST_FILE
-from fracture.storage import atomic_path, write_json
+from fracture.preprocessing import ANNOTATIONS_FILE, IMAGES_FILE, MANIFEST_FILE
+from fracture.storage import atomic_path, read_json, write_json
 
 log = logging.getLogger("stages.enhance")
 
@@ -30,10 +31,12 @@ def main() -> None:
     with atomic_path(PROCESSED, directory=True) as staging:
         images = np.lib.format.open_memmap(staging / IMAGES_FILE, mode="w+", dtype=np.uint8,
                                            shape=(len(manifest), size, size))  # written in place, never in memory twice
-        report = enhance(manifest, RAW, config, images, worker_count(params))
+        report, shapes = enhance(manifest, RAW, config, images, worker_count(params))
         images.flush()
         write_manifest(manifest, staging / MANIFEST_FILE)
         config.preprocessing.write(staging)
+        annotations = read_json(RAW / ANNOTATIONS_FILE)["images"] if (RAW / ANNOTATIONS_FILE).is_file() else {}
+        write_json(staging / ANNOTATIONS_FILE, placed_annotations(manifest, shapes, annotations, config.preprocessing))
     REPORTS.mkdir(parents=True, exist_ok=True)
     write_json(REPORTS / "metrics.json", report)
     rows, columns, titles = montage_rows(manifest, RAW, config)

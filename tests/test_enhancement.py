@@ -23,7 +23,7 @@ def _manifest(tmp_path, count=4):
 
 def _enhance(manifest, root, config, workers=1):
     images = np.zeros((len(manifest), config.preprocessing.image_size, config.preprocessing.image_size), np.uint8)
-    return images, enhance(manifest, root, config, images, workers)
+    return images, enhance(manifest, root, config, images, workers)[0]
 
 
 def test_chain_output_is_stored_and_scored_per_step_and_per_filter(tmp_path):
@@ -84,3 +84,17 @@ def test_montage_has_both_classes_and_a_column_per_step(tmp_path):
 def test_bad_enhance_params_name_the_key(overrides, message):
     with pytest.raises(ParamError, match=message):
         _config(**overrides)
+
+
+def test_annotations_follow_the_images_that_reach_the_stage_into_their_squares(tmp_path):
+    from fracture.enhancement import placed_annotations
+
+    manifest = _manifest(tmp_path, count=2)
+    config = _config(image_size=40, filters=["none"])
+    images = np.zeros((2, 40, 40), np.uint8)
+    _, shapes = enhance(manifest, tmp_path, config, images)
+    assert shapes == [(80, 80), (80, 80)]
+    annotations = {"1": [{"box": [8.0, 16.0, 20.0, 10.0], "polygons": [[8.0, 16.0, 28.0, 16.0, 28.0, 26.0]]}],
+                   "filtered-out": [{"box": [0.0, 0.0, 1.0, 1.0], "polygons": []}]}
+    placed = placed_annotations(manifest, shapes, annotations, config.preprocessing)
+    assert placed == {"1": [{"box": [4.0, 8.0, 10.0, 5.0], "polygons": [[4.0, 8.0, 14.0, 8.0, 14.0, 13.0]]}]}

@@ -42,3 +42,21 @@ def test_normalization_of_uint8_images_matches_their_float_statistics():
     assert normalization.mean == pytest.approx(float(values.mean()), rel=1e-12)
     assert normalization.std == pytest.approx(float(values.std()), rel=1e-12)
     assert Normalization.of(torch.full((2, 1, 4, 4), 9, dtype=torch.uint8)).std == 1e-6, "a flat image set"
+
+
+@pytest.mark.parametrize("shape, size", [((200, 100), 64), ((90, 300), 128), ((57, 57), 224)])
+def test_a_box_drawn_into_an_image_lands_where_its_annotation_says_after_preprocessing(shape, size):
+    x, y, width, height = int(shape[1] * 0.3), int(shape[0] * 0.55), int(shape[1] * 0.2), int(shape[0] * 0.25)
+    image = np.zeros(shape, dtype=np.uint8)
+    image[y:y + height, x:x + width] = 255  # the annotation is the drawn box's pixel edges
+    outline = [x, y, x + width, y, x + width, y + height]
+    placed = Preprocessing(size, (CLAHE,)).place(shape, [{"box": [x, y, width, height], "polygons": [outline]}])[0]
+    square = Preprocessing(size)(image)
+    rows, columns = np.nonzero(square > 127)
+    left, top, box_width, box_height = placed["box"]
+    assert left - 1 <= columns.min() and columns.max() + 1 <= left + box_width + 1
+    assert top - 1 <= rows.min() and rows.max() + 1 <= top + box_height + 1
+    assert abs(columns.mean() + 0.5 - (left + box_width / 2)) < 1
+    assert abs(rows.mean() + 0.5 - (top + box_height / 2)) < 1
+    assert placed["polygons"][0][:2] == pytest.approx([left, top]) and placed["polygons"][0][4:] == pytest.approx(
+        [left + box_width, top + box_height])

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATA, copy_project, dvc, stages_run, tiny_params
@@ -31,3 +32,10 @@ def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
     assert "pseudo-patient groups (heuristic: the pseudo_group column of labels.csv)" in report
     assert "per study" not in report and "resamples of patients" not in report
     assert (root / "reports/report.html").stat().st_size > 10_000
+    raw = json.loads((root / "data/raw/annotations.json").read_text())
+    assert len(raw["images"]) == 297 and sum(raw["left_out"].values()) == 0, "every fractured film is annotated"
+    placed = json.loads((root / "data/processed/annotations.json").read_text())
+    kept = pd.read_csv(root / "data/processed/manifest.csv")
+    assert set(placed) == set(kept.loc[kept["label"] == 1, "image_id"]) & set(raw["images"])
+    for boxes in placed.values():  # in the 64 px squares the model sees
+        assert all(-1 <= x and -1 <= y and x + w <= 65 and y + h <= 65 for x, y, w, h in (b["box"] for b in boxes))
