@@ -35,13 +35,19 @@ def target_layer(model: nn.Module) -> nn.Module:
     return convolutions[-1]
 
 
-def cam_overlays(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],
-                 device: torch.device) -> list[np.ndarray]:
-    """RGB uint8 overlays of the class-`classes[i]` Grad-CAM on each uint8 image (N x 1 x H x W)."""
+def cam_maps(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],
+             device: torch.device) -> np.ndarray:
+    """The class-`classes[i]` Grad-CAM of each uint8 image (N x 1 x H x W), N x H x W, at the input's size."""
     model.eval()
     inputs = prepare_batch(images, normalization, device).requires_grad_(True)
     with GradCAM(model=model, target_layers=[target_layer(model)]) as cam:
-        heat = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
+        return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
+
+
+def cam_overlays(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],
+                 device: torch.device) -> list[np.ndarray]:
+    """RGB uint8 overlays of the class-`classes[i]` Grad-CAM on each uint8 image (N x 1 x H x W)."""
+    heat = cam_maps(model, images, normalization, classes, device)
     grey = images[:, 0].numpy().astype(np.float32) / 255.0
     return [show_cam_on_image(np.repeat(g[..., None], 3, axis=2), h, use_rgb=True, image_weight=0.6)
             for g, h in zip(grey, heat)]

@@ -1,4 +1,5 @@
-"""Stage evaluate: test metrics with patient-bootstrap CIs, calibration, curves, Grad-CAM, predictions."""
+"""Stage evaluate: test metrics with patient-bootstrap CIs, calibration, curves, Grad-CAM (scored against the
+annotators' boxes where the data has them), predictions."""
 
 import logging
 from pathlib import Path
@@ -20,10 +21,12 @@ from fracture.evaluation import (
     roc_points,
     split_metrics,
 )
-from fracture.explain import cam_overlays, pick_examples
+from fracture.explain import cam_maps, cam_overlays, pick_examples
 from fracture.grouping import has_studies
+from fracture.localisation import localisation_report
 from fracture.params import load_params
-from fracture.storage import atomic_path, write_json
+from fracture.preprocessing import ANNOTATIONS_FILE
+from fracture.storage import atomic_path, read_json, write_json
 from fracture.training.checkpoint import load_checkpoint
 from fracture.training.config import resolve_device
 from fracture.training.data import load_split, read_processed_manifest
@@ -34,6 +37,7 @@ log = logging.getLogger("stages.evaluate")
 PROCESSED = Path("data/processed")
 MODEL = Path("models/model.pt")
 OUT = Path("reports/eval")
+CAM_BATCH = 32
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -52,6 +56,20 @@ def save_gradcam(model, data, predictions, task, normalization, device, per_outc
                 rows[task.probability_columns].to_numpy(), axis=1).tolist()
             for rank, overlay in enumerate(cam_overlays(model, data.images[index], normalization, targets, device)):
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
+
+
+def localise(model, data, predictions, normalization, device, config) -> dict | None:
+    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations."""
+    annotations = read_json(PROCESSED / ANNOTATIONS_FILE) if (PROCESSED / ANNOTATIONS_FILE).is_file() else {}
+    chosen = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
+    if chosen.empty:
+        return None
+    maps = {}
+    for start in range(0, len(chosen), CAM_BATCH):
+        batch = chosen.iloc[start:start + CAM_BATCH]
+        images = data.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
+        maps.update(zip(batch["image_id"], cam_maps(model, images, normalization, [1] * len(batch), device)))
+    return localisation_report(predictions, maps, annotations, config.resamples, config.seed, config.ci_level)
 
 
 def main() -> None:
@@ -75,6 +93,9 @@ def main() -> None:
     test = frames["test"]
     metrics["test_by_region"] = region_metrics(test, task, config)
     calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
+    if task.binary:
+        metrics["localisation"] = localise(model, load_split(PROCESSED, "test", regions), test, normalization,
+                                           device, config)
     write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
     write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
     write_csv(pr_points(test, task), OUT / "plots" / "pr.csv")

@@ -39,3 +39,10 @@ def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
     assert set(placed) == set(kept.loc[kept["label"] == 1, "image_id"]) & set(raw["images"])
     for boxes in placed.values():  # in the 64 px squares the model sees
         assert all(-1 <= x and -1 <= y and x + w <= 65 and y + h <= 65 for x, y, w, h in (b["box"] for b in boxes))
+    localisation = metrics["localisation"]
+    fractured_test = kept[(kept["split"] == "test") & (kept["label"] == 1)]
+    assert localisation["annotated"]["images"] == len(fractured_test) and localisation["tolerance_px"] == 2
+    for key in ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "outline_share"):
+        score = localisation["annotated"][key]
+        assert 0 <= score["low"] <= score["value"] <= score["high"] <= 1, key
+    assert "### Where the model looks" in report and "pointing game" in report

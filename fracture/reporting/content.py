@@ -168,6 +168,33 @@ def _gradcam_sheet(outputs: RunOutputs, figure_dir: Path) -> list[Block]:
                                           "where the model's answer came from")]
 
 
+def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
+    """How often the model's Grad-CAM points at the annotated fracture, beside what a centred map scores."""
+    if not localisation:
+        return []
+    rows = []
+    for name, title in (("annotated", "annotated fractured test images"),
+                        ("true_positives", "of them, true positives")):
+        scores = localisation[name]
+        if not scores["images"]:
+            continue
+        interval = {key: fmt_ci(scores[key]["value"], scores[key]["low"], scores[key]["high"])
+                    for key in ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "outline_share")}
+        rows.append([f"{title} ({scores['images']} images, {scores['groups']} {unit})", interval["hit"],
+                     interval["chance_hit"], interval["mass_inside"], interval["chance_mass_inside"],
+                     fmt(scores["outline_share"]["value"])])
+    return [Heading("Where the model looks", 3),
+            Paragraph(f"The fracture-class Grad-CAM of every annotated fractured test image, in the square the "
+                      f"model sees, against the annotators' boxes and outlines. Pointing game: the share of images "
+                      f"whose map's maximum falls inside a box (allowing {localisation['tolerance_px']} pixels). "
+                      f"Mass inside: the mean share of the map's positive mass inside the outlines; a map spread "
+                      f"evenly scores the outlines' share of the image. A Gaussian centred on the square is the "
+                      f"chance map. Intervals are over resamples of {unit}. A model that ranks films well but "
+                      f"points elsewhere is not seeing the fracture."),
+            Table(["images", "pointing game", "chance: centred map", "mass inside outlines",
+                   "chance: centred map", "outlines' share"], rows)]
+
+
 def _metric_table(test: dict, val: dict, binary: bool) -> tuple[list[str], list[list[str]]]:
     """Test metrics per image (and per study where there are studies) with intervals, and validation's."""
     levels = [level for level in ("image", "study") if level in test]
@@ -238,7 +265,7 @@ def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: Ru
         Figure("figures/pr.png", f"Precision-recall curve of the test images{curves}"),
         Figure("figures/confusion.png", "Confusion matrix of the test images"),
         Figure("figures/calibration.png", "Reliability diagram of the test images"),
-    ] + _gradcam_sheet(outputs, figure_dir)
+    ] + _gradcam_sheet(outputs, figure_dir) + _localisation_section(evaluation.get("localisation"), grouping["unit"])
 
 
 def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
