@@ -8,7 +8,9 @@ Two scores per annotated fractured image, in the square the model sees:
   image, which is what a map spread evenly would score.
 The same scores for a trivial map, a Gaussian centred on the square, say what
 chance is. Means come with percentile intervals over resamples of patient
-groups, like every other interval of the project.
+groups, like every other interval of the project; a hit rate whose resamples
+all agree (no hit at all, say) gets a Wilson interval instead, since a
+percentile interval of [0, 0] would claim certainty that 41 films cannot give.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import math
 import numpy as np
 from matplotlib.path import Path as PolygonPath
 
+from .intervals import wilson
 from .metrics import patient_bootstrap
 
 TOLERANCE_FRACTION = 1 / 32  # of the square's side: 4 px at 128, 7 at 224
+HIT_RATES = ("hit", "chance_hit")
 
 
 def tolerance_pixels(size: int) -> int:
@@ -88,9 +92,14 @@ def summarise(scores: list[dict[str, float]], groups: list[str], resamples: int,
 
     intervals = patient_bootstrap(groups, means, resamples, seed, level)
     observed = means(np.arange(len(groups)))
-    return {"images": len(scores), "groups": int(len(set(groups))),
-            **{key: {"value": value, "low": intervals.get(key, [math.nan])[0],
-                     "high": intervals.get(key, [math.nan, math.nan])[1]} for key, value in observed.items()}}
+    summary = {"images": len(scores), "groups": int(len(set(groups)))}
+    for key, value in observed.items():
+        low, high = intervals.get(key, [math.nan, math.nan])
+        summary[key] = {"value": value, "low": low, "high": high, "method": "bootstrap"}
+        if key in HIT_RATES and not high > low:  # every resample alike (no hit, say): Wilson holds there
+            low, high = wilson(int(table[key].sum()), len(groups), level)
+            summary[key] = {"value": value, "low": low, "high": high, "method": "wilson"}
+    return summary
 
 
 def localisation_report(rows, maps: dict[str, np.ndarray], annotations: dict[str, list[dict]], resamples: int,

@@ -56,3 +56,13 @@ def test_means_have_intervals_over_patient_groups():
     assert (summary["images"], summary["groups"]) == (4, 3)
     assert summary["hit"]["value"] == 0.5 and summary["mass_inside"]["value"] == pytest.approx(0.3)
     assert 0 <= summary["hit"]["low"] <= 0.5 <= summary["hit"]["high"] <= 1
+
+
+def test_no_hit_at_all_gets_a_wilson_interval_not_a_certain_zero():
+    scores = [{"hit": 0.0, "chance_hit": 1.0, "mass_inside": 0.01} for _ in range(41)]
+    summary = summarise(scores, [f"g{index % 18}" for index in range(41)], resamples=200, seed=0, level=0.95)
+    assert summary["hit"]["value"] == 0.0 and summary["hit"]["method"] == "wilson"
+    assert summary["hit"]["low"] == 0.0 and summary["hit"]["high"] == pytest.approx(0.0857, abs=1e-3)  # 0 of 41
+    assert summary["chance_hit"]["method"] == "wilson" and summary["chance_hit"]["low"] == pytest.approx(1 - 0.0857,
+                                                                                                       abs=1e-3)
+    assert summary["mass_inside"]["method"] == "bootstrap", "a mean share is no count"

@@ -179,6 +179,7 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
         if not scores["images"]:
             continue
         interval = {key: fmt_ci(scores[key]["value"], scores[key]["low"], scores[key]["high"])
+                    + (" (W)" if scores[key]["method"] == "wilson" else "")
                     for key in ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "outline_share")}
         rows.append([f"{title} ({scores['images']} images, {scores['groups']} {unit})", interval["hit"],
                      interval["chance_hit"], interval["mass_inside"], interval["chance_mass_inside"],
@@ -189,8 +190,9 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
                       f"whose map's maximum falls inside a box (allowing {localisation['tolerance_px']} pixels). "
                       f"Mass inside: the mean share of the map's positive mass inside the outlines; a map spread "
                       f"evenly scores the outlines' share of the image. A Gaussian centred on the square is the "
-                      f"chance map. Intervals are over resamples of {unit}. A model that ranks films well but "
-                      f"points elsewhere is not seeing the fracture."),
+                      f"chance map. Intervals are over resamples of {unit}; (W) marks a Wilson interval, for a "
+                      f"hit rate whose resamples all agree. A model that ranks films well but points elsewhere is "
+                      f"not seeing the fracture."),
             Table(["images", "pointing game", "chance: centred map", "mass inside outlines",
                    "chance: centred map", "outlines' share"], rows)]
 

@@ -145,7 +145,7 @@ def test_an_unknown_baseline_is_one_clear_error():
 
 
 def test_every_number_of_the_table_has_an_interval_and_a_small_count_gets_wilsons():
-    from fracture.comparison.estimates import wilson
+    from fracture.intervals import wilson
 
     # Wilson (1927) by hand: 0 of 2 at 95%: centre (0 + z^2/4) / (1 + z^2/2), half-width z/(1 + z^2/2) x z/4.
     z = 1.959964
