@@ -6,6 +6,7 @@ chosen class's logit, is laid over the image the model saw.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -47,10 +48,25 @@ def cam_maps(model: nn.Module, images: torch.Tensor, normalization: Normalizatio
 def cam_overlays(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],
                  device: torch.device) -> list[np.ndarray]:
     """RGB uint8 overlays of the class-`classes[i]` Grad-CAM on each uint8 image (N x 1 x H x W)."""
-    heat = cam_maps(model, images, normalization, classes, device)
+    return overlays(images, cam_maps(model, images, normalization, classes, device))
+
+
+def overlays(images: torch.Tensor, maps: np.ndarray) -> list[np.ndarray]:
+    """Each map laid over its uint8 image (N x 1 x H x W) as RGB uint8: red is where the answer came from."""
     grey = images[:, 0].numpy().astype(np.float32) / 255.0
     return [show_cam_on_image(np.repeat(g[..., None], 3, axis=2), h, use_rgb=True, image_weight=0.6)
-            for g, h in zip(grey, heat)]
+            for g, h in zip(grey, maps)]
+
+
+def outlined(overlay: np.ndarray, annotations: list[dict]) -> np.ndarray:
+    """The overlay with the annotators' outlines (their boxes where they have none) drawn in green."""
+    drawn = overlay.copy()
+    for annotation in annotations:
+        x, y, width, height = annotation["box"]
+        for polygon in annotation["polygons"] or [[x, y, x + width, y, x + width, y + height, x, y + height]]:
+            points = np.round(np.reshape(polygon, (-1, 2)) - 0.5).astype(np.int32)  # pixel edges to pixel centres
+            cv2.polylines(drawn, [points], isClosed=True, color=(0, 255, 0), thickness=1)
+    return drawn
 
 
 def pick_examples(predictions: pd.DataFrame, per_outcome: int, task: Task) -> dict[str, pd.DataFrame]:

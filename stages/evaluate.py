@@ -21,7 +21,7 @@ from fracture.evaluation import (
     roc_points,
     split_metrics,
 )
-from fracture.explain import cam_maps, cam_overlays, pick_examples
+from fracture.explain import cam_maps, cam_overlays, outlined, overlays, pick_examples
 from fracture.grouping import has_studies
 from fracture.localisation import localisation_report
 from fracture.params import load_params
@@ -45,9 +45,12 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(temporary, index=False, float_format="%.6g")
 
 
-def save_gradcam(model, data, predictions, task, normalization, device, per_outcome) -> None:
-    """Overlays for the most confident examples of each outcome, in reports/eval/gradcam/."""
+def save_gradcam(model, data, predictions, task, normalization, device, per_outcome, annotated) -> None:
+    """Overlays for the most confident examples of each outcome, and the `annotated` ones with their outlines, in
+    reports/eval/gradcam/."""
     with atomic_path(OUT / "gradcam", directory=True) as folder:
+        for rank, overlay in enumerate(annotated):
+            Image.fromarray(overlay).save(folder / f"annotated_{rank + 1}.png")
         for outcome, rows in pick_examples(predictions, per_outcome, task).items():
             if rows.empty:
                 continue
@@ -58,18 +61,24 @@ def save_gradcam(model, data, predictions, task, normalization, device, per_outc
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
 
 
-def localise(model, data, predictions, normalization, device, config) -> dict | None:
-    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations."""
+def localise(model, data, predictions, normalization, device, config) -> tuple[dict | None, list[np.ndarray]]:
+    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations;
+    and the first few of them (by image id) drawn with their outlines."""
     annotations = read_json(PROCESSED / ANNOTATIONS_FILE) if (PROCESSED / ANNOTATIONS_FILE).is_file() else {}
     chosen = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
     if chosen.empty:
-        return None
-    maps = {}
+        return None, []
+    maps, gallery = {}, []
     for start in range(0, len(chosen), CAM_BATCH):
         batch = chosen.iloc[start:start + CAM_BATCH]
         images = data.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        maps.update(zip(batch["image_id"], cam_maps(model, images, normalization, [1] * len(batch), device)))
-    return localisation_report(predictions, maps, annotations, config.resamples, config.seed, config.ci_level)
+        heat = cam_maps(model, images, normalization, [1] * len(batch), device)
+        maps.update(zip(batch["image_id"], heat))
+        shown = max(0, 2 * config.cam_examples - len(gallery))
+        gallery += [outlined(overlay, annotations[image_id]) for overlay, image_id in
+                    zip(overlays(images[:shown], heat[:shown]), batch["image_id"][:shown])]
+    report = localisation_report(predictions, maps, annotations, config.resamples, config.seed, config.ci_level)
+    return report, gallery
 
 
 def main() -> None:
@@ -93,9 +102,8 @@ def main() -> None:
     test = frames["test"]
     metrics["test_by_region"] = region_metrics(test, task, config)
     calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
-    if task.binary:
-        metrics["localisation"] = localise(model, load_split(PROCESSED, "test", regions), test, normalization,
-                                           device, config)
+    metrics["localisation"], annotated = localise(model, load_split(PROCESSED, "test", regions), test, normalization,
+                                                  device, config) if task.binary else (None, [])
     write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
     write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
     write_csv(pr_points(test, task), OUT / "plots" / "pr.csv")
@@ -103,7 +111,7 @@ def main() -> None:
     write_csv(calibration, OUT / "plots" / "calibration.csv")
     write_json(OUT / "metrics.json", metrics)
     save_gradcam(model, load_split(PROCESSED, "test", regions), test, task, normalization, device,
-                 config.cam_examples)
+                 config.cam_examples, annotated)
     image = metrics["test"]["image"]
     log.info(f"evaluate: test AUC {image['auc']:.4f}"
              + (f", sensitivity {image['sensitivity']:.4f}, specificity {image['specificity']:.4f} at threshold "

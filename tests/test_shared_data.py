@@ -46,3 +46,5 @@ def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
         score = localisation["annotated"][key]
         assert 0 <= score["low"] <= score["value"] <= score["high"] <= 1, key
     assert "### Where the model looks" in report and "pointing game" in report
+    gallery = sorted((root / "reports/eval/gradcam").glob("annotated_*.png"))
+    assert len(gallery) == 2 * params["evaluate"]["gradcam_examples"] and "outlines in green" in report

@@ -19,7 +19,8 @@ BINARY_ROWS = [("ROC-AUC", "auc"), ("PR-AUC", "pr_auc"), ("accuracy", "accuracy"
 MULTICLASS_ROWS = [("macro ROC-AUC (one vs rest)", "auc"), ("accuracy", "accuracy"),
                    ("balanced accuracy", "balanced_accuracy"), ("macro F1", "macro_f1"), ("Cohen's kappa", "kappa")]
 CAM_TITLES = {"true_positive": "fracture found", "false_positive": "false alarm", "false_negative": "fracture missed",
-              "true_negative": "normal, called normal", "correct": "right region", "wrong": "wrong region"}
+              "true_negative": "normal, called normal", "correct": "right region", "wrong": "wrong region",
+              "annotated": "fracture, annotators' outline in green"}
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,10 @@ def _gradcam_sheet(outputs: RunOutputs, figure_dir: Path) -> list[Block]:
     if not any(groups.values()):
         return []
     figures.image_sheet(groups, figure_dir / "gradcam.png")
+    annotated = " Annotated fractured test films follow, the annotators' outlines in green." \
+        if groups[CAM_TITLES["annotated"]] else ""
     return [Figure("figures/gradcam.png", "Grad-CAM of the most confident test examples of each outcome: red is "
-                                          "where the model's answer came from")]
+                                          f"where the model's answer came from.{annotated}")]
 
 
 def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
