@@ -93,25 +93,24 @@ def main() -> None:
     metrics = {"task": task.name, "threshold": task.threshold, "study_threshold": task.study_threshold,
                "threshold_method": thresholds.method, "target_sensitivity": thresholds.target_sensitivity,
                "has_studies": studies}
-    frames = {}
+    frames, splits = {}, {}
     for split in ("val", "test"):
-        data = load_split(PROCESSED, split, regions)
+        data = splits[split] = load_split(PROCESSED, split, regions)
         frames[split] = predictions_frame(data.rows, predict_probabilities(model, data.images, normalization,
                                                                           device).numpy(), task)
         metrics[split] = split_metrics(frames[split], task, config, with_ci=split == "test", studies=studies)
     test = frames["test"]
     metrics["test_by_region"] = region_metrics(test, task, config)
     calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
-    metrics["localisation"], annotated = localise(model, load_split(PROCESSED, "test", regions), test, normalization,
-                                                  device, config) if task.binary else (None, [])
+    metrics["localisation"], annotated = localise(model, splits["test"], test, normalization, device,
+                                                  config) if task.binary else (None, [])
     write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
     write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
     write_csv(pr_points(test, task), OUT / "plots" / "pr.csv")
     write_csv(confusion_rows(test, task), OUT / "plots" / "confusion.csv")
     write_csv(calibration, OUT / "plots" / "calibration.csv")
     write_json(OUT / "metrics.json", metrics)
-    save_gradcam(model, load_split(PROCESSED, "test", regions), test, task, normalization, device,
-                 config.cam_examples, annotated)
+    save_gradcam(model, splits["test"], test, task, normalization, device, config.cam_examples, annotated)
     image = metrics["test"]["image"]
     log.info(f"evaluate: test AUC {image['auc']:.4f}"
              + (f", sensitivity {image['sensitivity']:.4f}, specificity {image['specificity']:.4f} at threshold "
