@@ -30,16 +30,23 @@ class EvaluateConfig:
     calibration_bins: int
     cam_examples: int
     seed: int
+    subgroups: tuple[str, ...] | None = None  # None: the view and every covariate the data has
 
 
 def evaluate_config(params: dict) -> EvaluateConfig:
     section = Section(params, "evaluate")
+    subgroups = section.values.get("subgroups", "auto")
+    if isinstance(subgroups, str) and subgroups != "auto":
+        subgroups = [subgroups]
+    if subgroups != "auto" and not (isinstance(subgroups, list) and all(isinstance(name, str) for name in subgroups)):
+        raise section.fail("subgroups", "expected auto, or a list of columns such as [view, hardware]")
     return EvaluateConfig(
         resamples=section.integer("bootstrap_resamples", minimum=0),
         ci_level=section.number("ci_level", minimum=0.5, maximum=0.999),
         calibration_bins=section.integer("calibration_bins", minimum=2, maximum=100),
         cam_examples=section.integer("gradcam_examples", minimum=0, maximum=20),
         seed=seed(params),
+        subgroups=None if subgroups == "auto" else tuple(subgroups),
     )
 
 
@@ -84,7 +91,8 @@ def predictions_frame(rows: pd.DataFrame, probabilities: np.ndarray, task: Task)
     return frame
 
 
-def _scored(frame: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool) -> dict:
+def scored(frame: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: bool) -> dict:
+    """The task's metrics on `frame`'s predictions, with intervals over its patient groups if asked."""
     labels = frame["label"].to_numpy()
     probabilities = frame[task.probability_columns].to_numpy()
     result = task.scores(labels, probabilities)
@@ -99,9 +107,9 @@ def split_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig,
                   studies: bool = True) -> dict:
     """Image-level and, where the data has `studies`, study-level metrics of one split, each at its own
     frozen threshold, with intervals from resampling patient groups."""
-    metrics = {"image": _scored(predictions, task, config, with_ci)}
+    metrics = {"image": scored(predictions, task, config, with_ci)}
     if studies:
-        metrics["study"] = _scored(study_level(predictions, task.probability_columns), task.per_study(), config,
+        metrics["study"] = scored(study_level(predictions, task.probability_columns), task.per_study(), config,
                                    with_ci)
     return metrics
 
@@ -110,7 +118,7 @@ def region_metrics(predictions: pd.DataFrame, task: Task, config: EvaluateConfig
     """Image-level fracture metrics per body region, where a region has both classes."""
     if not task.binary or predictions["region"].nunique() < 2:
         return {}
-    return {region: _scored(rows, task, config, with_ci=True)
+    return {region: scored(rows, task, config, with_ci=True)
             for region, rows in predictions.groupby("region") if rows["label"].nunique() == 2}
 
 

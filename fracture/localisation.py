@@ -102,17 +102,18 @@ def summarise(scores: list[dict[str, float]], groups: list[str], resamples: int,
     return summary
 
 
-def localisation_report(rows, maps: dict[str, np.ndarray], annotations: dict[str, list[dict]], resamples: int,
-                        seed: int, level: float) -> dict:
-    """Scores of every annotated fractured test image, and of the true positives among them.
+def localisation_report(rows, scores: dict[str, dict[str, float]], size: int, resamples: int, seed: int,
+                        level: float) -> dict:
+    """Summaries over every annotated fractured test image, and over the true positives among them.
 
     `rows` are the test predictions (image_id, patient_id, label, predicted);
-    `maps` holds the fracture-class map of each annotated fractured image.
+    `scores` holds `image_scores` of each annotated fractured image's map, in
+    a `size` square.
     """
-    scored = rows[(rows["label"] == 1) & rows["image_id"].isin(list(maps))]
-    report = {"tolerance_px": tolerance_pixels(next(iter(maps.values())).shape[0]) if maps else None}
+    scored = rows[(rows["label"] == 1) & rows["image_id"].isin(list(scores))]
+    report = {"tolerance_px": tolerance_pixels(size)}
     for name, subset in (("annotated", scored), ("true_positives", scored[scored["predicted"] == 1])):
-        report[name] = summarise([image_scores(maps[image_id], annotations[image_id])
-                                  for image_id in subset["image_id"]], subset["patient_id"].tolist(), resamples,
-                                 seed, level) if len(subset) else {"images": 0, "groups": 0}
+        report[name] = summarise([scores[image_id] for image_id in subset["image_id"]],
+                                 subset["patient_id"].tolist(), resamples, seed, level) \
+            if len(subset) else {"images": 0, "groups": 0}
     return report

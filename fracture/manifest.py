@@ -1,7 +1,9 @@
 """The manifest: the CSV, one row per image, that every stage passes on.
 
 `path` is relative to the data folder that holds the images (`data/raw`).
-`grouping` says what `patient_id` is (see `grouping.py`).
+`grouping` says what `patient_id` is (see `grouping.py`). Columns after the
+contract's are a stage's own (`split`) or covariates (`cov_*`, see
+`covariates.py`), which every stage passes on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from .storage import atomic_path
 COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "label", "view",
            "source", "source_split", "sha256", "grouping"]
 SPLITS = ("train", "val", "test")
-TEXT_COLUMNS = [column for column in COLUMNS if column != "label"] + ["split"]
 
 
 def read_manifest(path: Path | str, required: list[str] = COLUMNS) -> pd.DataFrame:
@@ -24,7 +25,7 @@ def read_manifest(path: Path | str, required: list[str] = COLUMNS) -> pd.DataFra
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} not found; run the stages before this one (dvc repro)")
-    frame = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=False)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # covariates too stay text: "01" is not 1
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise UserError(f"{path} lacks columns {', '.join(missing)}; rerun the stage that wrote it")

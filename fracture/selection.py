@@ -2,7 +2,9 @@
 
 Nothing is deleted: every image left out gets a reason, counted in the report
 and listed in `rejected.csv` with a detail (which codec is missing, how small
-the image is), so a user can see what the pipeline did not use and why.
+the image is), so a user can see what the pipeline did not use and why. Each
+usable image's shape is kept as covariates (aspect ratio, source size), since
+image geometry alone can tell the classes apart.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .covariates import PREFIX, geometry
 from .datafolder import unread_reason
 from .errors import ParamError
 from .imaging.io import UnreadableImage, read_grayscale
@@ -53,8 +56,9 @@ def select_regions(manifest: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
     return manifest[manifest["region"].isin(regions)]
 
 
-def screen_image(image_root: Path, item: tuple[str, str], rules: QualityRules) -> tuple[str, str] | None:
-    """(reason, detail) if the image at `item` = (path, sha256) is unusable, else None.
+def screen_image(image_root: Path, item: tuple[str, str], rules: QualityRules) -> tuple[str, str, dict]:
+    """(reason, detail, geometry) of the image at `item` = (path, sha256): reason '' where it is usable, and
+    then its shape as covariates.
 
     A row whose file was never read (outside the data folder, missing) is
     rejected from its manifest entry alone, so it is never opened here.
@@ -62,20 +66,24 @@ def screen_image(image_root: Path, item: tuple[str, str], rules: QualityRules) -
     path, sha256 = item
     reason = unread_reason(path, sha256)
     if reason:
-        return reason, path
+        return reason, path, {}
     try:
-        rules.check(read_grayscale(image_root / path))
+        image = read_grayscale(image_root / path)
+        rules.check(image)
     except UnreadableImage as error:
-        return error.reason, error.detail
-    return None
+        return error.reason, error.detail, {}
+    return "", "", geometry(*image.shape[:2])
 
 
 def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1) -> pd.DataFrame:
-    """`reason` ('' where the image is usable) and `detail` per row, the images decoded on `workers` processes."""
-    found = ordered_map(partial(screen_image, image_root, rules=config.rules),
-                        list(zip(manifest["path"], manifest["sha256"])), workers, "screening images")
-    return pd.DataFrame([problem or ("", "") for problem in found], index=manifest.index, columns=["reason", "detail"],
-                        dtype=str)
+    """`reason` ('' where the image is usable), `detail` and the geometry covariates per row, the images decoded
+    on `workers` processes."""
+    found = list(ordered_map(partial(screen_image, image_root, rules=config.rules),
+                             list(zip(manifest["path"], manifest["sha256"])), workers, "screening images"))
+    problems = pd.DataFrame([(reason, detail) for reason, detail, _ in found], index=manifest.index,
+                            columns=["reason", "detail"], dtype=str)
+    shapes = pd.DataFrame([shape for _, _, shape in found], index=manifest.index, dtype=str).fillna("")
+    return problems.join(shapes)
 
 
 def duplicate_reasons(manifest: pd.DataFrame) -> pd.Series:
@@ -97,6 +105,8 @@ def apply_filter(manifest: pd.DataFrame, image_root: Path, config: FilterConfig,
     in_regions = select_regions(manifest, config.regions)
     problems = screen(in_regions, image_root, config, workers)
     reasons = problems["reason"]
+    in_regions = in_regions.assign(**{column: problems[column] for column in problems.columns
+                                      if column.startswith(PREFIX)})
     readable = in_regions[reasons == ""]
     reasons.loc[readable.index] = duplicate_reasons(readable)
     kept = in_regions[reasons == ""].sort_values("image_id").reset_index(drop=True)

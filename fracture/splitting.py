@@ -27,6 +27,7 @@ class SplitConfig:
     val_fraction: float
     test_fraction: float
     official_test: bool
+    shortcut_auc: float  # a covariate whose levels alone reach this training AUC is named a possible shortcut
     seed: int
 
 
@@ -36,6 +37,7 @@ def split_config(params: dict) -> SplitConfig:
         val_fraction=section.number("val_fraction", minimum=0.01, maximum=0.9),
         test_fraction=section.number("test_fraction", minimum=0.01, maximum=0.9),
         official_test=section.boolean("official_test"),
+        shortcut_auc=section.number("shortcut_auc", minimum=0.5, maximum=1.0),
         seed=seed(params),
     )
     if config.val_fraction + config.test_fraction >= 1:

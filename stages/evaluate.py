@@ -1,5 +1,6 @@
-"""Stage evaluate: test metrics with patient-bootstrap CIs, calibration, curves, Grad-CAM (scored against the
-annotators' boxes where the data has them), predictions."""
+"""Stage evaluate: test metrics with patient-bootstrap CIs, per region and subgroup and under each shortcut the split
+stage named, calibration, curves, Grad-CAM (scored against the annotators' boxes where the data has them),
+predictions."""
 
 import logging
 from pathlib import Path
@@ -23,10 +24,12 @@ from fracture.evaluation import (
 )
 from fracture.explain import cam_maps, cam_overlays, outlined, overlays, pick_examples
 from fracture.grouping import has_studies
-from fracture.localisation import localisation_report
+from fracture.localisation import image_scores, localisation_report
 from fracture.params import load_params
 from fracture.preprocessing import ANNOTATIONS_FILE
+from fracture.shortcuts import findings
 from fracture.storage import atomic_path, read_json, write_json
+from fracture.subgroups import chosen, prediction_levels, shortcut_metrics, subgroup_metrics
 from fracture.training.checkpoint import load_checkpoint
 from fracture.training.config import resolve_device
 from fracture.training.data import load_split, read_processed_manifest
@@ -36,6 +39,7 @@ log = logging.getLogger("stages.evaluate")
 
 PROCESSED = Path("data/processed")
 MODEL = Path("models/model.pt")
+SPLIT_REPORT = Path("reports/split.json")
 OUT = Path("reports/eval")
 CAM_BATCH = 32
 
@@ -61,24 +65,42 @@ def save_gradcam(model, data, predictions, task, normalization, device, per_outc
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
 
 
-def localise(model, data, predictions, normalization, device, config) -> tuple[dict | None, list[np.ndarray]]:
-    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations;
-    and the first few of them (by image id) drawn with their outlines."""
+def localise(model, data, predictions, normalization, device, config) -> tuple[dict | None, dict, list[np.ndarray]]:
+    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations: the
+    summary, each image's scores, and the first few of them (by image id) drawn with their outlines."""
     annotations = read_json(PROCESSED / ANNOTATIONS_FILE) if (PROCESSED / ANNOTATIONS_FILE).is_file() else {}
     chosen = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
     if chosen.empty:
-        return None, []
-    maps, gallery = {}, []
+        return None, {}, []
+    scores, gallery = {}, []
     for start in range(0, len(chosen), CAM_BATCH):
         batch = chosen.iloc[start:start + CAM_BATCH]
         images = data.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
         heat = cam_maps(model, images, normalization, [1] * len(batch), device)
-        maps.update(zip(batch["image_id"], heat))
+        scores.update((image_id, image_scores(one, annotations[image_id])) for image_id, one in zip(batch["image_id"],
+                                                                                                  heat))
         shown = max(0, 2 * config.cam_examples - len(gallery))
         gallery += [outlined(overlay, annotations[image_id]) for overlay, image_id in
                     zip(overlays(images[:shown], heat[:shown]), batch["image_id"][:shown])]
-    report = localisation_report(predictions, maps, annotations, config.resamples, config.seed, config.ci_level)
-    return report, gallery
+    report = localisation_report(predictions, scores, data.images.shape[-1], config.resamples, config.seed,
+                                 config.ci_level)
+    return report, scores, gallery
+
+
+def with_localisation(predictions: pd.DataFrame, scores: dict) -> pd.DataFrame:
+    """The predictions with each annotated fractured image's pointing-game hit and mass inside its outlines, so that
+    compare can pair them between models."""
+    return predictions.assign(**{f"cam_{key}": predictions["image_id"].map(
+        {image_id: score[key] for image_id, score in scores.items()}) for key in ("hit", "mass_inside")})
+
+
+def subgroups(test, task, config) -> tuple[dict, dict]:
+    """Test metrics per subgroup, and under each shortcut the split stage named on the training split."""
+    manifest = read_processed_manifest(PROCESSED)
+    levels = prediction_levels(manifest, test)
+    found = findings(read_json(SPLIT_REPORT).get("shortcuts", {}))
+    return (subgroup_metrics(test, chosen(levels, config.subgroups, manifest), task, config),
+            shortcut_metrics(test, levels, found, task, config))
 
 
 def main() -> None:
@@ -102,8 +124,11 @@ def main() -> None:
     test = frames["test"]
     metrics["test_by_region"] = region_metrics(test, task, config)
     calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
-    metrics["localisation"], annotated = localise(model, splits["test"], test, normalization, device,
-                                                  config) if task.binary else (None, [])
+    metrics["localisation"], scores, annotated = localise(model, splits["test"], test, normalization, device,
+                                                          config) if task.binary else (None, {}, [])
+    if task.binary:
+        metrics["test_by_subgroup"], metrics["shortcuts"] = subgroups(test, task, config)
+    frames["test"] = with_localisation(test, scores)
     write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
     write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
     write_csv(pr_points(test, task), OUT / "plots" / "pr.csv")

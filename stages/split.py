@@ -1,4 +1,5 @@
-"""Stage split: train/val/test grouped by patient, stratified by label, proven leak-free."""
+"""Stage split: train/val/test grouped by patient, stratified by label, proven leak-free; and each covariate's
+power to predict the label on the training split, measured before any training."""
 
 import logging
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 from fracture.errors import run_stage
 from fracture.manifest import read_manifest, write_manifest
 from fracture.params import load_params
+from fracture.shortcuts import findings, shortcut_check
 from fracture.splitting import assign_splits, check_split, count_table, split_config, split_report, uses_official_test
 from fracture.storage import write_json
 
@@ -22,9 +24,13 @@ def main() -> None:
     manifest["split"] = assign_splits(manifest, config)
     found = check_split(manifest)
     report = split_report(manifest, found, uses_official_test(manifest, config))
+    report["shortcuts"] = shortcut_check(manifest, config.shortcut_auc, config.seed)
     write_manifest(manifest, SPLIT)
     write_json(REPORT, report)
     log.info(f"split: grouped by {report['grouping']['description']}\n{count_table(report)}")
+    for finding in findings(report["shortcuts"]):
+        also = f"; evaluate also scores the test split {finding['text']}" if finding["text"] else ""
+        log.warning(f"split: {finding['covariate']} may be a shortcut: {finding['reason']}{also}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def test_bad_images_are_rejected_with_reasons_and_duplicates_dropped(tmp_path, w
     ])
     kept, rejected, report = apply_filter(manifest, tmp_path, _config(regions=["wrist"], min_size=64), workers)
     assert kept["image_id"].tolist() == ["a"]
+    assert kept[["cov_aspect_ratio", "cov_source_size"]].values.tolist() == [["1.00", "96x96"]], "its geometry"
     assert dict(zip(rejected["image_id"], rejected["reason"])) == {
         "b": "duplicate", "c": "blank", "d": "too_small", "e": "empty_file", "f": "not_an_image"}
     assert report["images_in"] == 7 and report["images_in_regions"] == 6 and report["images_kept"] == 1

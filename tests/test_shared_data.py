@@ -48,3 +48,19 @@ def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
     assert "### Where the model looks" in report and "pointing game" in report
     gallery = sorted((root / "reports/eval/gradcam").glob("annotated_*.png"))
     assert len(gallery) == 2 * params["evaluate"]["gradcam_examples"] and "outlines in green" in report
+    predictions = pd.read_csv(root / "reports/eval/predictions.csv")
+    assert predictions["cam_hit"].notna().sum() == len(fractured_test), "each scored film's hit, for compare"
+
+    # Subgroups and shortcuts: only fractured films show hardware, and fracture_count is the label itself
+    covariates = split["shortcuts"]["covariates"]
+    assert {"hardware", "multiscan", "view", "aspect_ratio", "source_size"} <= set(covariates)
+    assert covariates["hardware"]["shortcut"]["kind"] == "one_label_level"
+    assert covariates["hardware"]["shortcut"]["without"] == ["1"]
+    assert covariates["fracture_count"]["shortcut"]["kind"] == "encodes_label"
+    assert "sha256" not in covariates and "source_file" not in covariates, "columns that name images are no groups"
+    without = metrics["shortcuts"]["without"]
+    hardware_test = kept[(kept["split"] == "test") & (kept["cov_hardware"] == 1)]
+    assert without["text"] == "without hardware = 1" and len(hardware_test)
+    assert without["image"]["n"] == metrics["test"]["image"]["n"] - len(hardware_test)
+    assert metrics["test_by_subgroup"]["hardware"]["1"]["n"] == len(hardware_test)
+    assert "### Subgroups and shortcuts" in report and "without hardware = 1" in report

@@ -20,7 +20,7 @@ def _manifest(patients=60, official_test=0, regions=("wrist",), seed=0):
     return pd.DataFrame(rows)
 
 
-CONFIG = SplitConfig(val_fraction=0.2, test_fraction=0.15, official_test=True, seed=1)
+CONFIG = SplitConfig(val_fraction=0.2, test_fraction=0.15, official_test=True, shortcut_auc=0.55, seed=1)
 
 
 def test_every_patient_lands_in_one_split_and_fractions_are_respected():
@@ -42,7 +42,7 @@ def test_official_test_split_is_kept_as_test():
 
 def test_official_test_can_be_ignored():
     manifest = _manifest(100, official_test=20)
-    split = assign_splits(manifest, SplitConfig(0.2, 0.15, official_test=False, seed=1))
+    split = assign_splits(manifest, SplitConfig(0.2, 0.15, official_test=False, shortcut_auc=0.55, seed=1))
     assert (split[manifest["source_split"] == "valid"] != "test").any()
 
 
@@ -50,7 +50,7 @@ def test_same_seed_same_split_and_another_seed_another():
     manifest = _manifest(100)
     first = assign_splits(manifest, CONFIG)
     assert first.equals(assign_splits(manifest, CONFIG))
-    assert not first.equals(assign_splits(manifest, SplitConfig(0.2, 0.15, True, seed=2)))
+    assert not first.equals(assign_splits(manifest, SplitConfig(0.2, 0.15, True, shortcut_auc=0.55, seed=2)))
 
 
 def test_small_strata_still_feed_validation_and_test():
@@ -93,7 +93,7 @@ def _skewed_manifest(patients=400, seed=3):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_patients_of_skewed_sizes_give_every_split_the_same_images_and_studies_per_patient(seed):
     manifest = _skewed_manifest(seed=seed)
-    manifest["split"] = assign_splits(manifest, SplitConfig(0.2, 0.15, official_test=False, seed=seed))
+    manifest["split"] = assign_splits(manifest, SplitConfig(0.2, 0.15, False, shortcut_auc=0.55, seed=seed))
     full = split_report(manifest, leakage(manifest), official_test=False)
     assert full["grouping"] == {"kinds": {"patient": len(manifest)}, "unit": "patients", "description": "patients",
                                 "has_studies": True}

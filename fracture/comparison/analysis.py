@@ -24,7 +24,9 @@ from .paired import clustered_mcnemar, holm, paired_auc_differences
 
 SEED_PARAM = "train.seed"
 LEVELS = ("image", "study")
-TESTED = ("auc", "sensitivity", "specificity")  # each comparison's metrics: together, the family Holm covers
+TESTED = ("auc", "sensitivity", "specificity")  # each comparison's metrics: with POINTING, the family Holm covers
+POINTING = "pointing_game"  # the Grad-CAM hit rate on annotated fractured test images, where both models have one
+HIT = "cam_hit"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def ensemble(members: list[Experiment], config: CompareConfig) -> Experiment:
     first = members[0]
     frames = [member.predictions.set_index("image_id") for member in members]
     probability = sum(frame["probability"] for frame in frames) / len(frames)
-    rows = frames[0].drop(columns=["probability", "predicted"]).assign(probability=probability).reset_index()
+    own = ["probability", "predicted"] + [column for column in frames[0].columns if column.startswith("cam_")]
+    rows = frames[0].drop(columns=own).assign(probability=probability).reset_index()  # an ensemble has no Grad-CAM
     studies = bool(first.evaluation.get("has_studies"))
     method = first.evaluation.get("threshold_method") or "youden"
     target = first.evaluation.get("target_sensitivity") or 0.9
@@ -104,6 +107,15 @@ def _estimate(scores: dict, key: str) -> dict | None:
     return {"value": scores[key], "low": interval.get("low"), "high": interval.get("high")}
 
 
+def _localisation_and_shortcuts(evaluation: dict) -> dict:
+    """The pointing-game hit rate on annotated fractured test images, and the AUC without the films of the
+    shortcuts the split stage named (for FracAtlas: without hardware), where the experiment measured them."""
+    annotated = (evaluation.get("localisation") or {}).get("annotated") or {}
+    without = (evaluation.get("shortcuts") or {}).get("without") or {}
+    return {"pointing_game": annotated.get("hit"), "chance_pointing_game": annotated.get("chance_hit"),
+            "auc_without_shortcuts": _estimate(without.get("image"), "auc"), "without_text": without.get("text")}
+
+
 def summary_row(experiment: Experiment, changed: dict, config: CompareConfig) -> dict:
     """What the comparison table shows for one experiment (or ensemble): every number with its interval."""
     test = experiment.evaluation["test"]
@@ -116,6 +128,7 @@ def summary_row(experiment: Experiment, changed: dict, config: CompareConfig) ->
         "study_sensitivity": _estimate(study, "sensitivity"), "study_specificity": _estimate(study, "specificity"),
         "threshold": experiment.evaluation.get("threshold"),
         "best_epoch": experiment.train.get("best_epoch"), "train_seconds": experiment.train.get("train_seconds"),
+        **_localisation_and_shortcuts(experiment.evaluation),
     }
 
 
@@ -159,14 +172,25 @@ def paired_differences(models: list[Experiment], reference: Experiment, config: 
         sensitivity, specificity = (
             clustered_mcnemar(hits_reference[rows], hits_other[rows], groups[rows], config.level)
             for rows in (positive, ~positive))
-        results.append({"name": name, "level": level, "reference": reference.name, "auc": vars(auc),
-                        "sensitivity": vars(sensitivity), "specificity": vars(specificity)})
+        result = {"name": name, "level": level, "reference": reference.name, "auc": vars(auc),
+                  "sensitivity": vars(sensitivity), "specificity": vars(specificity)}
+        if level == "image" and HIT in base and HIT in frames[name] and frames[name][HIT].notna().any():
+            result[POINTING] = vars(paired_hits(base, frames[name], config))
+        results.append(result)
     return results
+
+
+def paired_hits(reference: pd.DataFrame, other: pd.DataFrame, config: CompareConfig):
+    """The change in pointing-game hit rate on the images both models' Grad-CAM was scored on, by the clustered
+    McNemar test: a hit is a paired yes/no per image, like a correct call."""
+    both = reference[HIT].notna().to_numpy() & other[HIT].notna().to_numpy()
+    return clustered_mcnemar(reference[HIT].to_numpy()[both], other[HIT].to_numpy()[both],
+                             reference["patient_id"].to_numpy()[both], config.level)
 
 
 def adjust_family(differences: list[dict]) -> None:
     """Holm over every test of the comparison (each model, level and metric): adds `p_holm` to each."""
-    tests = [result[metric] for result in differences for metric in TESTED]
+    tests = [result[metric] for result in differences for metric in TESTED + (POINTING,) if metric in result]
     for test, adjusted in zip(tests, holm([test["p_value"] for test in tests])):
         test["p_holm"] = adjusted
 

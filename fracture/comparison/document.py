@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from ..reporting.content import fmt, fmt_ci
 from ..reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from ..reporting.figures import forest_plot, roc_overlay
+from ..reporting.numbers import fmt, fmt_ci
 from ..storage import write_json, write_text
+from .analysis import POINTING, TESTED
 from .estimates import MIN_COUNT
 from .experiments import Experiment
 
@@ -54,15 +55,21 @@ def _difference(test: dict) -> str:
 
 def _experiment_table(comparison: dict) -> Table:
     studies = "study" in comparison["settings"]["levels"]
-    headers = ["experiment", "params that differ", "AUC (image)"] + (["AUC (study)"] if studies else []) + [
-        "sensitivity", "specificity", "PPV", "NPV", "ECE", "best epoch", "train min"]
-    rows = []
-    for row in comparison["rows"]:
-        rows.append([row["name"], _params_text(row["changed"]), _interval(row["auc"])]
-                    + ([_interval(row["study_auc"])] if studies else [])
-                    + [_interval(row[key]) for key in ("sensitivity", "specificity", "ppv", "npv", "ece")]
-                    + [fmt(row["best_epoch"]), _minutes(row["train_seconds"])])
-    return Table(headers, rows)
+    rows = comparison["rows"]
+    without = next((row["without_text"] for row in rows if row.get("without_text")), None)
+    pointing = any(row.get("pointing_game") for row in rows)
+    headers = (["experiment", "params that differ", "AUC (image)"] + (["AUC (study)"] if studies else [])
+               + ([f"AUC {without}"] if without else []) + ["sensitivity", "specificity", "PPV", "NPV", "ECE"]
+               + (["pointing game"] if pointing else []) + ["best epoch", "train min"])
+    table = []
+    for row in rows:
+        table.append([row["name"], _params_text(row["changed"]), _interval(row["auc"])]
+                     + ([_interval(row["study_auc"])] if studies else [])
+                     + ([_interval(row.get("auc_without_shortcuts"))] if without else [])
+                     + [_interval(row[key]) for key in ("sensitivity", "specificity", "ppv", "npv", "ece")]
+                     + ([_interval(row.get("pointing_game"))] if pointing else [])
+                     + [fmt(row["best_epoch"]), _minutes(row["train_seconds"])])
+    return Table(headers, table)
 
 
 def _group_table(comparison: dict) -> Table:
@@ -87,6 +94,21 @@ def _difference_table(comparison: dict, level: str) -> Table:
             _difference(result[metric]), _p(result[metric]["p_value"]), _p(result[metric]["p_holm"]))])
     return Table(["experiment"] + [f"{name} {column}" for name in ("Δ AUC", "Δ sensitivity", "Δ specificity")
                                    for column in ("[CI]", "p", "p (Holm)")], rows)
+
+
+def _pointing_table(comparison: dict) -> list[Block]:
+    rows = [[result["name"], _difference(result[POINTING]), _p(result[POINTING]["p_value"]),
+             _p(result[POINTING]["p_holm"]), str(result[POINTING]["groups"])]
+            for result in comparison["differences"] if POINTING in result]
+    if not rows:
+        return []
+    return [Heading("Where the models look", 3),
+            Paragraph(f"Pointing game: whether a model's fracture-class Grad-CAM peaks inside an annotator's box, "
+                      f"on the annotated fractured test images both models were scored on. Δ is the change in hit "
+                      f"rate against {comparison['reference']}, by the same clustered McNemar test, and belongs to "
+                      f"the Holm family. The table above gives each model's rate; a centred map's rate is the "
+                      f"chance level in each run's report."),
+            Table(["experiment", "Δ pointing game [CI]", "p", "p (Holm)", comparison["settings"]["unit"]], rows)]
 
 
 def _figures(comparison: dict, models: list[Experiment], folder: Path) -> list[Block]:
@@ -122,7 +144,10 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                   f"model's threshold frozen on validation, PPV and NPV at this test set's prevalence "
                   f"({settings['test_abnormal'] / max(settings['test_images'], 1):.1%}). A proportion that rests "
                   f"on fewer than {MIN_COUNT} images gets a Wilson score interval instead, marked (W): a "
-                  f"percentile bootstrap degenerates at that size."),
+                  f"percentile bootstrap degenerates at that size. Where the runs measured them, \"AUC without\" "
+                  f"is the test AUC without the films of the shortcuts that the split stage named on the training "
+                  f"split (their run reports list them), and the pointing game is the share of annotated "
+                  f"fractured test films whose fracture-class Grad-CAM peaks inside an annotator's box."),
         Heading("Experiments"),
         _experiment_table(comparison),
     ]
@@ -133,7 +158,7 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                              "of the tables above and below, with thresholds chosen on its validation "
                              "probabilities."),
                    _group_table(comparison)]
-    tests = len(comparison["differences"]) * 3
+    tests = sum(metric in result for result in comparison["differences"] for metric in TESTED + (POINTING,))
     spread = ("† marks an image-level difference smaller than the largest seed-to-seed standard deviation of its "
               "metric above: a single run's difference of that size is within run-to-run noise. "
               if comparison["seed_groups"] else "")
@@ -152,7 +177,7 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                          f"equal-width bins), not the top-label ECE of Guo et al.")]
     for level_name in settings["levels"]:
         blocks += [Heading(f"Per {level_name}", 3), _difference_table(comparison, level_name)]
-    return blocks + _figures(comparison, models, folder)
+    return blocks + _pointing_table(comparison) + _figures(comparison, models, folder)
 
 
 def write_comparison(comparison: dict, models: list[Experiment], folder: Path) -> None:

@@ -13,6 +13,8 @@ from ..metrics import COLLAPSED_SPREAD
 from ..storage import read_json
 from . import figures
 from .document import Block, Figure, Heading, Paragraph, Table
+from .numbers import fmt, fmt_ci, with_ci
+from .subgroups import subgroup_section
 
 BINARY_ROWS = [("ROC-AUC", "auc"), ("PR-AUC", "pr_auc"), ("accuracy", "accuracy"), ("sensitivity", "sensitivity"),
                ("specificity", "specificity"), ("precision", "precision"), ("F1", "f1"), ("Cohen's kappa", "kappa")]
@@ -46,21 +48,6 @@ class RunOutputs:
             frames.append(frame.set_index("step").iloc[:, 0].rename(name))
         history = pd.concat(frames, axis=1).reset_index()
         return history.assign(epoch=history["step"] + 1)
-
-
-def fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def fmt_ci(value, low=None, high=None) -> str:
-    """A value with its 95% interval, or the value alone where it has none."""
-    if value is None or low is None:
-        return fmt(value)
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def _data_section(params: dict, filtered: dict, split: dict) -> list[Block]:
@@ -148,11 +135,6 @@ def _training_section(params: dict, train: dict, history: pd.DataFrame, figure_d
                    "Training and validation loss, validation ROC-AUC; dashed: best epoch")]
 
 
-def _with_ci(scores: dict, key: str) -> str:
-    interval = scores.get("ci", {}).get(key) or {}
-    return fmt_ci(scores.get(key), interval.get("low"), interval.get("high"))
-
-
 def _confusion_matrix(outputs: RunOutputs, classes: list[str]) -> list[list[int]]:
     rows = pd.read_csv(outputs.path("eval/plots/confusion.csv"))
     table = pd.crosstab(rows["actual"], rows["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
@@ -209,7 +191,7 @@ def _metric_table(test: dict, val: dict, binary: bool) -> tuple[list[str], list[
     if binary:
         table.append(["abnormal"] + [str(test[level]["positives"]) for level in levels]
                      + [str(val["image"]["positives"])])
-    table += [[label] + [_with_ci(test[level], key) for level in levels] + [fmt(val["image"][key])]
+    table += [[label] + [with_ci(test[level], key) for level in levels] + [fmt(val["image"][key])]
               for label, key in (BINARY_ROWS if binary else MULTICLASS_ROWS)]
     table.append(["calibration error (ECE)", fmt(test["image"]["ece"])] + [""] * len(levels))
     return header, table
@@ -247,8 +229,8 @@ def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: Ru
     if evaluation.get("test_by_region"):
         blocks += [Heading("By region", 3), Table(
             ["region", "images", "abnormal", "ROC-AUC", "sensitivity", "specificity"],
-            [[region, str(m["n"]), str(m["positives"]), _with_ci(m, "auc"), _with_ci(m, "sensitivity"),
-              _with_ci(m, "specificity")] for region, m in evaluation["test_by_region"].items()])]
+            [[region, str(m["n"]), str(m["positives"]), with_ci(m, "auc"), with_ci(m, "sensitivity"),
+              with_ci(m, "specificity")] for region, m in evaluation["test_by_region"].items()])]
     if not binary:
         blocks += [Heading("By class", 3), Table(
             ["region", "images", "sensitivity", "precision", "F1", "ROC-AUC (one vs rest)"],
@@ -273,6 +255,14 @@ def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: Ru
     ] + _gradcam_sheet(outputs, figure_dir) + _localisation_section(evaluation.get("localisation"), grouping["unit"])
 
 
+def _results_and_subgroups(params: dict, evaluation: dict, split: dict, outputs: RunOutputs,
+                           figure_dir: Path) -> list[Block]:
+    blocks = _results_section(params, evaluation, split["grouping"], outputs, figure_dir)
+    if evaluation["task"] == "fracture":
+        blocks += subgroup_section(evaluation, split.get("shortcuts", {}), split["grouping"]["unit"])
+    return blocks
+
+
 def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
     """All blocks of the report; draws its figures into `figure_dir`."""
     blocks: list[Block] = [Heading("Fracture classification report", 1)]
@@ -285,4 +275,4 @@ def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Bl
             + _data_section(params, outputs.json("filter.json"), split)
             + _enhance_section(outputs.json("enhance/metrics.json"))
             + _training_section(params, train, outputs.training_history(), figure_dir)
-            + _results_section(params, outputs.json("eval/metrics.json"), split["grouping"], outputs, figure_dir))
+            + _results_and_subgroups(params, outputs.json("eval/metrics.json"), split, outputs, figure_dir))

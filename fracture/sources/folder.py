@@ -1,7 +1,9 @@
 """A user's own labelled radiographs: a `labels.csv`, or one folder per class.
 
 `labels.csv` needs `path` (relative to the CSV) and `label`; `region`,
-`patient_id`, `study_id`, `view` are optional. Without patient ids a `group`
+`patient_id`, `study_id`, `view` are optional, and any other column (but one
+that names images, such as a file name) is carried as a covariate, so that
+subgroups and shortcuts can be measured. Without patient ids a `group`
 or `pseudo_group` column is used as the grouping key, and failing that each
 image is its own group (the log says that patient leakage cannot then be
 ruled out); the `grouping` column records which. A path that is absolute,
@@ -24,15 +26,16 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from ..annotations import read_coco
+from ..covariates import carried_columns
 from ..datafolder import OUTSIDE, DataFolder, without_image_suffix
 from ..errors import UserError
 from ..grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
-from ..manifest import COLUMNS
-from .rows import image_row
+from .rows import image_row, rows_frame
 from .tables import LABELS_FILE, label_of, labels_of, read_table, readable
 
 log = logging.getLogger(__name__)
 ANNOTATIONS_FILE = "annotations.json"
+READ_COLUMNS = {"path", "label", "region", "patient_id", "study_id", "view", "group", "pseudo_group"}
 
 
 def _csv_rows(folder: DataFolder, csv_relative: str, source: str) -> pd.DataFrame:
@@ -50,14 +53,16 @@ def _csv_rows(folder: DataFolder, csv_relative: str, source: str) -> pd.DataFram
         log.warning(f"{shown}: {outside} paths are absolute, climb out with '..' or lead through a link to outside "
                     f"the data folder; they are rejected unread (filter reason outside_data_folder)")
     study, region, view = (_column(table, name) for name in ("study_id", "region", "view"))
+    covariates = carried_columns(table, READ_COLUMNS)
     rows = []
     for index, (path, relative) in enumerate(zip(table["path"], relatives)):
         image_id = without_image_suffix(path)
         rows.append(image_row(folder, relative, image_id=image_id, patient_id=group[index] or image_id,
                               study_id=study[index] or image_id, region=region[index].lower() or "unspecified",
                               label=int(labels[index]), view=view[index].lower(), source=source,
-                              grouping=grouping[index]))
-    return pd.DataFrame(rows, columns=COLUMNS)
+                              grouping=grouping[index],
+                              covariates={name: table[name].iloc[index] for name in covariates}))
+    return rows_frame(rows)
 
 
 def _groups(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -98,7 +103,7 @@ def _from_class_folders(folder: DataFolder, source: str) -> pd.DataFrame:
         raise UserError(f"no {LABELS_FILE} and no class folders (normal/abnormal, 0/1, ...) with images in "
                         f"{folder.shown()}")
     log.warning(f"{folder.shown()}: class folders carry no patient ids; each image is its own group")
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return rows_frame(rows)
 
 
 def parse_folder(folder: DataFolder, source: str = "folder") -> pd.DataFrame:

@@ -25,19 +25,24 @@ from ..annotations import read_coco
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PSEUDO_PATIENT
-from ..manifest import COLUMNS
-from .rows import image_row
+from .rows import image_row, rows_frame
 from .tables import find_table, read_table, readable
 
 URL = "https://figshare.com/ndownloader/files/43283628"
 ANNOTATIONS_FILE = "COCO_fracture_masks.json"  # FracAtlas/Annotations/COCO JSON/
 REGION_FLAGS = ("hand", "leg", "hip", "shoulder")
 VIEW_FLAGS = ("frontal", "lateral", "oblique")
+COVARIATES = ("hardware", "multiscan")  # hardware: only fractured films show implants, a shortcut to watch
 REQUIRED = ("image_id", "fractured") + REGION_FLAGS
 
 
 def _flags(row: pd.Series, names) -> set[str]:
     return {name for name in names if str(row.get(name, "0")).strip() in ("1", "1.0", "True")}
+
+
+def _flag_text(value) -> str:
+    text = str(value).strip()
+    return {"1.0": "1", "True": "1", "0.0": "0", "False": "0"}.get(text, text)
 
 
 def _region(flags: set[str]) -> str:
@@ -92,7 +97,8 @@ def parse_fracatlas(folder: DataFolder, source: str = "fracatlas") -> pd.DataFra
         rows.append(image_row(
             folder, image, image_id=Path(entry["image_id"]).stem, patient_id="", study_id="",
             region=_region(region_flags), label=int(entry["fractured"] in ("1", "1.0", "True")),
-            view=next(iter(views)) if len(views) == 1 else "", source=source, grouping=PSEUDO_PATIENT))
+            view=next(iter(views)) if len(views) == 1 else "", source=source, grouping=PSEUDO_PATIENT,
+            covariates={name: _flag_text(entry.get(name, "")) for name in COVARIATES if name in table.columns}))
         flags.append(region_flags)
     if not rows:
         raise UserError(f"none of the images listed in {folder.shown(index)} were found in its images folder")
@@ -100,7 +106,7 @@ def parse_fracatlas(folder: DataFolder, source: str = "fracatlas") -> pd.DataFra
     for row, group in zip(rows, groups):
         row["patient_id"] = group
         row["study_id"] = row["image_id"]  # FracAtlas has no studies: a pseudo-patient is not one
-    return pd.DataFrame(rows)[COLUMNS]
+    return rows_frame(rows)
 
 
 def fracatlas_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:

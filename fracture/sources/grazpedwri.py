@@ -17,12 +17,13 @@ import pandas as pd
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PATIENT
-from ..manifest import COLUMNS
-from .rows import image_row
+from .rows import image_row, rows_frame
 from .tables import find_table, read_table
 
 REQUIRED = ("filestem", "patient_id", "fracture_visible")
 VIEWS = {"1": "frontal", "2": "lateral", "3": "oblique"}
+# Carried as covariates where present; `metal` and `cast` are the shortcuts to watch (both follow fractures).
+COVARIATES = ("gender", "age", "laterality", "metal", "cast", "osteopenia", "initial_exam")
 
 
 def _flag(value: str) -> int:
@@ -48,8 +49,8 @@ def parse_grazpedwri(folder: DataFolder, source: str = "grazpedwri") -> pd.DataF
             folder, image, image_id=entry["filestem"], patient_id=f"grazpedwri-{entry['patient_id']}",
             study_id=f"grazpedwri-{_study(entry)}", region="wrist", label=_flag(entry["fracture_visible"]),
             view=VIEWS.get(str(entry.get("projection", "")).strip().split(".")[0], ""), source=source,
-            grouping=PATIENT))
+            grouping=PATIENT, covariates={name: entry[name] for name in COVARIATES if name in table.columns}))
     if not rows:
         raise UserError(f"none of the {len(table)} images in {folder.shown(index)} were found as <filestem>.png "
                         f"in {folder.shown()}")
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return rows_frame(rows)

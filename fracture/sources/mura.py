@@ -15,8 +15,7 @@ import pandas as pd
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PATIENT
-from ..manifest import COLUMNS
-from .rows import image_row
+from .rows import image_row, rows_frame
 
 MURA_PATH = re.compile(
     r"(?:^|/)(?P<split>train|valid)/XR_(?P<region>[A-Z]+)/(?P<patient>patient\d+)/"
@@ -40,4 +39,4 @@ def parse_mura(folder: DataFolder, source: str = "mura") -> pd.DataFrame:
     if not rows:
         raise UserError(f"no MURA images in {folder.shown()}: expected "
                         f"train|valid/XR_<REGION>/patient*/study*_positive|negative/*.png")
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return rows_frame(rows)

@@ -162,3 +162,44 @@ def test_every_number_of_the_table_has_an_interval_and_a_small_count_gets_wilson
     small, _ = compare([_experiment("a", 0.8, rows=few), _experiment("b", 0.8, {"train.seed": 2}, rows=few)])
     sensitivity = small["rows"][0]["sensitivity"]
     assert sensitivity["count"] == 2 and sensitivity["method"] == "wilson" and sensitivity["high"] > sensitivity["low"]
+
+
+def _looking(experiment: Experiment, hits: dict) -> Experiment:
+    """The experiment with pointing-game hits on some fractured test images and a hardware-free AUC, as evaluate
+    writes them."""
+    predictions = experiment.predictions.assign(cam_hit=experiment.predictions["image_id"].map(hits))
+    rate = {"value": float(np.mean(list(hits.values()))), "low": 0.0, "high": 1.0, "method": "bootstrap"}
+    evaluation = experiment.evaluation | {
+        "localisation": {"annotated": {"images": len(hits), "hit": rate, "chance_hit": rate}},
+        "shortcuts": {"without": {"text": "without hardware = 1", "image": {"auc": 0.7, "ci": {
+            "auc": {"low": 0.6, "high": 0.8}}}}}}
+    return Experiment(experiment.name, experiment.rev, experiment.params, experiment.train, evaluation, predictions,
+                      experiment.grouping)
+
+
+def test_compare_shows_each_models_pointing_game_and_auc_without_shortcuts_and_pairs_the_hits(tmp_path):
+    from fracture.comparison.document import build_document
+    from fracture.comparison.paired import clustered_mcnemar
+    from fracture.reporting.document import to_markdown
+
+    base, other = _experiment("a", 0.8, seed=1), _experiment("b", 0.8, {"train.seed": 2}, seed=2)
+    fractured = base.test().query("label == 1")["image_id"].tolist()
+    hits_a = {image: float(index % 2) for index, image in enumerate(fractured)}
+    hits_b = {image: 1.0 for image in fractured}
+    comparison, models = compare([_looking(base, hits_a), _looking(other, hits_b)])
+    row = comparison["rows"][0]
+    assert row["pointing_game"]["value"] == pytest.approx(np.mean(list(hits_a.values())))
+    assert row["auc_without_shortcuts"] == {"value": 0.7, "low": 0.6, "high": 0.8}
+    assert row["without_text"] == "without hardware = 1"
+    assert "cam_hit" not in models[-1].predictions, "an ensemble has no Grad-CAM of its own"
+    image = next(result for result in comparison["differences"] if result["name"] == "b" and result["level"] == "image")
+    test = base.test().sort_values("image_id")
+    annotated = test[test["image_id"].isin(fractured)]
+    expected = clustered_mcnemar(annotated["image_id"].map(hits_a), annotated["image_id"].map(hits_b),
+                                 annotated["patient_id"])
+    assert expected.difference > 0 and image["pointing_game"]["difference"] == pytest.approx(expected.difference)
+    assert image["pointing_game"]["p_value"] == pytest.approx(expected.p_value)
+    assert image["pointing_game"]["p_holm"] >= image["pointing_game"]["p_value"], "the hits are in Holm's family"
+    assert not any("pointing_game" in result for result in comparison["differences"] if result["level"] == "study")
+    text = to_markdown(build_document(comparison, models, tmp_path))
+    assert "AUC without hardware = 1" in text and "Δ pointing game" in text

@@ -23,6 +23,17 @@ def test_labels_csv_with_optional_columns_and_dicom(tmp_path):
     assert manifest.loc["img/b", "path"] == "img/b.dcm"
 
 
+def test_the_users_other_columns_travel_as_covariates_but_not_ones_that_name_images(tmp_path):
+    names = [f"{index}.png" for index in range(25)]
+    for index, name in enumerate(names):
+        write_png(tmp_path / name, radiograph_like(index))
+    (tmp_path / "labels.csv").write_text("path,label,Hardware,scanner,file\n" + "".join(
+        f"{name},{index % 2},{index % 2},{'ab'[index % 3 == 0]},scan{index}\n" for index, name in enumerate(names)))
+    manifest = parse_folder(DataFolder(tmp_path))
+    assert [column for column in manifest.columns if column.startswith("cov_")] == ["cov_hardware", "cov_scanner"]
+    assert manifest["cov_hardware"].tolist() == [str(index % 2) for index in range(25)]
+
+
 def test_groups_fill_missing_patient_ids(tmp_path):
     for name in "abc":
         write_png(tmp_path / f"{name}.png", radiograph_like(ord(name)))

@@ -48,6 +48,7 @@ def test_labels_regions_views_and_conservative_groups(tmp_path):
     assert (manifest["grouping"] == "pseudo_patient").all()
     assert (manifest["study_id"] == manifest.index).all(), "no studies: each image is its own"
     assert manifest.loc["IMG0000010", "path"] == "FracAtlas/images/Fractured/IMG0000010.jpg"
+    assert (manifest[["cov_hardware", "cov_multiscan"]] == "0").all().all(), "carried as covariates"
 
 
 def test_runs_break_on_gaps_and_regions():
