@@ -59,6 +59,12 @@ def geometry(height: int, width: int) -> dict[str, str]:
     return prefixed({"aspect_ratio": f"{height / width:.2f}", "source_size": f"{width}x{height}"})
 
 
+def source_shape(size: str) -> tuple[int, int] | None:
+    """(rows, columns) of a `source_size` covariate (`<width>x<height>`), or None where it is not one."""
+    width, _, height = str(size).partition("x")
+    return (int(height), int(width)) if width.isdigit() and height.isdigit() else None
+
+
 def _is_numeric(values: pd.Series) -> bool:
     filled = values[values != ""]
     return not filled.empty and pd.to_numeric(filled, errors="coerce").notna().all()

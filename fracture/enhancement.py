@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .imaging.filters import FILTER_NAMES, Box, FilterStep
+from .imaging.filters import FILTER_NAMES, FITS, Box, FilterStep
 from .imaging.io import UnreadableImage, read_grayscale
 from .imaging.quality import psnr, ssim, summarize
 from .parallel import ordered_map
@@ -50,7 +50,8 @@ def enhance_config(params: dict) -> EnhanceConfig:
     }
     return EnhanceConfig(
         preprocessing=Preprocessing(section.integer("image_size", minimum=32, maximum=1024),
-                                    tuple(available[name] for name in names if name != "none")),
+                                    tuple(available[name] for name in names if name != "none"),
+                                    fit=section.choice("fit", FITS)),
         available=available,
         score_images=section.integer("score_images", minimum=0),
         montage_images=section.integer("montage_images", minimum=1, maximum=16),
@@ -116,6 +117,7 @@ def enhance(manifest: pd.DataFrame, image_root: Path, config: EnhanceConfig, ima
             scores[key]["ssim"].append(image_ssim)
     return {
         "image_size": preprocessing.image_size,
+        "fit": preprocessing.fit,
         "filters": [step.name for step in preprocessing.filters] or ["none"],
         "scored_images": len(scored),
         "scored_region": "image content (letterbox padding excluded)",

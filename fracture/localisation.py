@@ -7,7 +7,10 @@ Two scores per annotated fractured image, in the square the model sees:
   where an annotation has no outline), beside the outlines' share of the
   image, which is what a map spread evenly would score.
 The same scores for a trivial map, a Gaussian centred on the square, say what
-chance is. Means come with percentile intervals over resamples of patient
+chance is. Where the film lies in the square is known, so two more rates say
+where a missing map went instead: its maximum in the letterbox padding, or on
+the film's edge (within two tolerances of it), where a padding border carries
+the film's shape rather than its anatomy. Means come with percentile intervals over resamples of patient
 groups, like every other interval of the project; a hit rate whose resamples
 all agree (no hit at all, say) gets a Wilson interval instead, since a
 percentile interval of [0, 0] would claim certainty that 41 films cannot give.
@@ -20,11 +23,12 @@ import math
 import numpy as np
 from matplotlib.path import Path as PolygonPath
 
+from .imaging.filters import Box
 from .intervals import wilson
 from .metrics import patient_bootstrap
 
 TOLERANCE_FRACTION = 1 / 32  # of the square's side: 4 px at 128, 7 at 224
-HIT_RATES = ("hit", "chance_hit")
+HIT_RATES = ("hit", "chance_hit", "peak_in_padding", "peak_at_film_edge")
 
 
 def tolerance_pixels(size: int) -> int:
@@ -71,13 +75,24 @@ def centred_gaussian(size: int) -> np.ndarray:
     return np.exp(-(axis[:, None] ** 2 + axis[None, :] ** 2) / (2 * (size / 4) ** 2))
 
 
-def image_scores(heat: np.ndarray, annotations: list[dict]) -> dict[str, float]:
-    """The scores of one map and those of the chance map, on one annotated image."""
+def peak_place(heat: np.ndarray, content: Box, tolerance: float) -> dict[str, float]:
+    """Whether the map's maximum lies in the padding around the film, or inside it within two tolerances of its
+    edge."""
+    row, column = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    x, y = column + 0.5, row + 0.5
+    inside = content.left <= x <= content.left + content.width and content.top <= y <= content.top + content.height
+    margin = min(x - content.left, content.left + content.width - x, y - content.top, content.top + content.height - y)
+    return {"peak_in_padding": float(not inside), "peak_at_film_edge": float(inside and margin <= 2 * tolerance)}
+
+
+def image_scores(heat: np.ndarray, annotations: list[dict], content: Box | None = None) -> dict[str, float]:
+    """The scores of one map and those of the chance map, on one annotated image whose film fills `content`."""
     size = heat.shape[0]
     mask, tolerance, chance = outline_mask(size, annotations), tolerance_pixels(size), centred_gaussian(size)
     return {"hit": float(pointing_hit(heat, annotations, tolerance)), "mass_inside": mass_inside(heat, mask),
             "outline_share": float(mask.mean()), "chance_hit": float(pointing_hit(chance, annotations, tolerance)),
-            "chance_mass_inside": mass_inside(chance, mask)}
+            "chance_mass_inside": mass_inside(chance, mask),
+            **peak_place(heat, content or Box(0, 0, size, size), tolerance)}
 
 
 def summarise(scores: list[dict[str, float]], groups: list[str], resamples: int, seed: int,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .imaging.filters import Box, FilterStep, content_box, letterbox
+from .imaging.filters import Box, FilterStep, content_box, fit_square
 from .storage import read_json, write_json
 
 # The enhance stage's output folder: the arrays, their manifest, this object and the annotations in input pixels.
@@ -49,18 +49,20 @@ IMAGENET_GREY = Normalization(mean=0.449, std=0.226)
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Letterbox to `image_size`, run `filters` in order, normalise by `normalization` (set by training)."""
+    """Fit into an `image_size` square (`fit`: letterbox or stretch), run `filters` in order, normalise by
+    `normalization` (set by training)."""
 
     image_size: int
     filters: tuple[FilterStep, ...] = ()
     normalization: Normalization | None = None
+    fit: str = "letterbox"
 
     def steps(self, image: np.ndarray) -> tuple[list[np.ndarray], Box]:
         """The letterboxed image and its state after each filter, and where the image lies in the square."""
-        stages = [letterbox(image, self.image_size)]
+        stages = [fit_square(image, self.image_size, self.fit)]
         for step in self.filters:
             stages.append(step.apply(stages[-1]))
-        return stages, content_box(image.shape, self.image_size)
+        return stages, content_box(image.shape, self.image_size, self.fit)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """The uint8 square a model's input is made from."""
@@ -69,10 +71,10 @@ class Preprocessing:
     def place(self, shape: tuple[int, int], annotations: list[dict]) -> list[dict]:
         """Boxes and outlines drawn on an image of `shape` (rows, columns), in the model input's pixels.
 
-        Letterboxing scales the image and shifts it into the square; the
-        filters move no pixel. Coordinates are of pixel edges, as in COCO.
+        Fitting scales the image and shifts it into the square; the filters
+        move no pixel. Coordinates are of pixel edges, as in COCO.
         """
-        box = content_box(shape, self.image_size)
+        box = content_box(shape, self.image_size, self.fit)
         scale_x, scale_y = box.width / shape[1], box.height / shape[0]
 
         def points(values: list[float]) -> list[float]:
@@ -86,7 +88,7 @@ class Preprocessing:
         return replace(self, normalization=normalization)
 
     def to_dict(self) -> dict:
-        return {"image_size": self.image_size,
+        return {"image_size": self.image_size, "fit": self.fit,
                 "filters": [{"name": step.name, "options": dict(step.options)} for step in self.filters],
                 "normalization": None if self.normalization is None else
                 {"mean": self.normalization.mean, "std": self.normalization.std}}
@@ -96,7 +98,8 @@ class Preprocessing:
         normalization = values.get("normalization")
         return cls(int(values["image_size"]),
                    tuple(FilterStep(step["name"], step["options"]) for step in values["filters"]),
-                   Normalization(**normalization) if normalization else None)
+                   Normalization(**normalization) if normalization else None,
+                   values.get("fit", "letterbox"))  # checkpoints older than `fit` letterboxed
 
     def write(self, folder: Path) -> None:
         write_json(folder / PREPROCESSING_FILE, self.to_dict())

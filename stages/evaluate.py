@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from fracture.covariates import column_of, source_shape
 from fracture.errors import run_stage
 from fracture.evaluation import (
     Task,
@@ -24,6 +25,7 @@ from fracture.evaluation import (
 )
 from fracture.explain import cam_maps, cam_overlays, outlined, overlays, pick_examples
 from fracture.grouping import has_studies
+from fracture.imaging.filters import content_box
 from fracture.localisation import image_scores, localisation_report
 from fracture.params import load_params
 from fracture.preprocessing import ANNOTATIONS_FILE
@@ -65,20 +67,28 @@ def save_gradcam(model, data, predictions, task, normalization, device, per_outc
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
 
 
-def localise(model, data, predictions, normalization, device, config) -> tuple[dict | None, dict, list[np.ndarray]]:
-    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations: the
-    summary, each image's scores, and the first few of them (by image id) drawn with their outlines."""
+def film_boxes(rows: pd.DataFrame, preprocessing) -> dict:
+    """Where each image's film lies in the square the model sees, from the source size that filter recorded."""
+    shapes = rows.get(column_of("source_size"), pd.Series("", index=rows.index)).map(source_shape)
+    return {image_id: content_box(shape, preprocessing.image_size, preprocessing.fit)
+            for image_id, shape in zip(rows["image_id"], shapes) if shape}
+
+
+def localise(model, data, predictions, preprocessing, device, config) -> tuple[dict | None, dict, list[np.ndarray]]:
+    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations and
+    its film's place in the square: the summary, each image's scores, and the first few of them (by image id)
+    drawn with their outlines."""
     annotations = read_json(PROCESSED / ANNOTATIONS_FILE) if (PROCESSED / ANNOTATIONS_FILE).is_file() else {}
-    chosen = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
-    if chosen.empty:
+    fractured = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
+    if fractured.empty:
         return None, {}, []
-    scores, gallery = {}, []
-    for start in range(0, len(chosen), CAM_BATCH):
-        batch = chosen.iloc[start:start + CAM_BATCH]
+    scores, gallery, films = {}, [], film_boxes(data.rows, preprocessing)
+    for start in range(0, len(fractured), CAM_BATCH):
+        batch = fractured.iloc[start:start + CAM_BATCH]
         images = data.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        heat = cam_maps(model, images, normalization, [1] * len(batch), device)
-        scores.update((image_id, image_scores(one, annotations[image_id])) for image_id, one in zip(batch["image_id"],
-                                                                                                  heat))
+        heat = cam_maps(model, images, preprocessing.normalization, [1] * len(batch), device)
+        scores.update((image_id, image_scores(one, annotations[image_id], films.get(image_id)))
+                      for image_id, one in zip(batch["image_id"], heat))
         shown = max(0, 2 * config.cam_examples - len(gallery))
         gallery += [outlined(overlay, annotations[image_id]) for overlay, image_id in
                     zip(overlays(images[:shown], heat[:shown]), batch["image_id"][:shown])]
@@ -124,8 +134,8 @@ def main() -> None:
     test = frames["test"]
     metrics["test_by_region"] = region_metrics(test, task, config)
     calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
-    metrics["localisation"], scores, annotated = localise(model, splits["test"], test, normalization, device,
-                                                          config) if task.binary else (None, {}, [])
+    metrics["localisation"], scores, annotated = localise(model, splits["test"], test, metadata.preprocessing,
+                                                          device, config) if task.binary else (None, {}, [])
     if task.binary:
         metrics["test_by_subgroup"], metrics["shortcuts"] = subgroups(test, task, config)
     frames["test"] = with_localisation(test, scores)

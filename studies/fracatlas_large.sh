@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Queue the FracAtlas study (issue 11): transfer learning, architecture and filter, on real films.
+# Queue the FracAtlas study: transfer learning, architecture, filter and how the film is fitted into the square, on
+# real films; each run's report also says where its Grad-CAM looks and how it does without shortcut films.
 # Usage: bash studies/fracatlas_large.sh [DATA_FOLDER]; then `dvc queue start -j 1` and, when the
 # queue is empty, `python -m fracture compare --baseline fa-simple-cnn`.
-# Sized for 2 CPU cores (128 px, 10 epochs; about 80 minutes in all). On a GPU, pass
+# Sized for 2 CPU cores (128 px, 10 epochs; about 90 minutes in all). On a GPU, pass
 # STUDY_IMAGE_SIZE=224 STUDY_EPOCHS=30 in the environment.
 set -euo pipefail
 
@@ -24,5 +25,6 @@ queue fa-lite0-full       -S model.arch=efficientnet_lite0 -S model.pretrained=t
 queue fa-lite0-clahe      "${fine_tune[@]}" -S 'enhance.filters=[clahe]'
 queue fa-lite0-none       "${fine_tune[@]}" -S 'enhance.filters=[none]'
 queue fa-lite0-median     "${fine_tune[@]}" -S 'enhance.filters=[median]'
+queue fa-lite0-stretch    "${fine_tune[@]}" -S 'enhance.filters=[none]' -S enhance.fit=stretch
 queue fa-lite0-clahe-s1   "${fine_tune[@]}" -S 'enhance.filters=[clahe]' -S train.seed=1
 queue fa-lite0-clahe-s2   "${fine_tune[@]}" -S 'enhance.filters=[clahe]' -S train.seed=2

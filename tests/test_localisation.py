@@ -66,3 +66,15 @@ def test_no_hit_at_all_gets_a_wilson_interval_not_a_certain_zero():
     assert summary["chance_hit"]["method"] == "wilson" and summary["chance_hit"]["low"] == pytest.approx(1 - 0.0857,
                                                                                                        abs=1e-3)
     assert summary["mass_inside"]["method"] == "bootstrap", "a mean share is no count"
+
+
+def test_where_a_missing_map_went_the_padding_or_the_films_edge():
+    from fracture.imaging.filters import Box
+
+    film = Box(top=0, left=12, height=64, width=40)  # a tall film letterboxed into 64 px: padding left and right
+    far = [{"box": [30, 30, 2, 2], "polygons": []}]
+    in_padding, on_edge, middle = (image_scores(_peak_at(x, 30), far, film) for x in (4, 13, 31))
+    assert (in_padding["peak_in_padding"], in_padding["peak_at_film_edge"]) == (1.0, 0.0)
+    assert (on_edge["peak_in_padding"], on_edge["peak_at_film_edge"]) == (0.0, 1.0)
+    assert (middle["peak_in_padding"], middle["peak_at_film_edge"]) == (0.0, 0.0)
+    assert image_scores(_peak_at(1, 30), far)["peak_at_film_edge"] == 1.0, "without a film box, the square's edge"

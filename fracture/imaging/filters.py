@@ -51,17 +51,24 @@ class Box:
         return image[self.top:self.top + self.height, self.left:self.left + self.width]
 
 
-def content_box(shape: tuple[int, int], size: int) -> Box:
-    """The rectangle an image of `shape` fills once letterboxed into a `size` square."""
+FITS = ("letterbox", "stretch")
+
+
+def content_box(shape: tuple[int, int], size: int, fit: str = "letterbox") -> Box:
+    """The rectangle an image of `shape` fills in a `size` square: centred at its own aspect ratio (`letterbox`),
+    or the whole square (`stretch`)."""
+    if fit == "stretch":
+        return Box(0, 0, size, size)
     height, width = shape
     scale = size / max(height, width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     return Box((size - new_h) // 2, (size - new_w) // 2, new_h, new_w)
 
 
-def letterbox(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize to fit a size x size square without distorting anatomy, padding with black."""
-    box = content_box(image.shape, size)
+def fit_square(image: np.ndarray, size: int, fit: str = "letterbox") -> np.ndarray:
+    """Resize into a size x size square: without distorting anatomy, padding with black (`letterbox`), or filling
+    the square, so that no padding edge carries the film's shape (`stretch`)."""
+    box = content_box(image.shape, size, fit)
     interpolation = cv2.INTER_AREA if max(image.shape) > size else cv2.INTER_LINEAR
     canvas = np.zeros((size, size), dtype=np.uint8)
     canvas[box.top:box.top + box.height, box.left:box.left + box.width] = cv2.resize(

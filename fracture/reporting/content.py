@@ -165,10 +165,12 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
             continue
         interval = {key: fmt_ci(scores[key]["value"], scores[key]["low"], scores[key]["high"])
                     + (" (W)" if scores[key]["method"] == "wilson" else "")
-                    for key in ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "outline_share")}
+                    for key in ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "outline_share",
+                                "peak_in_padding", "peak_at_film_edge") if key in scores}
         rows.append([f"{title} ({scores['images']} images, {scores['groups']} {unit})", interval["hit"],
                      interval["chance_hit"], interval["mass_inside"], interval["chance_mass_inside"],
-                     fmt(scores["outline_share"]["value"])])
+                     fmt(scores["outline_share"]["value"]), interval.get("peak_in_padding", "n/a"),
+                     interval.get("peak_at_film_edge", "n/a")])
     return [Heading("Where the model looks", 3),
             Paragraph(f"The fracture-class Grad-CAM of every annotated fractured test image, in the square the "
                       f"model sees, against the annotators' boxes and outlines. Pointing game: the share of images "
@@ -176,10 +178,12 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
                       f"Mass inside: the mean share of the map's positive mass inside the outlines; a map spread "
                       f"evenly scores the outlines' share of the image. A Gaussian centred on the square is the "
                       f"chance map. Intervals are over resamples of {unit}; (W) marks a Wilson interval, for a "
-                      f"hit rate whose resamples all agree. A model that ranks films well but points elsewhere is "
-                      f"not seeing the fracture."),
+                      f"hit rate whose resamples all agree. Where the maximum went instead: the share of maps "
+                      f"peaking in the letterbox padding, and on the film's edge (inside it, within "
+                      f"{2 * localisation['tolerance_px']} pixels of the border between film and padding or "
+                      f"square). A model that ranks films well but points elsewhere is not seeing the fracture."),
             Table(["images", "pointing game", "chance: centred map", "mass inside outlines",
-                   "chance: centred map", "outlines' share"], rows)]
+                   "chance: centred map", "outlines' share", "peak in padding", "peak on film's edge"], rows)]
 
 
 def _metric_table(test: dict, val: dict, binary: bool) -> tuple[list[str], list[list[str]]]:

@@ -26,7 +26,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import UserError
-from ..imaging.filters import APPLY
+from ..imaging.filters import APPLY, FITS
 from ..imaging.screening import QualityRules
 from ..models import build_model, is_architecture
 from ..preprocessing import Preprocessing
@@ -105,8 +105,10 @@ def _check_fields(values, known: set[str], required: set[str], where: str) -> No
 
 
 def _check_preprocessing(values) -> None:
-    _check_fields(values, {"image_size", "filters", "normalization"}, {"image_size", "filters", "normalization"},
-                  "preprocessing")
+    _check_fields(values, {"image_size", "filters", "normalization", "fit"}, {"image_size", "filters", "normalization"},
+                  "preprocessing")  # `fit` came later: a checkpoint without it letterboxed
+    _require(values.get("fit", "letterbox") in FITS, "preprocessing.fit",
+             f"= {values.get('fit')!r} is not one of {', '.join(FITS)}")
     _require(isinstance(values["image_size"], int) and values["image_size"] > 0, "preprocessing.image_size",
              f"= {values['image_size']!r} is not a positive integer")
     _require(isinstance(values["filters"], list), "preprocessing.filters", "is not a list")

@@ -1,11 +1,11 @@
 import numpy as np
 
-from fracture.imaging.filters import FilterStep, content_box, letterbox
+from fracture.imaging.filters import FilterStep, content_box, fit_square
 
 
 def test_letterbox_keeps_aspect_and_pads_with_black():
     tall = np.full((200, 100), 255, dtype=np.uint8)
-    boxed = letterbox(tall, 64)
+    boxed = fit_square(tall, 64)
     assert boxed.shape == (64, 64)
     assert (boxed[:, 16:48] == 255).all() and (boxed[:, :16] == 0).all() and (boxed[:, 48:] == 0).all()
 
@@ -29,4 +29,4 @@ def test_content_box_is_where_the_letterboxed_image_lies():
     tall = np.full((200, 100), 255, dtype=np.uint8)
     box = content_box(tall.shape, 64)
     assert (box.top, box.left, box.height, box.width) == (0, 16, 64, 32)
-    assert (box.crop(letterbox(tall, 64)) == 255).all()
+    assert (box.crop(fit_square(tall, 64)) == 255).all()

@@ -65,6 +65,7 @@ def _saved(tmp_path) -> dict:
     (lambda m: m.update(arch="resnet9000"), "arch"),
     (lambda m: m["preprocessing"].update(normalization=None), "preprocessing.normalization"),
     (lambda m: m["preprocessing"].pop("image_size"), "preprocessing.image_size"),
+    (lambda m: m["preprocessing"].update(fit="crop"), "preprocessing.fit"),
     (lambda m: m.update(colour_space="rgb"), "metadata.colour_space"),
     (lambda m: m["thresholds"].update(image="0.5"), "thresholds.image"),
     (lambda m: m.update(classes="normal"), "classes"),
