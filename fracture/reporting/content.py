@@ -163,14 +163,14 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
         scores = localisation[name]
         if not scores["images"]:
             continue
+        keys = ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "peak_in_padding", "peak_at_film_edge")
         interval = {key: fmt_ci(scores[key]["value"], scores[key]["low"], scores[key]["high"])
                     + (" (W)" if scores[key]["method"] == "wilson" else "")
-                    for key in ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "outline_share",
-                                "peak_in_padding", "peak_at_film_edge") if key in scores}
+                    if key in scores else "n/a" for key in keys}  # no map with positive mass: no share of it
         rows.append([f"{title} ({scores['images']} images, {scores['groups']} {unit})", interval["hit"],
                      interval["chance_hit"], interval["mass_inside"], interval["chance_mass_inside"],
-                     fmt(scores["outline_share"]["value"]), interval.get("peak_in_padding", "n/a"),
-                     interval.get("peak_at_film_edge", "n/a")])
+                     fmt(scores["outline_share"]["value"]), interval["peak_in_padding"],
+                     interval["peak_at_film_edge"]])
     return [Heading("Where the model looks", 3),
             Paragraph(f"The fracture-class Grad-CAM of every annotated fractured test image, in the square the "
                       f"model sees, against the annotators' boxes and outlines. Pointing game: the share of images "

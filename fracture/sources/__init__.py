@@ -32,7 +32,7 @@ from .fracatlas import URL as FRACATLAS_URL
 from .fracatlas import fracatlas_annotations, parse_fracatlas
 from .grazpedwri import parse_grazpedwri
 from .mura import parse_mura
-from .synthetic import SyntheticConfig, generate
+from .synthetic import SyntheticConfig, generate, synthetic_annotations
 
 log = logging.getLogger(__name__)
 PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
@@ -42,7 +42,7 @@ PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
 SOURCES = tuple(PARSERS)
 # Sources whose data can bring the annotators' fracture boxes and outlines (COCO).
 ANNOTATION_READERS: dict[str, Callable[..., tuple[dict, dict, str] | None]] = {
-    "folder": folder_annotations, "fracatlas": fracatlas_annotations}
+    "folder": folder_annotations, "fracatlas": fracatlas_annotations, "synthetic": synthetic_annotations}
 PUBLIC_URLS = {"fracatlas": [FRACATLAS_URL]}
 SOURCE_FOLDER = "source"
 

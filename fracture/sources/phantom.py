@@ -226,6 +226,20 @@ def _pixel_window(points, margin: float, pose: Pose, height: int, width: int):
     return slice(top, bottom), slice(left, right)
 
 
+def break_box(scene: Scene, cut: Break, height: int, width: int, pose: Pose) -> list[float] | None:
+    """Where an annotator would box the break, in pixels (COCO: x, y, width, height): the bone's cross-section at
+    the break, widened by its displacement and jagged edge; None where it lies off the film."""
+    bone = scene.bones[cut.bone]
+    centre = (bone.p0[0] + cut.t * (bone.p1[0] - bone.p0[0]), bone.p0[1] + cut.t * (bone.p1[1] - bone.p0[1]))
+    radius = bone.r0 + cut.t * (bone.r1 - bone.r0)
+    window = _pixel_window((centre,), radius * (1 + cut.shift) + cut.jagged, pose, height, width)
+    if window is None:
+        return None
+    rows, columns = window
+    return [float(columns.start), float(rows.start), float(columns.stop - columns.start),
+            float(rows.stop - rows.start)]
+
+
 def attenuation_map(scene: Scene, height: int, width: int, pose: Pose, texture: np.ndarray) -> np.ndarray:
     """Total attenuation (line integral) of the scene at every pixel.
 

@@ -8,22 +8,29 @@ its randomness from its own seed, so the data set is the same whatever the
 order or the number of worker processes.
 
 The output is read back by the MURA parser, so the default pipeline exercises
-the same code path as the real study.
+the same code path as the real study. Where each fracture lies is known by
+construction, so its box is written as an annotator's COCO file, and every
+model of the default pipeline is scored on where its Grad-CAM looks.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
+from ..annotations import read_coco
+from ..datafolder import DataFolder
 from ..parallel import ordered_map
 from . import anatomy, phantom
 
 MURA_ROOT = "MURA-v1.1"
+ANNOTATIONS_FILE = "annotations.json"  # the fracture boxes, COCO, beside the MURA folder
 # MURA v1.1's share of studies per region.
 REGION_WEIGHTS = {"wrist": 0.24, "shoulder": 0.21, "hand": 0.15, "finger": 0.14,
                   "elbow": 0.12, "forearm": 0.07, "humerus": 0.07}
@@ -142,9 +149,16 @@ class Film:
     pose: phantom.Pose
     exposure: phantom.Exposure
     rng: np.random.Generator
+    fracture: phantom.Break | None = None
 
     def render(self) -> np.ndarray:
         return phantom.render(self.scene, self.height, self.width, self.pose, self.exposure, self.rng)
+
+    def fracture_box(self) -> list[float] | None:
+        """The fracture's box on this film, as an annotator would draw it (None: no fracture, or off the film)."""
+        if self.fracture is None:
+            return None
+        return phantom.break_box(self.scene, self.fracture, self.height, self.width, self.pose)
 
 
 def plan_films(plan: StudyPlan, config: SyntheticConfig) -> list[Film]:
@@ -170,7 +184,7 @@ def plan_films(plan: StudyPlan, config: SyntheticConfig) -> list[Film]:
         width = int(round(height * layout.aspect * rng.uniform(0.9, 1.1)))
         pose = phantom.Pose(rotation=float(rng.normal(0, 0.12)), zoom=float(rng.uniform(0.85, 1.15)),
                             offset=tuple(rng.normal(0, 0.03, size=2)), mirror=plan.left)
-        films.append(Film(layout.scene, height, width, pose, _exposure(plan, height, rng), rng))
+        films.append(Film(layout.scene, height, width, pose, _exposure(plan, height, rng), rng, fracture))
     return films
 
 
@@ -179,27 +193,49 @@ def draw_study(plan: StudyPlan, config: SyntheticConfig) -> list[np.ndarray]:
     return [film.render() for film in plan_films(plan, config)]
 
 
-def _write_study(args: tuple[StudyPlan, SyntheticConfig, Path]) -> list[str]:
+def _write_study(args: tuple[StudyPlan, SyntheticConfig, Path]) -> list[tuple[str, tuple[int, int], list | None]]:
+    """Each view's path, shape and fracture box, once written."""
     plan, config, root = args
     folder = root / plan.folder
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, image in enumerate(draw_study(plan, config), start=1):
+    written = []
+    for index, film in enumerate(plan_films(plan, config), start=1):
+        image = film.render()
         Image.fromarray(image).save(folder / f"image{index}.png", compress_level=1)
-        paths.append(f"{plan.folder}/image{index}.png")
-    return paths
+        written.append((f"{plan.folder}/image{index}.png", image.shape, film.fracture_box()))
+    return written
+
+
+def _coco(views: list[tuple[str, tuple[int, int], list | None]]) -> dict:
+    """The fracture boxes as COCO, as an annotator's file would give them (box only, no outline)."""
+    boxed = [(path, shape, box) for path, shape, box in views if box is not None]
+    return {"images": [{"id": index, "file_name": path, "height": shape[0], "width": shape[1]}
+                       for index, (path, shape, _) in enumerate(boxed, start=1)],
+            "annotations": [{"id": index, "image_id": index, "category_id": 1, "bbox": box, "segmentation": []}
+                            for index, (_, _, box) in enumerate(boxed, start=1)],
+            "categories": [{"id": 1, "name": "fracture"}]}
 
 
 def generate(config: SyntheticConfig, root: Path, workers: int = 1) -> Path:
-    """Write the data set under `root` in MURA v1.1's layout; return its MURA folder."""
+    """Write the data set under `root` in MURA v1.1's layout, with the fracture boxes in `annotations.json`
+    beside it; return its MURA folder."""
     plans = plan_studies(config)
     written = list(ordered_map(_write_study, [(plan, config, root) for plan in plans], workers,
                                "synthetic studies", unit="study"))
     for split in ("train", "valid"):
-        studies = [(plan, paths) for plan, paths in zip(plans, written) if plan.split == split]
+        studies = [(plan, views) for plan, views in zip(plans, written) if plan.split == split]
         (root / MURA_ROOT / f"{split}_image_paths.csv").write_text(
-            "".join(f"{path}\n" for _, paths in studies for path in paths))
+            "".join(f"{path}\n" for _, views in studies for path, _, _ in views))
         (root / MURA_ROOT / f"{split}_labeled_studies.csv").write_text(
             "".join(f"{plan.folder}/,{int(plan.abnormal)}\n" for plan, _ in studies))
+    (root / ANNOTATIONS_FILE).write_text(json.dumps(_coco([view for views in written for view in views])))
     return root / MURA_ROOT
 
+
+def synthetic_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:
+    """The boxes `generate` wrote, keyed by the manifest's image ids."""
+    if not (folder.root / ANNOTATIONS_FILE).is_file():
+        return None
+    found, left_out = read_coco(folder.root / ANNOTATIONS_FILE, folder.shown(ANNOTATIONS_FILE),
+                                dict(zip(manifest["path"], manifest["image_id"])))
+    return found, left_out, folder.shown(ANNOTATIONS_FILE)

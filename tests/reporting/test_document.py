@@ -19,3 +19,14 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert "<h1>Results &lt;1&gt;</h1>" in page and "AUC &amp; co." in page
     assert f'src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}"' in page
     assert "figures/roc.png" not in page, "no link to a file beside the report"
+
+
+def test_the_localisation_table_says_n_a_where_no_map_had_positive_mass():
+    from fracture.reporting.content import _localisation_section
+
+    rate = {"value": 0.0, "low": 0.0, "high": 0.2, "method": "wilson"}
+    scores = {"images": 5, "groups": 4, "hit": rate, "chance_hit": rate, "outline_share": {"value": 0.01},
+              "peak_in_padding": rate, "peak_at_film_edge": rate}  # an untrained model: mass_inside undefined
+    table = _localisation_section({"tolerance_px": 2, "annotated": scores, "true_positives": {"images": 0}},
+                                  "patients")[-1]
+    assert table.rows[0][3] == "n/a" and table.rows[0][1].endswith("(W)")
