@@ -3,7 +3,7 @@
 # real films; each run's report also says where its Grad-CAM looks and how it does without shortcut films.
 # Usage: bash studies/fracatlas_large.sh [DATA_FOLDER]; then `dvc queue start -j 1` and, when the
 # queue is empty, `python -m fracture compare --baseline fa-simple-cnn`.
-# Sized for 2 CPU cores (128 px, 10 epochs; about 90 minutes in all). On a GPU, pass
+# Sized for 2 CPU cores (128 px, 10 epochs; about 45 minutes in all). On a GPU, pass
 # STUDY_IMAGE_SIZE=224 STUDY_EPOCHS=30 in the environment.
 set -euo pipefail
 

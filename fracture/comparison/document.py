@@ -49,6 +49,8 @@ def _p(value: float) -> str:
 def _difference(test: dict) -> str:
     """Δ [CI], marked † where it is smaller than the run-to-run spread of its metric."""
     low, high = test["low"], test["high"]
+    if test.get("only_other") == 0 and test.get("only_reference") == 0:
+        return f"{test['difference']:+.3f} (no image differs)"
     interval = "" if low != low else f" [{low:+.3f}, {high:+.3f}]"
     return f"{test['difference']:+.3f}{interval}{' †' if test.get('within_seed_spread') else ''}"
 

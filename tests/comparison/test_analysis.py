@@ -203,3 +203,11 @@ def test_compare_shows_each_models_pointing_game_and_auc_without_shortcuts_and_p
     assert not any("pointing_game" in result for result in comparison["differences"] if result["level"] == "study")
     text = to_markdown(build_document(comparison, models, tmp_path))
     assert "AUC without hardware = 1" in text and "Δ pointing game" in text
+
+
+def test_a_difference_where_no_image_differs_says_so_instead_of_a_zero_width_interval():
+    from fracture.comparison.document import _difference
+
+    same = {"difference": 0.0, "low": 0.0, "high": 0.0, "p_value": 1.0, "only_other": 0, "only_reference": 0}
+    assert _difference(same) == "+0.000 (no image differs)"
+    assert _difference(same | {"only_other": 2, "high": 0.1}) == "+0.000 [+0.000, +0.100]"
