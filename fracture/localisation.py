@@ -21,11 +21,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from matplotlib.path import Path as PolygonPath
 
-from .imaging.filters import Box
+from .covariates import column_of, source_shape
+from .imaging.filters import Box, content_box
 from .intervals import wilson
 from .metrics import patient_bootstrap
+from .preprocessing import Preprocessing
 
 TOLERANCE_FRACTION = 1 / 32  # of the square's side: 4 px at 128, 7 at 224
 HIT_RATES = ("hit", "chance_hit", "peak_in_padding", "peak_at_film_edge")
@@ -132,3 +135,17 @@ def localisation_report(rows, scores: dict[str, dict[str, float]], size: int, re
                                  subset["patient_id"].tolist(), resamples, seed, level) \
             if len(subset) else {"images": 0, "groups": 0}
     return report
+
+
+def film_boxes(rows: pd.DataFrame, preprocessing: Preprocessing) -> dict[str, Box]:
+    """Where each image's film lies in the square the model sees, from the source size that filter recorded."""
+    shapes = rows.get(column_of("source_size"), pd.Series("", index=rows.index)).map(source_shape)
+    return {image_id: content_box(shape, preprocessing.image_size, preprocessing.fit)
+            for image_id, shape in zip(rows["image_id"], shapes) if shape}
+
+
+def with_localisation(predictions: pd.DataFrame, scores: dict) -> pd.DataFrame:
+    """The predictions with each annotated fractured image's pointing-game hit and mass inside its outlines, so that
+    compare can pair them between models."""
+    return predictions.assign(**{f"cam_{key}": predictions["image_id"].map(
+        {image_id: score[key] for image_id, score in scores.items()}) for key in ("hit", "mass_inside")})

@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from fracture.covariates import column_of, source_shape
 from fracture.errors import run_stage
 from fracture.evaluation import (
     Task,
@@ -25,8 +24,7 @@ from fracture.evaluation import (
 )
 from fracture.explain import cam_maps, cam_overlays, outlined, overlays, pick_examples
 from fracture.grouping import has_studies
-from fracture.imaging.filters import content_box
-from fracture.localisation import image_scores, localisation_report
+from fracture.localisation import film_boxes, image_scores, localisation_report, with_localisation
 from fracture.params import load_params
 from fracture.preprocessing import ANNOTATIONS_FILE
 from fracture.shortcuts import findings
@@ -67,13 +65,6 @@ def save_gradcam(model, data, predictions, task, normalization, device, per_outc
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
 
 
-def film_boxes(rows: pd.DataFrame, preprocessing) -> dict:
-    """Where each image's film lies in the square the model sees, from the source size that filter recorded."""
-    shapes = rows.get(column_of("source_size"), pd.Series("", index=rows.index)).map(source_shape)
-    return {image_id: content_box(shape, preprocessing.image_size, preprocessing.fit)
-            for image_id, shape in zip(rows["image_id"], shapes) if shape}
-
-
 def localise(model, data, predictions, preprocessing, device, config) -> tuple[dict | None, dict, list[np.ndarray]]:
     """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations and
     its film's place in the square: the summary, each image's scores, and the first few of them (by image id)
@@ -95,13 +86,6 @@ def localise(model, data, predictions, preprocessing, device, config) -> tuple[d
     report = localisation_report(predictions, scores, data.images.shape[-1], config.resamples, config.seed,
                                  config.ci_level)
     return report, scores, gallery
-
-
-def with_localisation(predictions: pd.DataFrame, scores: dict) -> pd.DataFrame:
-    """The predictions with each annotated fractured image's pointing-game hit and mass inside its outlines, so that
-    compare can pair them between models."""
-    return predictions.assign(**{f"cam_{key}": predictions["image_id"].map(
-        {image_id: score[key] for image_id, score in scores.items()}) for key in ("hit", "mass_inside")})
 
 
 def subgroups(test, task, config) -> tuple[dict, dict]:

@@ -78,3 +78,15 @@ def test_where_a_missing_map_went_the_padding_or_the_films_edge():
     assert (on_edge["peak_in_padding"], on_edge["peak_at_film_edge"]) == (0.0, 1.0)
     assert (middle["peak_in_padding"], middle["peak_at_film_edge"]) == (0.0, 0.0)
     assert image_scores(_peak_at(1, 30), far)["peak_at_film_edge"] == 1.0, "without a film box, the square's edge"
+
+
+def test_the_films_place_in_the_square_comes_from_the_source_size_filter_recorded():
+    import pandas as pd
+
+    from fracture.imaging.filters import Box
+    from fracture.localisation import film_boxes
+    from fracture.preprocessing import Preprocessing
+
+    rows = pd.DataFrame({"image_id": ["tall", "unknown"], "cov_source_size": ["40x64", ""]})
+    assert film_boxes(rows, Preprocessing(32)) == {"tall": Box(top=0, left=6, height=32, width=20)}
+    assert film_boxes(rows, Preprocessing(32, fit="stretch")) == {"tall": Box(0, 0, 32, 32)}
