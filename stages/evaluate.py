@@ -88,9 +88,8 @@ def localise(model, data, predictions, preprocessing, device, config) -> tuple[d
     return report, scores, gallery
 
 
-def subgroups(test, task, config) -> tuple[dict, dict]:
+def subgroups(test, manifest, task, config) -> tuple[dict, dict]:
     """Test metrics per subgroup, and under each shortcut the split stage named on the training split."""
-    manifest = read_processed_manifest(PROCESSED)
     levels = prediction_levels(manifest, test)
     found = findings(read_json(SPLIT_REPORT).get("shortcuts", {}))
     return (subgroup_metrics(test, chosen(levels, config.subgroups, manifest), task, config),
@@ -105,7 +104,8 @@ def main() -> None:
     task = Task(metadata.task, metadata.classes, thresholds.image, thresholds.study)
     regions = metadata.classes if not task.binary else None
     normalization = metadata.preprocessing.normalization
-    studies = has_studies(read_processed_manifest(PROCESSED))
+    manifest = read_processed_manifest(PROCESSED)
+    studies = has_studies(manifest)
     metrics = {"task": task.name, "threshold": task.threshold, "study_threshold": task.study_threshold,
                "threshold_method": thresholds.method, "target_sensitivity": thresholds.target_sensitivity,
                "has_studies": studies}
@@ -121,7 +121,7 @@ def main() -> None:
     metrics["localisation"], scores, annotated = localise(model, splits["test"], test, metadata.preprocessing,
                                                           device, config) if task.binary else (None, {}, [])
     if task.binary:
-        metrics["test_by_subgroup"], metrics["shortcuts"] = subgroups(test, task, config)
+        metrics["test_by_subgroup"], metrics["shortcuts"] = subgroups(test, manifest, task, config)
     frames["test"] = with_localisation(test, scores)
     write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
     write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
