@@ -96,3 +96,9 @@ def read_coco(path: Path, shown: str, image_ids: dict[str, str]) -> tuple[dict[s
         else:
             found.setdefault(image_id, []).append({"box": box, "polygons": _polygons(annotation.get("segmentation"))})
     return found, {reason: int(left_out[reason]) for reason in REJECTIONS}
+
+
+def outlines(annotation: dict) -> list[list[float]]:
+    """An annotation's outlines as flat x, y polygons: its own, or its box where it has none."""
+    x, y, width, height = annotation["box"]
+    return annotation["polygons"] or [[x, y, x + width, y, x + width, y + height, x, y + height]]

@@ -15,6 +15,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from .annotations import outlines
 from .evaluation import Task
 from .models import GrayscaleBackbone, SimpleCNN
 from .preprocessing import Normalization
@@ -62,8 +63,7 @@ def outlined(overlay: np.ndarray, annotations: list[dict]) -> np.ndarray:
     """The overlay with the annotators' outlines (their boxes where they have none) drawn in green."""
     drawn = overlay.copy()
     for annotation in annotations:
-        x, y, width, height = annotation["box"]
-        for polygon in annotation["polygons"] or [[x, y, x + width, y, x + width, y + height, x, y + height]]:
+        for polygon in outlines(annotation):
             points = np.round(np.reshape(polygon, (-1, 2)) - 0.5).astype(np.int32)  # pixel edges to pixel centres
             cv2.polylines(drawn, [points], isClosed=True, color=(0, 255, 0), thickness=1)
     return drawn

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.path import Path as PolygonPath
 
+from .annotations import outlines
 from .covariates import column_of, source_shape
 from .imaging.filters import Box, content_box
 from .intervals import wilson
@@ -47,14 +48,9 @@ def outline_mask(size: int, annotations: list[dict]) -> np.ndarray:
     centres = np.stack(np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5), axis=-1).reshape(-1, 2)
     mask = np.zeros(size * size, dtype=bool)
     for annotation in annotations:
-        for polygon in annotation["polygons"] or [_box_polygon(annotation["box"])]:
+        for polygon in outlines(annotation):
             mask |= PolygonPath(np.reshape(polygon, (-1, 2))).contains_points(centres)
     return mask.reshape(size, size)
-
-
-def _box_polygon(box: list[float]) -> list[float]:
-    x, y, width, height = box
-    return [x, y, x + width, y, x + width, y + height, x, y + height]
 
 
 def pointing_hit(heat: np.ndarray, annotations: list[dict], tolerance: float) -> bool:

@@ -21,6 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
+from ..annotations import read_coco
 from ..datafolder import DataFolder, walk
 from ..errors import ParamError, UserError
 from ..parallel import worker_count
@@ -40,8 +41,9 @@ PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
     "grazpedwri": parse_grazpedwri, "folder": parse_folder,
 }
 SOURCES = tuple(PARSERS)
-# Sources whose data can bring the annotators' fracture boxes and outlines (COCO).
-ANNOTATION_READERS: dict[str, Callable[..., tuple[dict, dict, str] | None]] = {
+# Sources whose data can bring the annotators' fracture boxes and outlines: each finds its COCO file and maps the
+# file's `file_name`s to the manifest's image ids.
+ANNOTATION_FILES: dict[str, Callable[..., tuple[str, dict[str, str]] | None]] = {
     "folder": folder_annotations, "fracatlas": fracatlas_annotations, "synthetic": synthetic_annotations}
 PUBLIC_URLS = {"fracatlas": [FRACATLAS_URL]}
 SOURCE_FOLDER = "source"
@@ -118,10 +120,13 @@ def acquire(config: DataConfig, target: Path) -> tuple[pd.DataFrame, dict]:
                     f"{', '.join(folder.shown(name) for name in sorted(folder.outside)[:5])}"
                     f"{' ...' if len(folder.outside) > 5 else ''}")
     manifest = PARSERS[config.source](folder, source=config.source)
-    reader = ANNOTATION_READERS.get(config.source)
-    found = reader(folder, manifest) if reader else None
-    images, left_out, file = found or ({}, {}, "")
-    if found:
+    locate = ANNOTATION_FILES.get(config.source)
+    located = locate(folder, manifest) if locate else None
+    images, left_out, file = {}, {}, ""
+    if located:
+        relative, image_ids = located
+        file = folder.shown(relative)
+        images, left_out = read_coco(folder.root / relative, file, image_ids)
         dropped = ", ".join(f"{reason} {count}" for reason, count in left_out.items() if count) or "none"
         log.info(f"annotations: {sum(map(len, images.values()))} fracture boxes on {len(images)} images from "
                  f"{file}; left out: {dropped}")

@@ -25,7 +25,6 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from ..annotations import read_coco
 from ..covariates import carried_columns
 from ..datafolder import OUTSIDE, DataFolder, without_image_suffix
 from ..errors import UserError
@@ -124,8 +123,9 @@ def parse_folder(folder: DataFolder, source: str = "folder") -> pd.DataFrame:
     return _csv_rows(folder, csvs[0].relative, source)
 
 
-def folder_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:
-    """The COCO `annotations.json` beside the labels.csv used (or at the top for class folders), if there is one.
+def folder_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[str, dict[str, str]] | None:
+    """The COCO `annotations.json` beside the labels.csv used (or at the top for class folders), if there is one,
+    and its file names' image ids.
 
     Its `file_name`s are the labels.csv's paths (relative to the CSV), or the
     image paths in the folder for class folders.
@@ -136,8 +136,5 @@ def folder_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict
                   if entry.relative == posixpath.join(base, ANNOTATIONS_FILE)), None)
     if entry is None:
         return None
-    relative = readable(folder, entry)
-    image_ids = {posixpath.relpath(path, base or "."): image_id for path, image_id in zip(manifest["path"],
-                                                                                         manifest["image_id"])}
-    found, left_out = read_coco(folder.root / relative, folder.shown(relative), image_ids)
-    return found, left_out, folder.shown(relative)
+    return readable(folder, entry), {posixpath.relpath(path, base or "."): image_id
+                                     for path, image_id in zip(manifest["path"], manifest["image_id"])}

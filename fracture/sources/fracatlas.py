@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from ..annotations import read_coco
 from ..datafolder import DataFolder
 from ..errors import UserError
 from ..grouping import PSEUDO_PATIENT
@@ -109,12 +108,11 @@ def parse_fracatlas(folder: DataFolder, source: str = "fracatlas") -> pd.DataFra
     return rows_frame(rows)
 
 
-def fracatlas_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:
-    """FracAtlas's own COCO boxes and outlines (`Annotations/COCO JSON/COCO_fracture_masks.json`), by file name."""
+def fracatlas_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[str, dict[str, str]] | None:
+    """FracAtlas's own COCO boxes and outlines (`Annotations/COCO JSON/COCO_fracture_masks.json`), matched by file
+    name: the file and its file names' image ids."""
     found = folder.find(ANNOTATIONS_FILE)
     if not found:
         return None
-    relative = readable(folder, found[0])
-    image_ids = {PurePosixPath(path).name: image_id for path, image_id in zip(manifest["path"], manifest["image_id"])}
-    found, left_out = read_coco(folder.root / relative, folder.shown(relative), image_ids)
-    return found, left_out, folder.shown(relative)
+    return readable(folder, found[0]), {PurePosixPath(path).name: image_id
+                                        for path, image_id in zip(manifest["path"], manifest["image_id"])}

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..annotations import read_coco
 from ..datafolder import DataFolder
 from ..parallel import ordered_map
 from . import anatomy, phantom
@@ -232,10 +231,8 @@ def generate(config: SyntheticConfig, root: Path, workers: int = 1) -> Path:
     return root / MURA_ROOT
 
 
-def synthetic_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[dict, dict, str] | None:
-    """The boxes `generate` wrote, keyed by the manifest's image ids."""
+def synthetic_annotations(folder: DataFolder, manifest: pd.DataFrame) -> tuple[str, dict[str, str]] | None:
+    """The boxes `generate` wrote, and their file names' image ids."""
     if not (folder.root / ANNOTATIONS_FILE).is_file():
         return None
-    found, left_out = read_coco(folder.root / ANNOTATIONS_FILE, folder.shown(ANNOTATIONS_FILE),
-                                dict(zip(manifest["path"], manifest["image_id"])))
-    return found, left_out, folder.shown(ANNOTATIONS_FILE)
+    return ANNOTATIONS_FILE, dict(zip(manifest["path"], manifest["image_id"]))

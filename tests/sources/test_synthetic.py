@@ -170,13 +170,15 @@ def test_each_fracture_box_holds_what_the_fracture_changed_on_the_film():
 
 
 def test_generate_writes_the_boxes_as_coco_for_the_source_to_read(tmp_path):
+    from fracture.annotations import read_coco
     from fracture.datafolder import DataFolder
     from fracture.sources.mura import parse_mura
     from fracture.sources.synthetic import synthetic_annotations
 
     generate(SyntheticConfig(patients=8, image_size=64, abnormal_fraction=0.5, seed=1), tmp_path)
     manifest = parse_mura(DataFolder(tmp_path))
-    found, left_out, _ = synthetic_annotations(DataFolder(tmp_path), manifest)
+    relative, image_ids = synthetic_annotations(DataFolder(tmp_path), manifest)
+    found, left_out = read_coco(tmp_path / relative, relative, image_ids)
     abnormal = set(manifest.loc[manifest["label"] == 1, "image_id"])
     assert found and set(found) <= abnormal and sum(left_out.values()) == 0
     assert len(found) >= 0.8 * len(abnormal), "nearly every fractured film has its box"
