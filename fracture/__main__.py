@@ -1,6 +1,7 @@
 """Command line.
 
 `python -m fracture predict --model models/model.pt --out preds.csv INPUT...` scores radiographs;
+`python -m fracture validate --model models/model.pt DATA [--source S]` measures a model on an outside labelled set;
 `python -m fracture compare [EXPERIMENT...] [--baseline NAME]` compares finished DVC experiments.
 """
 
@@ -11,7 +12,7 @@ import logging
 from pathlib import Path
 
 from .errors import run_stage
-from .storage import atomic_path
+from .storage import write_csv
 
 log = logging.getLogger("fracture")
 
@@ -26,6 +27,18 @@ def _parser() -> argparse.ArgumentParser:
                                                                  "label, error, detail")
     predict.add_argument("--cam", type=Path, metavar="DIR", help="also save a Grad-CAM overlay per image here")
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    validate = commands.add_parser("validate", help="measure a trained model on an outside labelled set, as the "
+                                                    "evaluate stage measures the test split")
+    validate.add_argument("data", type=Path, metavar="DATA", help="the set: a folder, zip or file its source reads")
+    validate.add_argument("--model", type=Path, default=Path("models/model.pt"), help="checkpoint from the train stage")
+    validate.add_argument("--source", default="folder", help="how to read DATA, as data.source: folder (default), "
+                                                             "mura, fracatlas or grazpedwri")
+    validate.add_argument("--regions", nargs="+", default=["all"], help="regions to keep (default: all)")
+    validate.add_argument("--name", help="the set's name (default: DATA's file or folder name)")
+    validate.add_argument("--out", type=Path, help="folder to write (default: reports/external/NAME)")
+    validate.add_argument("--params", type=Path, default=Path("params.yaml"),
+                          help="params whose evaluate section (intervals, subgroups) and split.shortcut_auc apply")
+    validate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     compare = commands.add_parser("compare", help="paired comparison of finished DVC experiments on one test set")
     compare.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                          help="experiment names (default: every finished experiment of the current commit)")
@@ -46,13 +59,34 @@ def _predict(arguments: argparse.Namespace) -> None:
     if arguments.cam is not None and arguments.cam.exists() and not arguments.cam.is_dir():
         raise UserError(f"--cam {arguments.cam} is a file; give a folder for the Grad-CAM overlays")
     table = predict(arguments.model, arguments.inputs, resolve_device(arguments.device), arguments.cam)
-    with atomic_path(arguments.out) as temporary:
-        table.to_csv(temporary, index=False, float_format="%.6g")
+    write_csv(table, arguments.out)
     failed = int((table["error"] != "").sum())
     log.info(f"predict: {len(table) - failed} images scored, {failed} not scored (reasons in its error column), "
              f"written to {arguments.out}")
     if failed == len(table):
         raise UserError(f"no input could be scored; the reasons are in {arguments.out}")
+
+
+def _validate(arguments: argparse.Namespace) -> None:
+    from .errors import UserError
+    from .external import EXTERNAL_DIR, EXTERNAL_SOURCES, ExternalSet, Settings, checked_name, validate
+    from .params import load_params
+    from .training.checkpoint import load_checkpoint
+    from .training.config import resolve_device
+
+    if not arguments.data.exists():
+        raise UserError(f"{arguments.data} not found; give the set's folder, zip or file")
+    if arguments.source not in EXTERNAL_SOURCES:
+        raise UserError(f"--source {arguments.source} is not a source of outside sets; choose from: "
+                        f"{', '.join(EXTERNAL_SOURCES)}")
+    name = checked_name(arguments.name or arguments.data.resolve().name, "--name")
+    settings = Settings.of(load_params(arguments.params))
+    device = resolve_device(arguments.device)
+    model, metadata = load_checkpoint(arguments.model, device)
+    spec = ExternalSet(name, arguments.source, str(arguments.data), tuple(r.lower() for r in arguments.regions))
+    out = arguments.out or EXTERNAL_DIR / name
+    validate(model, metadata, spec, out, settings, device)
+    log.info(f"validate: written to {out / 'metrics.json'}, predictions.csv, rejected.csv and plots/")
 
 
 def _compare(arguments: argparse.Namespace) -> None:
@@ -75,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     arguments = _parser().parse_args(argv)
 
     def command() -> None:
-        {"predict": _predict, "compare": _compare}[arguments.command](arguments)
+        {"predict": _predict, "validate": _validate, "compare": _compare}[arguments.command](arguments)
 
     run_stage(command)
 

@@ -37,7 +37,7 @@ KNOWN_PARAMS = {
                           "vflip": _},
               "device": _, "gpus": _, "threshold": _, "target_sensitivity": _},
     "evaluate": {"bootstrap_resamples": _, "ci_level": _, "calibration_bins": _, "gradcam_examples": _,
-                 "subgroups": _},
+                 "subgroups": _, "external": _},
 }
 
 

@@ -59,10 +59,11 @@ def _finding(name: str, power: dict, min_auc: float) -> dict | None:
     return None
 
 
-def shortcut_check(manifest: pd.DataFrame, min_auc: float, seed: int, level: float = 0.95) -> dict:
-    """Each subgroup covariate's power on the training split, and the ones named as possible shortcuts."""
+def shortcut_check(manifest: pd.DataFrame, min_auc: float, seed: int, level: float = 0.95, scored=None) -> dict:
+    """Each subgroup covariate's power on the `scored` rows (default: the training split), and the ones named as
+    possible shortcuts."""
     levels = subgroup_levels(manifest)
-    train = manifest["split"] == "train"
+    train = manifest["split"] == "train" if scored is None else scored
     covariates = {}
     for name in levels.columns:
         power = covariate_power(levels.loc[train, name], manifest.loc[train, "label"],

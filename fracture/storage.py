@@ -55,5 +55,11 @@ def write_json(path: Path | str, data) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def write_csv(frame, path: Path | str) -> None:
+    """A table (a pandas DataFrame) as CSV, floats to six significant digits."""
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.6g")
+
+
 def read_json(path: Path | str):
     return json.loads(Path(path).read_text())

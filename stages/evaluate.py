@@ -11,29 +11,17 @@ import torch
 from PIL import Image
 
 from fracture.errors import run_stage
-from fracture.evaluation import (
-    Task,
-    calibration_points,
-    confusion_rows,
-    evaluate_config,
-    pr_points,
-    predictions_frame,
-    region_metrics,
-    roc_points,
-    split_metrics,
-)
-from fracture.explain import cam_maps, cam_overlays, outlined, overlays, pick_examples
+from fracture.evaluation import Task, evaluate_config, split_metrics
+from fracture.explain import cam_overlays, pick_examples
 from fracture.grouping import has_studies
-from fracture.localisation import film_boxes, image_scores, localisation_report, with_localisation
+from fracture.measurement import LabelledSet, measure, scored_predictions
 from fracture.params import load_params
 from fracture.preprocessing import ANNOTATIONS_FILE
 from fracture.shortcuts import findings
-from fracture.storage import atomic_path, read_json, write_json
-from fracture.subgroups import chosen, prediction_levels, shortcut_metrics, subgroup_metrics
+from fracture.storage import atomic_path, read_json, write_csv, write_json
 from fracture.training.checkpoint import load_checkpoint
 from fracture.training.config import resolve_device
 from fracture.training.data import load_split, read_processed_manifest
-from fracture.training.loop import predict_probabilities
 
 log = logging.getLogger("stages.evaluate")
 
@@ -41,12 +29,6 @@ PROCESSED = Path("data/processed")
 MODEL = Path("models/model.pt")
 SPLIT_REPORT = Path("reports/split.json")
 OUT = Path("reports/eval")
-CAM_BATCH = 32
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        frame.to_csv(temporary, index=False, float_format="%.6g")
 
 
 def save_gradcam(model, data, predictions, task, normalization, device, per_outcome, annotated) -> None:
@@ -65,71 +47,36 @@ def save_gradcam(model, data, predictions, task, normalization, device, per_outc
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
 
 
-def localise(model, data, predictions, preprocessing, device, config) -> tuple[dict | None, dict, list[np.ndarray]]:
-    """Where the fracture-class Grad-CAM of each annotated fractured test image falls, against its annotations and
-    its film's place in the square: the summary, each image's scores, and the first few of them (by image id)
-    drawn with their outlines."""
-    annotations = read_json(PROCESSED / ANNOTATIONS_FILE) if (PROCESSED / ANNOTATIONS_FILE).is_file() else {}
-    fractured = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
-    if fractured.empty:
-        return None, {}, []
-    scores, gallery, films = {}, [], film_boxes(data.rows, preprocessing)
-    for start in range(0, len(fractured), CAM_BATCH):
-        batch = fractured.iloc[start:start + CAM_BATCH]
-        images = data.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        heat = cam_maps(model, images, preprocessing.normalization, [1] * len(batch), device)
-        scores.update((image_id, image_scores(one, annotations[image_id], films.get(image_id)))
-                      for image_id, one in zip(batch["image_id"], heat))
-        shown = max(0, 2 * config.cam_examples - len(gallery))
-        gallery += [outlined(overlay, annotations[image_id]) for overlay, image_id in
-                    zip(overlays(images[:shown], heat[:shown]), batch["image_id"][:shown])]
-    report = localisation_report(predictions, scores, data.images.shape[-1], config.resamples, config.seed,
-                                 config.ci_level)
-    return report, scores, gallery
-
-
-def subgroups(test, manifest, task, config) -> tuple[dict, dict]:
-    """Test metrics per subgroup, and under each shortcut the split stage named on the training split."""
-    levels = prediction_levels(manifest, test)
-    found = findings(read_json(SPLIT_REPORT).get("shortcuts", {}))
-    return (subgroup_metrics(test, chosen(levels, config.subgroups, manifest), task, config),
-            shortcut_metrics(test, levels, found, task, config))
-
-
 def main() -> None:
     config = evaluate_config(load_params())
     device = resolve_device("auto")
     model, metadata = load_checkpoint(MODEL, device)
-    thresholds = metadata.thresholds
+    thresholds, preprocessing = metadata.thresholds, metadata.preprocessing
     task = Task(metadata.task, metadata.classes, thresholds.image, thresholds.study)
     regions = metadata.classes if not task.binary else None
-    normalization = metadata.preprocessing.normalization
     manifest = read_processed_manifest(PROCESSED)
     studies = has_studies(manifest)
+    annotations = read_json(PROCESSED / ANNOTATIONS_FILE) if (PROCESSED / ANNOTATIONS_FILE).is_file() else {}
+    val, test = load_split(PROCESSED, "val", regions), load_split(PROCESSED, "test", regions)
+    val_predictions = scored_predictions(model, LabelledSet(val.images, val.rows, manifest), preprocessing, task,
+                                         device)
+    measured = measure(model, LabelledSet(test.images, test.rows, manifest, annotations, studies), preprocessing,
+                       task, findings(read_json(SPLIT_REPORT).get("shortcuts", {})), config, device)
     metrics = {"task": task.name, "threshold": task.threshold, "study_threshold": task.study_threshold,
                "threshold_method": thresholds.method, "target_sensitivity": thresholds.target_sensitivity,
-               "has_studies": studies}
-    frames, splits = {}, {}
-    for split in ("val", "test"):
-        data = splits[split] = load_split(PROCESSED, split, regions)
-        frames[split] = predictions_frame(data.rows, predict_probabilities(model, data.images, normalization,
-                                                                          device).numpy(), task)
-        metrics[split] = split_metrics(frames[split], task, config, with_ci=split == "test", studies=studies)
-    test = frames["test"]
-    metrics["test_by_region"] = region_metrics(test, task, config)
-    calibration, metrics["test"]["image"]["ece"] = calibration_points(test, task, config.calibration_bins)
-    metrics["localisation"], scores, annotated = localise(model, splits["test"], test, metadata.preprocessing,
-                                                          device, config) if task.binary else (None, {}, [])
+               "has_studies": studies, "val": split_metrics(val_predictions, task, config, with_ci=False,
+                                                            studies=studies),
+               "test": measured.metrics["set"], "test_by_region": measured.metrics["by_region"],
+               "localisation": measured.metrics["localisation"]}
     if task.binary:
-        metrics["test_by_subgroup"], metrics["shortcuts"] = subgroups(test, manifest, task, config)
-    frames["test"] = with_localisation(test, scores)
-    write_csv(pd.concat(frames.values()), OUT / "predictions.csv")
-    write_csv(roc_points(test, task), OUT / "plots" / "roc.csv")
-    write_csv(pr_points(test, task), OUT / "plots" / "pr.csv")
-    write_csv(confusion_rows(test, task), OUT / "plots" / "confusion.csv")
-    write_csv(calibration, OUT / "plots" / "calibration.csv")
+        metrics["test_by_subgroup"], metrics["shortcuts"] = (measured.metrics["by_subgroup"],
+                                                             measured.metrics["shortcuts"])
+    write_csv(pd.concat([val_predictions, measured.predictions]), OUT / "predictions.csv")
+    for name, curve in measured.curves.items():
+        write_csv(curve, OUT / "plots" / f"{name}.csv")
     write_json(OUT / "metrics.json", metrics)
-    save_gradcam(model, splits["test"], test, task, normalization, device, config.cam_examples, annotated)
+    save_gradcam(model, test, measured.predictions, task, preprocessing.normalization, device, config.cam_examples,
+                 measured.gallery)
     image = metrics["test"]["image"]
     log.info(f"evaluate: test AUC {image['auc']:.4f}"
              + (f", sensitivity {image['sensitivity']:.4f}, specificity {image['specificity']:.4f} at threshold "

@@ -1,13 +1,16 @@
-"""Stage report: reports/report.md and a self-contained reports/report.html."""
+"""Stage report: reports/report.md, a self-contained reports/report.html, and the model card
+(reports/model_card.md and reports/model_card.json, checked against its schema)."""
 
 import logging
 from pathlib import Path
 
 from fracture.errors import run_stage
 from fracture.params import load_params
+from fracture.reporting.card import card_markdown, model_card
 from fracture.reporting.content import RunOutputs, build_report
 from fracture.reporting.document import to_html, to_markdown
-from fracture.storage import write_text
+from fracture.reporting.external import read_external
+from fracture.storage import write_json, write_text
 
 log = logging.getLogger("stages.report")
 
@@ -17,10 +20,16 @@ TITLE = "Fracture classification report"
 
 
 def main() -> None:
-    blocks = build_report(load_params(), RunOutputs(REPORTS), FIGURES)
+    params, outputs = load_params(), RunOutputs(REPORTS)
+    external = read_external(REPORTS / "external")
+    blocks = build_report(params, outputs, FIGURES, external)
+    card = model_card(params, outputs, external) if params["model"]["task"] == "fracture" else None
     write_text(REPORTS / "report.md", to_markdown(blocks))
     write_text(REPORTS / "report.html", to_html(blocks, REPORTS, TITLE))
-    log.info(f"report: {REPORTS / 'report.md'} and {REPORTS / 'report.html'}")
+    if card:
+        write_json(REPORTS / "model_card.json", card)
+        write_text(REPORTS / "model_card.md", card_markdown(card))
+    log.info(f"report: {REPORTS / 'report.md'}, {REPORTS / 'report.html'}" + (" and the model card" if card else ""))
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def main() -> None:
             live.summary.update(outcome.summary)
     if ranks.main:
         save_checkpoint(MODEL, result.best_state, CheckpointMetadata.of_run(
-            config, classes, preprocessing, outcome.thresholds, result.best_epoch, quality))
+            config, classes, preprocessing, outcome.thresholds, result.best_epoch, quality, manifest))
         RESUME.unlink(missing_ok=True)
         log.info(f"train: {outcome.line()}")
     distributed.finish()

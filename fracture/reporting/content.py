@@ -13,6 +13,7 @@ from ..metrics import COLLAPSED_SPREAD
 from ..storage import read_json
 from . import figures
 from .document import Block, Figure, Heading, Paragraph, Table
+from .external import external_section
 from .numbers import fmt, fmt_ci, with_ci
 from .subgroups import subgroup_section
 
@@ -260,15 +261,17 @@ def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: Ru
 
 
 def _results_and_subgroups(params: dict, evaluation: dict, split: dict, outputs: RunOutputs,
-                           figure_dir: Path) -> list[Block]:
+                           figure_dir: Path, external: dict[str, dict]) -> list[Block]:
     blocks = _results_section(params, evaluation, split["grouping"], outputs, figure_dir)
     if evaluation["task"] == "fracture":
         blocks += subgroup_section(evaluation, split.get("shortcuts", {}), split["grouping"]["unit"])
+        blocks += external_section(evaluation, split, external)
     return blocks
 
 
-def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Block]:
-    """All blocks of the report; draws its figures into `figure_dir`."""
+def build_report(params: dict, outputs: RunOutputs, figure_dir: Path, external: dict[str, dict]) -> list[Block]:
+    """All blocks of the report, `external` being each outside set's metrics; draws its figures into
+    `figure_dir`."""
     blocks: list[Block] = [Heading("Fracture classification report", 1)]
     if params["data"]["source"] == "synthetic":
         blocks.append(Paragraph("These results are on synthetic phantom radiographs, the pipeline's offline "
@@ -279,4 +282,5 @@ def build_report(params: dict, outputs: RunOutputs, figure_dir: Path) -> list[Bl
             + _data_section(params, outputs.json("filter.json"), split)
             + _enhance_section(outputs.json("enhance/metrics.json"))
             + _training_section(params, train, outputs.training_history(), figure_dir)
-            + _results_and_subgroups(params, outputs.json("eval/metrics.json"), split, outputs, figure_dir))
+            + _results_and_subgroups(params, outputs.json("eval/metrics.json"), split, outputs, figure_dir,
+                                     external))

@@ -15,7 +15,7 @@ import logging
 import posixpath
 import shutil
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -51,15 +51,17 @@ SOURCE_FOLDER = "source"
 
 @dataclass(frozen=True)
 class DataConfig:
+    """Where a source's files come from; the defaults fit a local folder or archive (an outside set's)."""
+
     source: str
     path: str
-    urls: list[str]
-    checksums: list[str]
-    cache_dir: Path
-    synthetic: SyntheticConfig
-    max_unpacked_bytes: int
-    workers: int
-    retries: int
+    urls: list[str] = field(default_factory=list)
+    checksums: list[str] = field(default_factory=list)
+    cache_dir: Path = Path("data/downloads")
+    synthetic: SyntheticConfig | None = None
+    max_unpacked_bytes: int = 50 * 2**30
+    workers: int = 1
+    retries: int = 5
 
 
 def _text_list(section: Section, key: str) -> list[str]:

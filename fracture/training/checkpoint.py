@@ -58,12 +58,13 @@ class CheckpointMetadata:
     config: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     quality: QualityRules | None = None  # None in checkpoints from before the rules were kept
+    trained_on: dict | None = None  # the sha256 of every train and val image; None in older checkpoints
 
     @classmethod
     def of_run(cls, config: TrainConfig, classes: list[str], preprocessing: Preprocessing, thresholds: Thresholds,
-               best_epoch: int, quality: QualityRules) -> "CheckpointMetadata":
+               best_epoch: int, quality: QualityRules, manifest) -> "CheckpointMetadata":
         return cls(config.arch, config.width, config.task, list(classes), preprocessing, thresholds, best_epoch,
-                   asdict(config), library_versions(), quality)
+                   asdict(config), library_versions(), quality, development_images(manifest))
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -133,7 +134,8 @@ def _check_preprocessing(values) -> None:
 def _check_metadata(values) -> None:
     """Every field a model's use relies on, checked against this version before any is used."""
     known = {item.name for item in fields(CheckpointMetadata)}
-    required = {item.name for item in fields(CheckpointMetadata) if item.name not in ("config", "versions", "quality")}
+    required = {item.name for item in fields(CheckpointMetadata)
+                if item.name not in ("config", "versions", "quality", "trained_on")}
     _check_fields(values, known, required, "metadata")
     _require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
              f"{values['arch']!r} is not an architecture of this version")
@@ -147,11 +149,22 @@ def _check_metadata(values) -> None:
     _check_fields(thresholds, {item.name for item in fields(Thresholds)}, set(), "thresholds")
     if values["task"] == "fracture":
         _require(_is_number(thresholds.get("image")), "thresholds.image", "is not a number (the frozen threshold)")
+    trained_on = values.get("trained_on")
+    if trained_on is not None:
+        _check_fields(trained_on, {"images", "sha256"}, {"sha256"}, "trained_on")
+        _require(isinstance(trained_on["sha256"], list), "trained_on.sha256", "is not a list of hashes")
     quality = values.get("quality")
     if quality is not None:
         _check_fields(quality, {"min_size", "min_std"}, {"min_size", "min_std"}, "quality")
         _require(isinstance(quality["min_size"], int) and _is_number(quality["min_std"]), "quality",
                  f"= {quality!r} is not an integer min_size and a number min_std")
+
+
+def development_images(manifest) -> dict:
+    """What the model was fitted and tuned on, so that an outside set can be proven not to overlap it."""
+    used = manifest[manifest["split"].isin(["train", "val"])]
+    return {"images": {split: int((manifest["split"] == split).sum()) for split in ("train", "val")},
+            "sha256": sorted(used["sha256"])}
 
 
 def written_by(versions) -> str:

@@ -1,6 +1,7 @@
 import copy
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -26,7 +27,8 @@ def test_round_trip_restores_weights_preprocessing_and_the_resolved_run(tmp_path
     preprocessing = Preprocessing(48, (FilterStep("median", {"kernel": 3}),), Normalization(0.3, 0.2))
     model = build_model("simple_cnn", 2, width=4)
     metadata = CheckpointMetadata.of_run(config, ["normal", "abnormal"], preprocessing, Thresholds(0.3, 0.4, "youden"),
-                                         best_epoch=2, quality=QualityRules(64, 2.0))
+                                         best_epoch=2, quality=QualityRules(64, 2.0), manifest=pd.DataFrame(
+                                             {"split": ["train", "val", "test"], "sha256": ["b", "a", "c"]}))
     save_checkpoint(tmp_path / "model.pt", model.state_dict(), metadata)
     loaded, loaded_metadata = load_checkpoint(tmp_path / "model.pt")
     assert loaded_metadata == metadata and not loaded.training
@@ -35,6 +37,7 @@ def test_round_trip_restores_weights_preprocessing_and_the_resolved_run(tmp_path
     assert loaded_metadata.config["augment"]["rotation"] == config.augment.rotation
     assert loaded_metadata.versions["torch"] == torch.__version__.split("+")[0]
     assert loaded_metadata.versions["fracture"] == fracture.__version__ and loaded_metadata.quality.min_size == 64
+    assert loaded_metadata.trained_on == {"images": {"train": 1, "val": 1}, "sha256": ["a", "b"]}, "test not included"
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key])
 

@@ -1,0 +1,32 @@
+"""Stage external (one per set named in evaluate.external): the trained model measured on an outside labelled set,
+as evaluate measures the test split, into reports/external/<name>/."""
+
+import logging
+import sys
+from pathlib import Path
+
+from fracture.errors import UserError, run_stage
+from fracture.external import EXTERNAL_DIR, Settings, external_sets, validate
+from fracture.params import load_params
+from fracture.training.checkpoint import load_checkpoint
+from fracture.training.config import resolve_device
+
+log = logging.getLogger("stages.external")
+
+MODEL = Path("models/model.pt")
+
+
+def main() -> None:
+    params = load_params()
+    sets = external_sets(params)
+    name = sys.argv[1] if len(sys.argv) == 2 else ""
+    if name not in sets:
+        raise UserError(f"external: no set {name!r} in evaluate.external (known: {', '.join(sets) or 'none'}); "
+                        f"dvc.yaml runs one stage per set, as python -m stages.external NAME")
+    device = resolve_device("auto")
+    model, metadata = load_checkpoint(MODEL, device)
+    validate(model, metadata, sets[name], EXTERNAL_DIR / name, Settings.of(params), device)
+
+
+if __name__ == "__main__":
+    run_stage(main)

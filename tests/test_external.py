@@ -1,0 +1,128 @@
+"""Outside sets: the checked `evaluate.external` params, validation of a made-up labelled folder (rejections
+counted, metrics with intervals, localisation from its annotations), and the refusal of a set that overlaps the
+model's training images."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from fracture.errors import ParamError, UserError
+from fracture.evaluation import evaluate_config
+from fracture.external import ExternalSet, Settings, external_sets, validate
+from fracture.imaging.screening import QualityRules
+from fracture.models import build_model
+from fracture.preprocessing import Normalization, Preprocessing
+from fracture.training.checkpoint import CheckpointMetadata, Thresholds
+from tests.conftest import radiograph_like, stage_env, tiny_params, write_png
+
+SIZE = 96
+
+
+def _settings(**overrides) -> Settings:
+    return Settings(evaluate_config(tiny_params(**{"evaluate.bootstrap_resamples": 50, **overrides})), 0.55)
+
+
+def _metadata(trained_on=None) -> CheckpointMetadata:
+    return CheckpointMetadata("simple_cnn", 4, "fracture", ["normal", "abnormal"],
+                              Preprocessing(32, (), Normalization(0.4, 0.25)), Thresholds(0.5, None, "youden"), 1,
+                              quality=QualityRules(min_size=64, min_std=2.0), trained_on=trained_on)
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """24 films in a labelled folder (hand and leg, half fractured, 12 groups of 2), a broken file, and a COCO box on
+    every fractured film."""
+    folder = tmp_path / "outside"
+    rows, images, boxes = [], [], []
+    for index in range(24):
+        name = f"images/{index:02d}.png"
+        write_png(folder / name, radiograph_like(100 + index, SIZE))
+        label = index % 2
+        rows.append({"path": name, "label": label, "region": "hand" if index < 12 else "leg",
+                     "patient_id": f"p{index // 2}"})
+        images.append({"id": index + 1, "file_name": name, "width": SIZE, "height": SIZE})
+        if label:
+            boxes.append({"id": index + 1, "image_id": index + 1, "bbox": [30, 30, 20, 20], "segmentation": []})
+    (folder / "images/broken.png").write_bytes(b"not a png")
+    rows.append({"path": "images/broken.png", "label": 1, "region": "hand", "patient_id": "p99"})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    (folder / "annotations.json").write_text(json.dumps({"images": images, "annotations": boxes}))
+    return folder
+
+
+@pytest.mark.parametrize("sets, key", [
+    ({"a": {"source": "synthetic", "path": "."}}, "evaluate.external.a.source"),
+    ({"a": {"source": "folder", "path": "no/such/folder"}}, "evaluate.external.a.path"),
+    ({"a": {"source": "folder", "path": ".", "region": ["hand"]}}, "evaluate.external.a.region"),
+    ({"a": {"source": "folder", "path": ".", "regions": [3]}}, "evaluate.external.a.regions"),
+    ({"a": "folder"}, "evaluate.external.a"),
+    (["a"], "evaluate.external"),
+])
+def test_a_wrong_outside_set_is_one_line_naming_its_key(sets, key):
+    with pytest.raises(ParamError) as error:
+        external_sets(tiny_params(**{"evaluate.external": sets}))
+    assert error.value.key == key and "\n" not in str(error.value)
+
+
+def test_a_set_name_that_is_no_folder_name_is_refused():
+    with pytest.raises(UserError, match="folder name"):
+        external_sets(tiny_params(**{"evaluate.external": {"../up": {"source": "folder", "path": "."}}}))
+
+
+def test_sets_are_read_with_their_regions():
+    sets = external_sets(tiny_params(**{"evaluate.external": {"hands": {"source": "folder", "path": ".",
+                                                                         "regions": "Hand"}}}))
+    assert sets == {"hands": ExternalSet("hands", "folder", ".", ("hand",))}
+    assert external_sets(tiny_params()) == {}, "none by default"
+
+
+def test_an_outside_folder_is_screened_scored_and_measured_like_the_test_split(outside, tmp_path):
+    out = tmp_path / "reports/external/outside"
+    metrics = validate(build_model("simple_cnn", 2, width=4).eval(), _metadata(),
+                       ExternalSet("outside", "folder", str(outside)), out, _settings(), torch.device("cpu"))
+    assert metrics == json.loads((out / "metrics.json").read_text())
+    data = metrics["data"]
+    assert data["filter"]["rejected"] == {"not_an_image": 1} and data["images"] == 24 and data["fractured"] == 12
+    assert data["by_region"] == {"hand": {"abnormal": 6, "normal": 6}, "leg": {"abnormal": 6, "normal": 6}}
+    image = metrics["image"]
+    assert image["n"] == 24 and image["positives"] == 12 and image["ci"]["auc"]["low"] <= image["auc"]
+    assert set(metrics["by_region"]) == {"hand", "leg"} and "study" not in metrics, "no studies of several views"
+    assert metrics["localisation"]["annotated"]["images"] == 12, "every fractured film has a box"
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == 24 and set(predictions["split"]) == {"external"}
+    assert predictions["cam_hit"].notna().sum() == 12
+    assert pd.read_csv(out / "rejected.csv")["reason"].tolist() == ["not_an_image"]
+    for curve in ("roc", "pr", "confusion", "calibration"):
+        assert (out / "plots" / f"{curve}.csv").is_file()
+    hands = validate(build_model("simple_cnn", 2, width=4).eval(), _metadata(),
+                     ExternalSet("hands", "folder", str(outside), ("hand",)), tmp_path / "hands", _settings(),
+                     torch.device("cpu"))
+    assert hands["data"]["images"] == 12 and list(hands["data"]["by_region"]) == ["hand"]
+
+
+def test_a_set_that_shares_an_image_with_the_training_data_is_refused_and_nothing_is_written(outside, tmp_path):
+    shared = hashlib.sha256((outside / "images/05.png").read_bytes()).hexdigest()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.json").write_text("earlier")
+    with pytest.raises(UserError, match=r"1 of its 24 images are identical \(sha256\).*images/05.png"):
+        validate(build_model("simple_cnn", 2, width=4).eval(), _metadata({"sha256": [shared]}),
+                 ExternalSet("outside", "folder", str(outside)), out, _settings(), torch.device("cpu"))
+    assert (out / "metrics.json").read_text() == "earlier"
+
+
+def test_the_command_line_says_what_is_wrong_in_one_line(outside, tmp_path):
+    def validate_command(*args):
+        return subprocess.run([sys.executable, "-m", "fracture", "validate", *map(str, args)], cwd=tmp_path,
+                              env=stage_env(), capture_output=True, text=True, timeout=300)
+
+    for args, message in [(["no/such/folder"], "not found"), ([outside, "--source", "dicom"], "--source dicom"),
+                          ([outside, "--name", "a/b"], "folder name"),
+                          ([outside, "--params", "missing.yaml"], "missing.yaml not found")]:
+        result = validate_command(*args)
+        assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr, args
