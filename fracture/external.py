@@ -146,6 +146,10 @@ def prepare(spec: ExternalSet, metadata: CheckpointMetadata, workers: int = 1):
     with tempfile.TemporaryDirectory(prefix="fracture-external-") as work:
         root = Path(work)
         manifest, annotations = acquire(DataConfig(spec.source, spec.path, workers=workers), root)
+        missing = sorted(set(spec.regions) - set(manifest["region"]) - {"all"})
+        if missing:
+            raise UserError(f"external set {spec.name}: it has no {', '.join(missing)} images; its regions are "
+                            f"{', '.join(sorted(manifest['region'].unique()))} (or all)")
         kept, rejected, report = apply_filter(manifest, root, FilterConfig(list(spec.regions), _rules(metadata)),
                                               workers)
         if kept.empty or kept["label"].nunique() < 2:

@@ -103,6 +103,10 @@ def test_an_outside_folder_is_screened_scored_and_measured_like_the_test_split(o
                      ExternalSet("hands", "folder", str(outside), ("hand",)), tmp_path / "hands", _settings(),
                      torch.device("cpu"))
     assert hands["data"]["images"] == 12 and list(hands["data"]["by_region"]) == ["hand"]
+    with pytest.raises(UserError, match="external set wrists: it has no wrist images; its regions are hand, leg"):
+        validate(build_model("simple_cnn", 2, width=4).eval(), _metadata(),
+                 ExternalSet("wrists", "folder", str(outside), ("wrist",)), tmp_path / "wrists", _settings(),
+                 torch.device("cpu"))
 
 
 def test_a_set_that_shares_an_image_with_the_training_data_is_refused_and_nothing_is_written(outside, tmp_path):

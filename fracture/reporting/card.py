@@ -74,7 +74,9 @@ def _model_details(params: dict, train: dict, enhance: dict) -> dict:
     model = params["model"]
     return {"name": f"fracture classifier ({model['arch']})", "architecture": model["arch"], "task": model["task"],
             "pretrained_weights": pretrained_weights(model["arch"], bool(model["pretrained"])),
-            "input": {"image_size": enhance["image_size"], "fit": enhance["fit"], "filters": enhance["filters"]},
+            "input": {"image_size": enhance["image_size"], "fit": enhance["fit"], "filters": enhance["filters"],
+                      "normalisation": "the ImageNet statistics of the pretrained weights, on one grey channel"
+                      if model["pretrained"] else "the training split's grey-level mean and standard deviation"},
             "thresholds": {"image": train.get("threshold"), "study": train.get("study_threshold"),
                            "method": params["train"]["threshold"]},
             "project_version": __version__, "commit": _commit(),
@@ -203,7 +205,7 @@ def card_markdown(card: dict) -> str:
     lines = [f"# Model card: {details['name']}", "", "## Model details",
              f"- Architecture: {details['architecture']}, task {details['task']}; input "
              f"{details['input']['image_size']} px ({details['input']['fit']}), filters "
-             f"{', '.join(details['input']['filters'])}.",
+             f"{', '.join(details['input']['filters'])}, normalised by {details['input']['normalisation']}.",
              f"- Pretrained weights: {details['pretrained_weights']['source']}; license: "
              f"{details['pretrained_weights']['license']}.",
              f"- Thresholds (frozen on validation, {details['thresholds']['method']}): image "
