@@ -17,9 +17,11 @@ from pathlib import Path
 import jsonschema
 
 from .. import __version__
+from ..covariates import MIN_CASES
 from ..metrics import COLLAPSED_SPREAD
 from ..provenance import DATA_SOURCES, pretrained_weights
 from .external import what_differs
+from .subgroups import TOO_SMALL
 
 SCHEMA = Path(__file__).with_name("model_card.schema.json")
 METRICS = ("auc", "pr_auc", "sensitivity", "specificity", "precision", "f1", "accuracy", "kappa")
@@ -194,9 +196,10 @@ def _interval(scores: dict | None, key: str) -> str:
 def _metric_lines(scores: dict | None, label: str, unit: str = "images") -> list[str]:
     if not scores:
         return []
+    few = min(scores["fractured"], scores["images"] - scores["fractured"]) < MIN_CASES
     return [f"- {label} ({scores['images']} {unit}, {scores['fractured']} fractured): ROC-AUC "
             f"{_interval(scores, 'auc')}, sensitivity {_interval(scores, 'sensitivity')}, specificity "
-            f"{_interval(scores, 'specificity')}"]
+            f"{_interval(scores, 'specificity')}" + (f" ({TOO_SMALL})" if few else "")]
 
 
 def card_markdown(card: dict) -> str:

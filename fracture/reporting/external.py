@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..covariates import MIN_CASES
 from ..storage import read_json
 from .document import Block, Heading, Paragraph, Table
 from .numbers import fmt, with_ci
+from .subgroups import TOO_SMALL
 
 PREVALENCE_GAP = 0.05  # absolute difference in the share of fractured images worth a sentence
 MIX_GAP = 0.10  # total-variation distance between two region mixes worth a sentence
@@ -64,6 +66,8 @@ def _region_cells(by_region: dict, overall: dict, counts: dict, region: str) -> 
     if region not in counts:
         return ["0", "0", ""]
     images = counts[region]["abnormal"] + counts[region]["normal"]
+    if scores and min(counts[region].values()) < MIN_CASES:
+        return [str(images), str(counts[region]["abnormal"]), f"{fmt(scores['auc'])} ({TOO_SMALL})"]
     return [str(images), str(counts[region]["abnormal"]), with_ci(scores, "auc") if scores else "one class only"]
 
 
