@@ -23,13 +23,13 @@ def main() -> None:
     params, outputs = load_params(), RunOutputs(REPORTS)
     external = read_external(REPORTS / "external")
     blocks = build_report(params, outputs, FIGURES, external)
-    card = model_card(params, outputs, external) if params["model"]["task"] == "fracture" else None
+    card = model_card(params, outputs, external)
     write_text(REPORTS / "report.md", to_markdown(blocks))
     write_text(REPORTS / "report.html", to_html(blocks, REPORTS, TITLE))
-    if card:
-        write_json(REPORTS / "model_card.json", card)
-        write_text(REPORTS / "model_card.md", card_markdown(card))
-    log.info(f"report: {REPORTS / 'report.md'}, {REPORTS / 'report.html'}" + (" and the model card" if card else ""))
+    write_json(REPORTS / "model_card.json", card)
+    write_text(REPORTS / "model_card.md", card_markdown(card))
+    log.info(f"report: {REPORTS / 'report.md'}, {REPORTS / 'report.html'}, {REPORTS / 'model_card.md'} and "
+             f"{REPORTS / 'model_card.json'}")
 
 
 if __name__ == "__main__":

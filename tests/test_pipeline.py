@@ -111,6 +111,8 @@ def test_the_region_task_is_an_experiment_too(project):
     metrics = json.loads((project / "reports/eval/metrics.json").read_text())
     assert metrics["task"] == "region" and len(metrics["test"]["image"]["per_class"]) >= 3
     assert "By class" in (project / "reports/report.md").read_text()
+    card = json.loads((project / "reports/model_card.json").read_text())
+    assert card["model_details"]["task"] == "region" and card["quantitative_analyses"]["test"]["image"]["auc"]
 
 
 def _fracture_cli(project, *args) -> subprocess.CompletedProcess:

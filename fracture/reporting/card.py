@@ -57,7 +57,7 @@ def _scores(result: dict | None) -> dict | None:
     if result is None:
         return None
     intervals = result.get("ci", {})
-    return {"images": result["n"], "fractured": result["positives"],
+    return {"images": result["n"], "fractured": result.get("positives"),  # None for the region task
             **{key: {"value": result.get(key), "low": intervals.get(key, {}).get("low"),
                      "high": intervals.get(key, {}).get("high")} for key in METRICS if key in result}}
 
@@ -128,7 +128,8 @@ def _caveats(params: dict, train: dict, split: dict, evaluation: dict, external:
         said.append("Trained and tested on synthetic phantom radiographs: these figures show that the pipeline "
                     "works and say nothing about clinical performance.")
     interval = image.get("ci", {}).get("auc")
-    said.append(f"The test ROC-AUC rests on {image['positives']} fractured of {image['n']} images"
+    rests_on = f"{image['positives']} fractured of {image['n']}" if "positives" in image else str(image["n"])
+    said.append(f"The test ROC-AUC rests on {rests_on} images"
                 + (f"; its interval is {interval['high'] - interval['low']:.2f} wide." if interval else "."))
     said += [GROUPING_CAVEATS[kind] for kind in split["grouping"]["kinds"] if kind in GROUPING_CAVEATS]
     prevalence = {name: split["splits"][name]["abnormal"] / split["splits"][name]["images"]
@@ -196,6 +197,9 @@ def _interval(scores: dict | None, key: str) -> str:
 def _metric_lines(scores: dict | None, label: str, unit: str = "images") -> list[str]:
     if not scores:
         return []
+    if scores["fractured"] is None:  # the region task
+        return [f"- {label} ({scores['images']} {unit}): macro ROC-AUC {_interval(scores, 'auc')}, accuracy "
+                f"{_interval(scores, 'accuracy')}"]
     few = min(scores["fractured"], scores["images"] - scores["fractured"]) < MIN_CASES
     return [f"- {label} ({scores['images']} {unit}, {scores['fractured']} fractured): ROC-AUC "
             f"{_interval(scores, 'auc')}, sensitivity {_interval(scores, 'sensitivity')}, specificity "
