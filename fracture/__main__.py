@@ -50,15 +50,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _predict(arguments: argparse.Namespace) -> None:
     from .errors import UserError
+    from .inference.device import resolve_device
     from .predict import predict
-    from .training.config import resolve_device
 
     if arguments.out.is_dir():
         raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
                         f"{arguments.out / 'predictions.csv'}")
     if arguments.cam is not None and arguments.cam.exists() and not arguments.cam.is_dir():
         raise UserError(f"--cam {arguments.cam} is a file; give a folder for the Grad-CAM overlays")
-    table = predict(arguments.model, arguments.inputs, resolve_device(arguments.device), arguments.cam)
+    device = resolve_device(arguments.device, setting="--device")
+    table = predict(arguments.model, arguments.inputs, device, arguments.cam)
     write_csv(table, arguments.out)
     failed = int((table["error"] != "").sum())
     log.info(f"predict: {len(table) - failed} images scored, {failed} not scored (reasons in its error column), "
@@ -70,9 +71,9 @@ def _predict(arguments: argparse.Namespace) -> None:
 def _validate(arguments: argparse.Namespace) -> None:
     from .errors import UserError
     from .external import EXTERNAL_DIR, EXTERNAL_SOURCES, ExternalSet, Settings, checked_name, validate
+    from .inference.checkpoint import load_checkpoint
+    from .inference.device import resolve_device
     from .params import load_params
-    from .training.checkpoint import load_checkpoint
-    from .training.config import resolve_device
 
     if not arguments.data.exists():
         raise UserError(f"{arguments.data} not found; give the set's folder, zip or file")
@@ -81,7 +82,7 @@ def _validate(arguments: argparse.Namespace) -> None:
                         f"{', '.join(EXTERNAL_SOURCES)}")
     name = checked_name(arguments.name or arguments.data.resolve().name, "--name")
     settings = Settings.of(load_params(arguments.params))
-    device = resolve_device(arguments.device)
+    device = resolve_device(arguments.device, setting="--device")
     model, metadata = load_checkpoint(arguments.model, device)
     spec = ExternalSet(name, arguments.source, str(arguments.data), tuple(r.lower() for r in arguments.regions))
     out = arguments.out or EXTERNAL_DIR / name

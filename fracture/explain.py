@@ -17,9 +17,9 @@ from torch import nn
 
 from .annotations import outlines
 from .evaluation import Task
+from .inference.predictor import standardised, to_unit
 from .models import GrayscaleBackbone, SimpleCNN
 from .preprocessing import Normalization
-from .training.data import prepare_batch
 
 
 def target_layer(model: nn.Module) -> nn.Module:
@@ -41,7 +41,7 @@ def cam_maps(model: nn.Module, images: torch.Tensor, normalization: Normalizatio
              device: torch.device) -> np.ndarray:
     """The class-`classes[i]` Grad-CAM of each uint8 image (N x 1 x H x W), N x H x W, at the input's size."""
     model.eval()
-    inputs = prepare_batch(images, normalization, device).requires_grad_(True)
+    inputs = standardised(to_unit(images, device), normalization).requires_grad_(True)
     with GradCAM(model=model, target_layers=[target_layer(model)]) as cam:
         return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
 

@@ -30,6 +30,7 @@ from .errors import ParamError, UserError
 from .evaluation import EvaluateConfig, Task, evaluate_config
 from .grouping import grouping_summary, has_studies
 from .imaging.screening import QualityRules
+from .inference.checkpoint import CheckpointMetadata
 from .manifest import label_counts
 from .measurement import LabelledSet, measure
 from .parallel import ordered_map, worker_count
@@ -39,7 +40,6 @@ from .shortcuts import findings, shortcut_check
 from .sources import SOURCES, DataConfig, acquire
 from .splitting import split_config
 from .storage import atomic_path, write_csv, write_json
-from .training.checkpoint import CheckpointMetadata
 
 log = logging.getLogger(__name__)
 EXTERNAL_SOURCES = tuple(source for source in SOURCES if source != "synthetic")

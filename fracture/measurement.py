@@ -29,10 +29,10 @@ from .evaluation import (
     split_metrics,
 )
 from .explain import cam_maps, outlined, overlays
+from .inference.predictor import predict_probabilities
 from .localisation import film_boxes, image_scores, localisation_report, with_localisation
 from .preprocessing import Preprocessing
 from .subgroups import chosen, prediction_levels, shortcut_metrics, subgroup_metrics
-from .training.loop import predict_probabilities
 
 CAM_BATCH = 32
 

@@ -26,9 +26,9 @@ from .datafolder import OUTSIDE, DataFolder
 from .errors import UserError
 from .explain import cam_overlays
 from .imaging.io import UnreadableImage, read_grayscale
+from .inference.checkpoint import load_checkpoint
+from .inference.predictor import predict_probabilities
 from .sources.tables import LABELS_FILE, labels_of, read_table
-from .training.checkpoint import load_checkpoint
-from .training.loop import predict_probabilities
 
 log = logging.getLogger(__name__)
 BATCH = 64

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .imaging.filters import Box, FilterStep, content_box, fit_square
 from .storage import read_json, write_json
@@ -33,8 +32,10 @@ class Normalization:
     std: float
 
     @classmethod
-    def of(cls, images: torch.Tensor) -> "Normalization":
-        """Of uint8 images, from their 256-bin histogram: exact, and no float copy of the data set."""
+    def of(cls, images) -> "Normalization":
+        """Of uint8 images (a tensor), from their 256-bin histogram: exact, and no float copy of the data set."""
+        import torch  # here, so that a model run by ONNX Runtime needs no PyTorch
+
         counts = torch.bincount(images.flatten(), minlength=256).to(torch.float64)
         values = torch.arange(256, dtype=torch.float64) / 255.0
         count = counts.sum()

@@ -14,14 +14,14 @@ from fracture.errors import run_stage
 from fracture.evaluation import Task, evaluate_config, split_metrics
 from fracture.explain import cam_overlays, pick_examples
 from fracture.grouping import has_studies
+from fracture.inference.checkpoint import load_checkpoint
+from fracture.inference.device import resolve_device
 from fracture.measurement import LabelledSet, measure, scored_predictions
 from fracture.params import load_params
 from fracture.preprocessing import ANNOTATIONS_FILE
+from fracture.processed import load_split, read_processed_manifest
 from fracture.shortcuts import findings
 from fracture.storage import atomic_path, read_json, write_csv, write_json
-from fracture.training.checkpoint import load_checkpoint
-from fracture.training.config import resolve_device
-from fracture.training.data import load_split, read_processed_manifest
 
 log = logging.getLogger("stages.evaluate")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fracture.errors import UserError, run_stage
 from fracture.external import EXTERNAL_DIR, Settings, external_sets, validate
+from fracture.inference.checkpoint import load_checkpoint
+from fracture.inference.device import resolve_device
 from fracture.params import load_params
-from fracture.training.checkpoint import load_checkpoint
-from fracture.training.config import resolve_device
 
 log = logging.getLogger("stages.external")
 

@@ -15,16 +15,18 @@ import torch
 from fracture.errors import run_stage
 from fracture.grouping import has_studies
 from fracture.imaging.screening import quality_rules
+from fracture.inference.checkpoint import save_checkpoint
+from fracture.inference.device import resolve_device
 from fracture.models import build_model, pretrained_normalization
 from fracture.params import load_params
 from fracture.preprocessing import Normalization, Preprocessing
+from fracture.processed import load_split, read_processed_manifest, task_classes
 from fracture.training import distributed
-from fracture.training.checkpoint import CheckpointMetadata, resume_fingerprint, save_checkpoint
-from fracture.training.config import check_gpus, make_deterministic, resolve_device, train_config
-from fracture.training.data import load_split, read_processed_manifest, task_classes
+from fracture.training.config import check_gpus, make_deterministic, train_config
 from fracture.training.live import log_epoch, open_live
 from fracture.training.loop import fit
-from fracture.training.outcome import judge_run
+from fracture.training.outcome import judge_run, run_metadata
+from fracture.training.resume import Resume, resume_fingerprint
 
 log = logging.getLogger("stages.train")
 
@@ -57,14 +59,14 @@ def main() -> None:
     with open_live(LIVE_DIR) if ranks.main else nullcontext() as live:
         result = fit(model, train, val, preprocessing.normalization, len(classes), config, device,
                      (lambda epoch: log_epoch(live, epoch)) if live else (lambda epoch: None),
-                     resume=(RESUME, resume_fingerprint(params, PROCESSED)))
+                     resume=Resume(RESUME, resume_fingerprint(params, PROCESSED)))
         if ranks.main:
             model.load_state_dict(result.best_state)
             outcome = judge_run(model, result, val, preprocessing, config, device, has_studies(manifest))
             live.summary.update(outcome.summary)
     if ranks.main:
-        save_checkpoint(MODEL, result.best_state, CheckpointMetadata.of_run(
-            config, classes, preprocessing, outcome.thresholds, result.best_epoch, quality, manifest))
+        save_checkpoint(MODEL, result.best_state, run_metadata(config, classes, preprocessing, outcome,
+                                                               result.best_epoch, quality, manifest))
         RESUME.unlink(missing_ok=True)
         log.info(f"train: {outcome.line()}")
     distributed.finish()

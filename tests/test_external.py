@@ -15,9 +15,9 @@ from fracture.errors import ParamError, UserError
 from fracture.evaluation import evaluate_config
 from fracture.external import ExternalSet, Settings, external_sets, validate
 from fracture.imaging.screening import QualityRules
+from fracture.inference.checkpoint import CheckpointMetadata, Thresholds
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
-from fracture.training.checkpoint import CheckpointMetadata, Thresholds
 from tests.conftest import radiograph_like, stage_env, tiny_params, write_png
 
 SIZE = 96

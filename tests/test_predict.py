@@ -8,9 +8,9 @@ import pandas as pd
 
 from fracture.imaging.filters import FilterStep
 from fracture.imaging.screening import QualityRules
+from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
-from fracture.training.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint
 from tests.conftest import radiograph_like, stage_env, write_dicom, write_png
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UserError
+from ..inference.checkpoint import TASKS, TTA_MODES
 from ..metrics import THRESHOLD_METHODS
 from ..models import ARCHITECTURES, is_architecture
 from ..params import Section
 from .augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
-TASKS = ("fracture", "region")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -44,6 +44,7 @@ class TrainConfig:
     gpus: int
     threshold: str
     target_sensitivity: float
+    tta: str
     seed: int
 
     @property
@@ -95,17 +96,9 @@ def train_config(params: dict) -> TrainConfig:
         gpus=train.integer("gpus", minimum=1, maximum=64),
         threshold=train.choice("threshold", THRESHOLD_METHODS),
         target_sensitivity=train.number("target_sensitivity", minimum=0.01, maximum=1.0),
+        tta=train.choice("tta", TTA_MODES),
         seed=train.integer("seed", minimum=0),
     )
-
-
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """`auto` picks CUDA when there is a GPU; asking for CUDA without one is a user error."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device = 'cuda' but no CUDA GPU is visible; use auto or cpu")
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
 
 
 def check_gpus(config: TrainConfig, device: torch.device) -> None:

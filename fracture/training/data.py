@@ -1,82 +1,20 @@
-"""The processed arrays as tensors, and batches ready for a model.
-
-Images stay uint8 until a batch is taken, which keeps a split small enough to
-sit in (GPU) memory whole; conversion, augmentation and normalisation happen
-per batch on the training device.
-"""
+"""Training batches: uint8 images to augmented, normalised floats on the training device."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
 import torch
 
-from ..errors import UserError
-from ..manifest import COLUMNS, read_manifest
-from ..preprocessing import IMAGES_FILE, MANIFEST_FILE, Normalization
+from ..inference.predictor import standardised, to_unit
+from ..preprocessing import Normalization
 from .augment import AugmentConfig, augment
-
-FRACTURE_CLASSES = ["normal", "abnormal"]
-
-
-@dataclass
-class SplitData:
-    images: torch.Tensor
-    labels: torch.Tensor
-    rows: pd.DataFrame
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def read_processed_manifest(folder: Path) -> pd.DataFrame:
-    return read_manifest(folder / MANIFEST_FILE, required=COLUMNS + ["split"])
-
-
-def task_classes(task: str, manifest: pd.DataFrame) -> tuple[list[str], list[str] | None]:
-    """The class names, and for the region task the regions that are its classes."""
-    if task == "fracture":
-        return FRACTURE_CLASSES, None
-    regions = sorted(manifest["region"].unique())
-    if len(regions) < 2:
-        raise UserError(f"model.task = 'region' needs at least two regions, the data has {regions}; "
-                        f"set filter.regions to [all] or a list")
-    return regions, regions
-
-
-def load_split(folder: Path, split: str, regions: list[str] | None = None) -> SplitData:
-    """The rows of `split` from the enhance stage's output.
-
-    Labels are the fracture flag, or, given the list of `regions` (the region
-    task's classes), each image's region index; `rows.label` follows suit.
-    """
-    manifest = read_processed_manifest(folder)
-    array = np.load(folder / IMAGES_FILE, mmap_mode="r")
-    rows = manifest[manifest["split"] == split]
-    if rows.empty:
-        raise UserError(f"the {split} split is empty; check split fractions and the data")
-    if regions is not None:
-        rows = rows.assign(label=rows["region"].map({region: index for index, region in enumerate(regions)}))
-    images = torch.from_numpy(np.ascontiguousarray(array[rows.index.to_numpy()])).unsqueeze(1)
-    labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
-    return SplitData(images, labels, rows.reset_index(drop=True))
-
-
-def batch_indices(count: int, batch_size: int, generator: torch.Generator | None = None):
-    """Index tensors covering 0..count-1, shuffled when a generator is given."""
-    order = torch.randperm(count, generator=generator) if generator is not None else torch.arange(count)
-    return order.split(batch_size)
 
 
 def prepare_batch(images: torch.Tensor, normalization: Normalization, device: torch.device,
                   augmentation: AugmentConfig | None = None, generator: torch.Generator | None = None,
                   channels_last: bool = False) -> torch.Tensor:
-    """uint8 images to a normalised float batch on `device`, augmented when asked."""
-    batch = images.to(device, non_blocking=True).float().div_(255.0)
+    """uint8 images to a normalised float batch on `device`, augmented when asked (as inference prepares them,
+    with the augmentation between scaling and standardising)."""
+    batch = to_unit(images, device)
     if augmentation is not None:
         batch = augment(batch, augmentation, generator)
-    batch = (batch - normalization.mean) / normalization.std
-    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
+    return standardised(batch, normalization, channels_last)

@@ -18,7 +18,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from .loop import Ranks
+from .resume import Ranks
 
 
 def under_torchrun() -> bool:

@@ -15,8 +15,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -26,28 +25,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UserError
+from ..inference.predictor import batch_indices, predict_probabilities
 from ..metrics import auc_of, output_spread
 from ..models import classifier_head
-from ..storage import atomic_path
+from ..preprocessing import Normalization
+from ..processed import SplitData
 from .config import TrainConfig
-from .data import Normalization, SplitData, batch_indices, prepare_batch
+from .data import prepare_batch
+from .resume import EpochResult, Progress, Ranks, Resume, TrainingState
 
-EVAL_BATCH = 128
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EpochResult:
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_auc: float
-    lr: float
-    seconds: float = 0.0  # wall time of the epoch's training and validation (0 in a resume file from before it)
-    val_spread: float = math.nan  # output_spread of the validation probabilities: near 0, the net has collapsed
-
-    def monitored(self, monitor: str) -> float:
-        return {"val_auc": self.val_auc, "val_loss": self.val_loss}[monitor]
 
 
 @dataclass
@@ -56,24 +43,6 @@ class FitResult:
     best_epoch: int
     history: list[EpochResult] = field(default_factory=list)
     stopped_early: bool = False
-
-
-@dataclass(frozen=True)
-class Ranks:
-    """This process's place among data-parallel processes (rank 0 of 1 when alone)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @classmethod
-    def current(cls) -> "Ranks":
-        if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size())
-        return cls()
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
 
 
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -186,21 +155,6 @@ def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalizat
     return float(total[0] / total[1].clamp_min(1))
 
 
-@torch.no_grad()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, normalization: Normalization,
-                          device: torch.device, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """Softmax probabilities (N x classes) on CPU, in float32."""
-    model.eval()
-    cuda = device.type == "cuda"
-    outputs = []
-    for indices in batch_indices(len(images), batch_size):
-        inputs = prepare_batch(images[indices], normalization, device, channels_last=cuda)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
-            logits = model(inputs)
-        outputs.append(torch.softmax(logits.float(), dim=1).cpu())
-    return torch.cat(outputs)
-
-
 def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
              device: torch.device) -> tuple[float, float, np.ndarray]:
     """Validation loss, AUC and probabilities; both NaN when the outputs are not finite (a diverged model)."""
@@ -212,151 +166,85 @@ def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, cr
     return loss, math.nan if auc is None else auc, probabilities.numpy()
 
 
-@dataclass
-class _Progress:
-    """Everything fit needs to continue after an interruption."""
-
-    epoch: int = 0
-    best: float = -math.inf
-    waited: int = 0
-    best_epoch: int = 0
-    best_state: dict = field(default_factory=dict)
-    history: list[EpochResult] = field(default_factory=list)
-
-
-def rng_states(shuffle: torch.Generator, augmentation: torch.Generator, device: torch.device,
-               ranks: Ranks) -> list[dict]:
-    """Every rank's random state, in rank order: each rank draws its own augmentation (and dropout)."""
-    own = {"shuffle": shuffle.get_state(), "augmentation": augmentation.get_state(),
-           "torch": torch.get_rng_state(),
-           "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-    if ranks.world == 1:
-        return [own]
-    gathered: list[dict] = [{} for _ in range(ranks.world)]
-    dist.all_gather_object(gathered, own)
-    return gathered
-
-
-def restore_rng(state: dict, shuffle: torch.Generator, augmentation: torch.Generator, device: torch.device) -> None:
-    shuffle.set_state(state["shuffle"])
-    augmentation.set_state(state["augmentation"])
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and state["cuda"] is not None:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _save_resume(path: Path, fingerprint: str, progress: _Progress, model, optimizer, scheduler, scaler,
-                 rng: list[dict]) -> None:
-    state = {"fingerprint": fingerprint, "epoch": progress.epoch, "best": progress.best, "waited": progress.waited,
-             "best_epoch": progress.best_epoch, "best_state": progress.best_state,
-             "history": [asdict(epoch) for epoch in progress.history], "model": model.state_dict(),
-             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-             "rng": rng}
-    with atomic_path(path) as temporary:
-        torch.save(state, temporary)
-
-
-def _read_resume(path: Path | None, fingerprint: str, epochs: int, device: torch.device,
-                 ranks: Ranks) -> dict | None:
-    """This run's saved state, or None; with several processes, None unless every one of them found it.
-
-    A state that ran past `epochs` is not resumed: its best epoch may lie
-    beyond this budget. A machine of a multi-machine job may lack the file
-    that rank 0 wrote: then every rank starts afresh rather than some
-    resuming and some not.
-    """
-    state = None
-    if path is not None and path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if (state.get("fingerprint") != fingerprint or len(state.get("rng", [])) != ranks.world
-                or state["epoch"] > epochs):
-            state = None
-    if ranks.world > 1:
-        found = torch.tensor([float(state is not None)], device=device)
-        dist.all_reduce(found, op=dist.ReduceOp.MIN)
-        state = state if found.item() == 1.0 else None
-    return state
-
-
-def _restore(state: dict, model, optimizer, scheduler, scaler, shuffle: torch.Generator,
-             augmentation: torch.Generator, device: torch.device, ranks: Ranks) -> _Progress:
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
-    restore_rng(state["rng"][ranks.rank], shuffle, augmentation, device)
-    return _Progress(state["epoch"], state["best"], state["waited"], state["best_epoch"], state["best_state"],
-                     [EpochResult(**epoch) for epoch in state["history"]])
-
-
-def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
-        config: TrainConfig, device: torch.device,
-        on_epoch: Callable[[EpochResult], None] = lambda result: None,
-        resume: tuple[Path, str] | None = None) -> FitResult:
-    """Train with ReduceLROnPlateau and early stopping on `config.monitor`; keep the best weights.
-
-    `on_epoch` sees every epoch of the run's history in order, those restored
-    from a resume file first. `resume` is (file, fingerprint): the state is
-    saved there after each epoch and picked up when the fingerprint matches.
-    """
-    ranks = Ranks.current()
-    weights = class_weights(train.labels, num_classes) if config.class_weights else None
-    criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
-    val_criterion = nn.NLLLoss(weight=weights)
-    trained = model
-    if ranks.world > 1:
-        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+def _training_state(model: nn.Module, config: TrainConfig, device: torch.device, ranks: Ranks) -> TrainingState:
     optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode=config.monitor_mode, factor=config.lr_factor, patience=config.lr_patience,
         min_lr=config.min_lr)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    shuffle = torch.Generator().manual_seed(config.seed)
-    augmentation = torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
-    resume_path, fingerprint = resume if resume else (None, "")
-    state = _read_resume(resume_path, fingerprint, config.epochs, device, ranks)
-    if state is None:
-        progress = _Progress(best_state=copy.deepcopy(model.state_dict()))
-    else:
-        progress = _restore(state, model, optimizer, scheduler, scaler, shuffle, augmentation, device, ranks)
-        log.info(f"resuming after epoch {progress.epoch} from {resume_path}")
-    for past in progress.history:
-        on_epoch(past)
-    if device.type == "cuda":
-        train = SplitData(train.images.to(device), train.labels, train.rows)  # uint8 split stays on the GPU
-    sign = 1.0 if config.monitor_mode == "max" else -1.0
-    stopped_early = progress.waited >= config.patience
-    while progress.epoch < config.epochs and not stopped_early:
-        epoch = progress.epoch + 1
+    return TrainingState(model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=device.type == "cuda"),
+                         torch.Generator().manual_seed(config.seed),
+                         torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1)))
+
+
+@dataclass(frozen=True)
+class _Epochs:
+    """What every epoch of one run shares: its splits, what it trains, its losses, and where it runs."""
+
+    train: SplitData
+    val: SplitData
+    trained: nn.Module  # the model, or its DDP wrapper
+    criteria: tuple[nn.Module, nn.Module]  # the training loss on logits, the validation loss on log-probabilities
+    normalization: Normalization
+    config: TrainConfig
+    device: torch.device
+    ranks: Ranks
+
+    def run(self, state: TrainingState, epoch: int) -> EpochResult:
+        """Train one epoch; rank 0 validates and every rank gets its verdict."""
         started = time.perf_counter()
-        train_loss = train_one_epoch(trained, train, normalization, criterion, optimizer, scaler, config, device,
-                                     shuffle, augmentation, ranks, epoch)
+        train_loss = train_one_epoch(self.trained, self.train, self.normalization, self.criteria[0], state.optimizer,
+                                     state.scaler, self.config, self.device, state.shuffle, state.augmentation,
+                                     self.ranks, epoch)
         decision = torch.zeros(3, dtype=torch.float64)
-        if ranks.main:
-            val_loss, val_auc, probabilities = evaluate(model, val, normalization, val_criterion, device)
+        if self.ranks.main:
+            val_loss, val_auc, probabilities = evaluate(state.model, self.val, self.normalization, self.criteria[1],
+                                                        self.device)
             decision[:] = torch.tensor([val_loss, val_auc, output_spread(probabilities)])
-        if ranks.world > 1:
-            decision = decision.to(device)
+        if self.ranks.world > 1:
+            decision = decision.to(self.device)
             dist.broadcast(decision, src=0)
         result = EpochResult(epoch, train_loss, float(decision[0]), float(decision[1]),
-                             optimizer.param_groups[0]["lr"], time.perf_counter() - started, float(decision[2]))
+                             state.optimizer.param_groups[0]["lr"], time.perf_counter() - started, float(decision[2]))
         if math.isnan(result.val_loss):
             raise UserError(f"training diverged in epoch {epoch}: the model's outputs are no longer finite "
-                            f"numbers (train loss {train_loss:.4g}); lower train.lr (now {config.lr:g})")
-        progress.history.append(result)
-        score = sign * result.monitored(config.monitor)
-        if score > progress.best:
-            progress.best, progress.waited = score, 0
-            progress.best_state, progress.best_epoch = copy.deepcopy(model.state_dict()), epoch
-        else:
-            progress.waited += 1
-        if epoch > LearningRatePlan(config.warmup_epochs, config.freeze_epochs).epochs:
-            scheduler.step(result.monitored(config.monitor))  # the plateau schedule takes over from the plan
-        progress.epoch = epoch
-        stopped_early = progress.waited >= config.patience
-        if resume_path is not None:
-            rng = rng_states(shuffle, augmentation, device, ranks)  # every rank takes part in the gather
-            if ranks.main:
-                _save_resume(resume_path, fingerprint, progress, model, optimizer, scheduler, scaler, rng)
+                            f"numbers (train loss {train_loss:.4g}); lower train.lr (now {self.config.lr:g})")
+        return result
+
+
+def _epochs(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
+            config: TrainConfig, device: torch.device) -> _Epochs:
+    ranks = Ranks.current()
+    weights = class_weights(train.labels, num_classes) if config.class_weights else None
+    criteria = (nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None),
+                nn.NLLLoss(weight=weights))
+    trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if ranks.world > 1 else model
+    if device.type == "cuda":
+        train = SplitData(train.images.to(device), train.labels, train.rows)  # uint8 split stays on the GPU
+    return _Epochs(train, val, trained, criteria, normalization, config, device, ranks)
+
+
+def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
+        config: TrainConfig, device: torch.device,
+        on_epoch: Callable[[EpochResult], None] = lambda result: None, resume: Resume = Resume()) -> FitResult:
+    """Train with ReduceLROnPlateau and early stopping on `config.monitor`; keep the best weights.
+
+    `on_epoch` sees every epoch of the run's history in order, those restored
+    from a resume file first. The state is saved to `resume` after each epoch
+    and picked up from it when it holds this run.
+    """
+    epochs = _epochs(model, train, val, normalization, num_classes, config, device)
+    state = _training_state(model, config, device, epochs.ranks)
+    progress = resume.load(state, config.epochs, device, epochs.ranks) or Progress(
+        best_state=copy.deepcopy(model.state_dict()))
+    for past in progress.history:
+        on_epoch(past)
+    sign = 1.0 if config.monitor_mode == "max" else -1.0
+    while progress.epoch < config.epochs and progress.waited < config.patience:
+        result = epochs.run(state, progress.epoch + 1)
+        progress.record(result, sign * result.monitored(config.monitor), model)
+        if result.epoch > LearningRatePlan(config.warmup_epochs, config.freeze_epochs).epochs:
+            state.scheduler.step(result.monitored(config.monitor))  # the plateau schedule takes over from the plan
+        resume.save(progress, state, device, epochs.ranks)  # every rank takes part in gathering the random states
         on_epoch(result)
-    return FitResult(progress.best_state, progress.best_epoch, progress.history, stopped_early)
+    return FitResult(progress.best_state, progress.best_epoch, progress.history, progress.waited >= config.patience)

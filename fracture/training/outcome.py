@@ -9,17 +9,19 @@ the study threshold, are chosen here on validation and then frozen.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from ..imaging.screening import QualityRules
+from ..inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions
+from ..inference.predictor import predict_probabilities
 from ..metrics import COLLAPSED_SPREAD, binary_metrics, output_spread, validation_thresholds
 from ..preprocessing import Preprocessing
-from .checkpoint import Thresholds
+from ..processed import SplitData
 from .config import TrainConfig
-from .data import SplitData
-from .loop import FitResult, predict_probabilities
+from .loop import FitResult
 
 log = logging.getLogger(__name__)
 NORMALIZATION_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -60,7 +62,7 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
     summary = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "stopped_early": result.stopped_early,
                "train_seconds": round(sum(epoch.seconds for epoch in result.history), 1)}
-    probabilities = predict_probabilities(model, val.images, preprocessing.normalization, device).numpy()
+    probabilities = predict_probabilities(model, val.images, preprocessing.normalization, device, config.tta).numpy()
     summary["val_output_spread"] = output_spread(probabilities)
     if summary["val_output_spread"] < COLLAPSED_SPREAD:
         log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "
@@ -77,3 +79,12 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
         "val_specificity": at_threshold["specificity"]})
     return RunOutcome(summary, Thresholds(image, study, config.threshold,
                                           config.target_sensitivity if config.threshold == "sensitivity" else None))
+
+
+def run_metadata(config: TrainConfig, classes: list[str], preprocessing: Preprocessing, outcome: RunOutcome,
+                 best_epoch: int, quality: QualityRules, manifest) -> CheckpointMetadata:
+    """What the checkpoint of this run says about it: the model, how to prepare its input and read its output, the
+    resolved config with the versions it ran on, and the images it was developed on."""
+    return CheckpointMetadata(config.arch, config.width, config.task, list(classes), preprocessing,
+                              outcome.thresholds, best_epoch, asdict(config), library_versions(), quality,
+                              development_images(manifest), config.tta)

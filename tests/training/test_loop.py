@@ -8,19 +8,11 @@ from fracture.errors import UserError
 from fracture.metrics import COLLAPSED_SPREAD
 from fracture.models import build_model
 from fracture.preprocessing import Normalization
+from fracture.processed import SplitData
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
-from fracture.training.data import SplitData
-from fracture.training.loop import (
-    LearningRatePlan,
-    Ranks,
-    _read_resume,
-    _restore,
-    class_weights,
-    fit,
-    make_optimizer,
-    optimizer_step,
-)
+from fracture.training.loop import LearningRatePlan, class_weights, fit, make_optimizer, optimizer_step
+from fracture.training.resume import Ranks, Resume, TrainingState, resume_fingerprint
 from tests.conftest import tiny_params
 
 
@@ -93,7 +85,7 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
     uninterrupted, expected = _fit(config)
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
     normalization = Normalization.of(train.images)
-    resume = (tmp_path / "resume.pt", "run-a")
+    resume = Resume(tmp_path / "resume.pt", "run-a")
     torch.manual_seed(0)
     with pytest.raises(_Stop):
         fit(build_model("simple_cnn", 2, width=4), train, val, normalization, 2, config, torch.device("cpu"),
@@ -113,7 +105,7 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
 def test_a_stopped_fit_goes_on_under_a_new_epoch_budget_as_if_run_with_it(tmp_path):
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
     normalization = Normalization.of(train.images)
-    resume = (tmp_path / "resume.pt", "run-a")
+    resume = Resume(tmp_path / "resume.pt", "run-a")
 
     def resumed(epochs, on_epoch=lambda epoch: None):
         torch.manual_seed(0)
@@ -138,10 +130,10 @@ def test_a_resume_file_of_another_run_is_ignored(tmp_path):
     train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
     resume = tmp_path / "resume.pt"
     fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2, config,
-        torch.device("cpu"), resume=(resume, "run-a"))
+        torch.device("cpu"), resume=Resume(resume, "run-a"))
     seen = []
     fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2,
-        _config(epochs=1), torch.device("cpu"), seen.append, (resume, "run-b"))
+        _config(epochs=1), torch.device("cpu"), seen.append, Resume(resume, "run-b"))
     assert [epoch.epoch for epoch in seen] == [1]
 
 
@@ -156,26 +148,24 @@ def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
     resume = tmp_path / "resume.pt"
     train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
     model = build_model("simple_cnn", 2, width=4)
-    fit(model, train, val, Normalization.of(train.images), 2, config, torch.device("cpu"), resume=(resume, "run"))
+    fit(model, train, val, Normalization.of(train.images), 2, config, torch.device("cpu"), resume=Resume(resume, "run"))
     state = torch.load(resume, weights_only=False)
     rank1 = {**state["rng"][0], "augmentation": torch.Generator().manual_seed(99).get_state()}
     torch.save({**state, "rng": [state["rng"][0], rank1]}, resume)
     optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
-    shuffle, augmentation = torch.Generator(), torch.Generator()
+    training = TrainingState(model, optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer),
+                             torch.amp.GradScaler("cpu", enabled=False), torch.Generator(), torch.Generator())
     saved = torch.load(resume, weights_only=False)
-    progress = _restore(saved, model, optimizer, scheduler, scaler, shuffle, augmentation, torch.device("cpu"),
-                        Ranks(rank=1, world=2))
+    progress = training.restore(saved, torch.device("cpu"), Ranks(rank=1, world=2))
     assert progress.epoch == 1
-    assert torch.equal(augmentation.get_state(), rank1["augmentation"])
-    assert torch.equal(shuffle.get_state(), state["rng"][0]["shuffle"]), "the shared batch order"
-    assert _read_resume(resume, "run", 1, torch.device("cpu"), Ranks()) is None, \
-        "a file from another world size is not resumed"
+    assert torch.equal(training.augmentation.get_state(), rank1["augmentation"])
+    assert torch.equal(training.shuffle.get_state(), state["rng"][0]["shuffle"]), "the shared batch order"
+    cpu = torch.device("cpu")
+    assert Resume(resume, "run").load(training, 1, cpu, Ranks()) is None, "a file from another world size"
     torch.save(state, resume)
-    assert _read_resume(resume, "run", 1, torch.device("cpu"), Ranks()) is not None
-    assert _read_resume(resume, "another run", 1, torch.device("cpu"), Ranks()) is None, "another run's file"
-    assert _read_resume(resume, "run", 0, torch.device("cpu"), Ranks()) is None, "a file past the epoch budget"
+    assert Resume(resume, "run").load(training, 1, cpu, Ranks()) is not None
+    assert Resume(resume, "another run").load(training, 1, cpu, Ranks()) is None, "another run's file"
+    assert Resume(resume, "run").load(training, 0, cpu, Ranks()) is None, "a file past the epoch budget"
 
 
 def _rates(plan, epochs=3, steps=4):
@@ -235,3 +225,14 @@ def test_train_seed_changes_the_run_and_warm_up_with_clipping_still_learns():
 
 def test_the_training_seed_is_train_seed_not_the_data_seed():
     assert train_config(tiny_params(**{"base.seed": 1, "train.seed": 5})).seed == 5
+
+
+def test_a_run_keeps_its_resume_fingerprint_when_only_its_epoch_budget_changes(tmp_path):
+    for name in ("manifest.csv", "preprocessing.json"):
+        (tmp_path / name).write_text(name)
+    params = tiny_params(**{"train.epochs": 10})
+    fingerprint = resume_fingerprint(params, tmp_path)
+    assert resume_fingerprint(tiny_params(**{"train.epochs": 4}), tmp_path) == fingerprint
+    assert resume_fingerprint(tiny_params(**{"train.epochs": 10, "train.lr": 0.5}), tmp_path) != fingerprint
+    (tmp_path / "manifest.csv").write_text("other data")
+    assert resume_fingerprint(params, tmp_path) != fingerprint

@@ -1,4 +1,4 @@
-"""Saving a trained model with everything needed to use and to reproduce it.
+"""A trained model saved with everything needed to use and to reproduce it, and loaded back.
 
 The metadata is typed: the architecture and its classes, the preprocessing
 the model was trained on (size, filters, normalisation), the thresholds
@@ -6,14 +6,15 @@ frozen on validation, the filter stage's quality rules, and, as timm saves
 its args beside a run, the complete resolved config of the run with the
 versions it ran on (this project's included). A checkpoint whose metadata no
 longer fits this version (a renamed filter option, an unknown architecture)
-is one line naming the file, the field and the version that wrote it.
+is one line naming the file, the field and the version that wrote it. A
+checkpoint written by a newer version of this project is one line too;
+other libraries' versions that differ from the installed ones are a warning.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
+import logging
 import math
 import pickle
 import platform
@@ -31,7 +32,10 @@ from ..imaging.screening import QualityRules
 from ..models import build_model, is_architecture
 from ..preprocessing import Preprocessing
 from ..storage import atomic_path
-from .config import TASKS, TrainConfig
+
+log = logging.getLogger(__name__)
+TASKS = ("fracture", "region")
+TTA_MODES = ("none", "hflip")  # test-time augmentation: the film alone, or the mean with its mirror image
 
 LIBRARIES = ("torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "dvc")
 
@@ -59,12 +63,7 @@ class CheckpointMetadata:
     versions: dict = field(default_factory=dict)
     quality: QualityRules | None = None  # None in checkpoints from before the rules were kept
     trained_on: dict | None = None  # the sha256 of every train and val image; None in older checkpoints
-
-    @classmethod
-    def of_run(cls, config: TrainConfig, classes: list[str], preprocessing: Preprocessing, thresholds: Thresholds,
-               best_epoch: int, quality: QualityRules, manifest) -> "CheckpointMetadata":
-        return cls(config.arch, config.width, config.task, list(classes), preprocessing, thresholds, best_epoch,
-                   asdict(config), library_versions(), quality, development_images(manifest))
+    tta: str = "none"  # what the thresholds were chosen with, so every use of the model applies it too
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -135,10 +134,12 @@ def _check_metadata(values) -> None:
     """Every field a model's use relies on, checked against this version before any is used."""
     known = {item.name for item in fields(CheckpointMetadata)}
     required = {item.name for item in fields(CheckpointMetadata)
-                if item.name not in ("config", "versions", "quality", "trained_on")}
+                if item.name not in ("config", "versions", "quality", "trained_on", "tta")}
     _check_fields(values, known, required, "metadata")
     _require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
              f"{values['arch']!r} is not an architecture of this version")
+    _require(values.get("tta", "none") in TTA_MODES, "tta", f"= {values.get('tta')!r} is not one of "
+                                                            f"{', '.join(TTA_MODES)}")
     _require(values["task"] in TASKS, "task", f"{values['task']!r} is not one of {', '.join(TASKS)}")
     _require(isinstance(values["width"], int) and values["width"] > 0, "width", "is not a positive integer")
     classes = values["classes"]
@@ -186,6 +187,25 @@ def library_versions() -> dict:
     return versions
 
 
+def _release(text) -> tuple[int, ...]:
+    """(major, minor) of a version string such as '2.15.0+cu132'; () where it has none."""
+    parts = str(text or "").split("+")[0].split(".")[:2]
+    return tuple(int(part) for part in parts) if all(part.isdigit() for part in parts) else ()
+
+
+def compare_versions(path: Path, versions: dict) -> None:
+    """A checkpoint of a newer release of this project may mean what this one cannot read: one line. Other
+    libraries that differ from the installed ones can move probabilities in their last digits: a warning."""
+    if _release(versions.get("fracture")) > _release(__version__):
+        raise UserError(f"{path} was written by fracture {versions['fracture']}, newer than this {__version__}; "
+                        f"install that version to use it")
+    installed = library_versions()
+    differ = [f"{name} {versions[name]} (installed: {installed.get(name)})" for name in ("python",) + LIBRARIES
+              if versions.get(name) and installed.get(name) and versions[name] != installed[name]]
+    if differ:
+        log.warning(f"{path} was written with {', '.join(differ)}; its probabilities may differ in the last digits")
+
+
 def save_checkpoint(path: Path | str, state_dict: dict, metadata: CheckpointMetadata) -> None:
     with atomic_path(path) as temporary:
         torch.save({"state_dict": {key: value.cpu() for key, value in state_dict.items()},
@@ -213,6 +233,7 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
     except MetadataMismatch as error:
         raise UserError(f"{path}: {error}; it was written by {written}, this is fracture {__version__}: retrain it "
                         f"(dvc repro) or use the version that wrote it") from None
+    compare_versions(path, metadata.versions)
     model = build_model(metadata.arch, len(metadata.classes), pretrained=False, width=metadata.width)
     try:
         model.load_state_dict(saved["state_dict"])
@@ -220,17 +241,3 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
         raise UserError(f"{path}: the weights do not fit {metadata.arch} ({str(error).splitlines()[0]}); it was "
                         f"written by {written}: retrain it (dvc repro)") from None
     return model.to(device).eval(), metadata
-
-
-def resume_fingerprint(params: dict, processed: Path, files=("manifest.csv", "preprocessing.json")) -> str:
-    """Identifies a training run: its params and its data; a resume file from another run is ignored.
-
-    `train.epochs` is left out: the epochs already run do not depend on the
-    budget, so a stopped run can go on with more epochs, or end sooner.
-    """
-    run = {key: params.get(key) for key in ("base", "model", "train")}
-    run["train"] = {key: value for key, value in (run["train"] or {}).items() if key != "epochs"}
-    digest = hashlib.sha256(json.dumps(run, sort_keys=True).encode())
-    for name in files:
-        digest.update((processed / name).read_bytes())
-    return digest.hexdigest()

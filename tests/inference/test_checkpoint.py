@@ -9,16 +9,11 @@ import fracture
 from fracture.errors import UserError
 from fracture.imaging.filters import FilterStep
 from fracture.imaging.screening import QualityRules
+from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, load_checkpoint, save_checkpoint
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
-from fracture.training.checkpoint import (
-    CheckpointMetadata,
-    Thresholds,
-    load_checkpoint,
-    resume_fingerprint,
-    save_checkpoint,
-)
 from fracture.training.config import train_config
+from fracture.training.outcome import RunOutcome, run_metadata
 from tests.conftest import tiny_params
 
 
@@ -26,9 +21,9 @@ def test_round_trip_restores_weights_preprocessing_and_the_resolved_run(tmp_path
     config = train_config(tiny_params(**{"model.width": 4}))
     preprocessing = Preprocessing(48, (FilterStep("median", {"kernel": 3}),), Normalization(0.3, 0.2))
     model = build_model("simple_cnn", 2, width=4)
-    metadata = CheckpointMetadata.of_run(config, ["normal", "abnormal"], preprocessing, Thresholds(0.3, 0.4, "youden"),
-                                         best_epoch=2, quality=QualityRules(64, 2.0), manifest=pd.DataFrame(
-                                             {"split": ["train", "val", "test"], "sha256": ["b", "a", "c"]}))
+    outcome = RunOutcome({}, Thresholds(0.3, 0.4, "youden"))
+    manifest = pd.DataFrame({"split": ["train", "val", "test"], "sha256": ["b", "a", "c"]})
+    metadata = run_metadata(config, ["normal", "abnormal"], preprocessing, outcome, 2, QualityRules(64, 2.0), manifest)
     save_checkpoint(tmp_path / "model.pt", model.state_dict(), metadata)
     loaded, loaded_metadata = load_checkpoint(tmp_path / "model.pt")
     assert loaded_metadata == metadata and not loaded.training
@@ -92,14 +87,3 @@ def test_a_checkpoint_from_before_versions_were_kept_says_so_and_weights_that_do
     torch.save(saved, tmp_path / "old.pt")
     with pytest.raises(UserError, match=r"the weights do not fit simple_cnn .*before 0\.2\.0"):
         load_checkpoint(tmp_path / "old.pt")
-
-
-def test_a_run_keeps_its_resume_fingerprint_when_only_its_epoch_budget_changes(tmp_path):
-    for name in ("manifest.csv", "preprocessing.json"):
-        (tmp_path / name).write_text(name)
-    params = tiny_params(**{"train.epochs": 10})
-    fingerprint = resume_fingerprint(params, tmp_path)
-    assert resume_fingerprint(tiny_params(**{"train.epochs": 4}), tmp_path) == fingerprint
-    assert resume_fingerprint(tiny_params(**{"train.epochs": 10, "train.lr": 0.5}), tmp_path) != fingerprint
-    (tmp_path / "manifest.csv").write_text("other data")
-    assert resume_fingerprint(params, tmp_path) != fingerprint

@@ -1,0 +1,56 @@
+"""Probabilities of a model for uint8 images: batched, on a device, with optional test-time augmentation.
+
+Images stay uint8 until a batch is taken; each batch is scaled to 0..1 and
+standardised by the checkpoint's normalisation, exactly as in training. On
+CUDA the forward pass runs in float16 autocast and channels-last memory.
+With `tta = hflip` a film's probabilities are the mean of its own and its
+mirror image's: the training augmentation flips films, so both are films
+the model knows, and the thresholds chosen on validation with the same
+setting apply.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..preprocessing import Normalization
+
+EVAL_BATCH = 128
+
+
+def batch_indices(count: int, batch_size: int, generator: torch.Generator | None = None):
+    """Index tensors covering 0..count-1, shuffled when a generator is given."""
+    order = torch.randperm(count, generator=generator) if generator is not None else torch.arange(count)
+    return order.split(batch_size)
+
+
+def to_unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images as floats in 0..1 on `device`."""
+    return images.to(device, non_blocking=True).float().div_(255.0)
+
+
+def standardised(batch: torch.Tensor, normalization: Normalization, channels_last: bool = False) -> torch.Tensor:
+    batch = (batch - normalization.mean) / normalization.std
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
+
+
+def model_input(images: torch.Tensor, normalization: Normalization, device: torch.device) -> torch.Tensor:
+    """uint8 images as the model takes them on `device`."""
+    return standardised(to_unit(images, device), normalization, channels_last=device.type == "cuda")
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, images: torch.Tensor, normalization: Normalization,
+                          device: torch.device, tta: str = "none", batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Softmax probabilities (N x classes) on CPU, in float32."""
+    model.eval()
+    cuda = device.type == "cuda"
+    outputs = []
+    for indices in batch_indices(len(images), batch_size):
+        inputs = model_input(images[indices], normalization, device)
+        views = [inputs, inputs.flip(-1)] if tta == "hflip" else [inputs]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
+            probabilities = [torch.softmax(model(view).float(), dim=1) for view in views]
+        outputs.append((sum(probabilities) / len(probabilities)).cpu())
+    return torch.cat(outputs)
