@@ -2,7 +2,8 @@
 
 `python -m fracture predict --model models/model.pt --out preds.csv INPUT...` scores radiographs;
 `python -m fracture validate --model models/model.pt DATA [--source S]` measures a model on an outside labelled set;
-`python -m fracture compare [EXPERIMENT...] [--baseline NAME]` compares finished DVC experiments.
+`python -m fracture compare [EXPERIMENT...] [--revs REV...] [--baseline NAME]` compares finished DVC experiments
+(or git revisions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="fracture probabilities for radiographs with a trained model")
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image or DICOM files, folders, or a labels.csv")
-    predict.add_argument("--model", type=Path, default=Path("models/model.pt"), help="checkpoint from the train stage")
+    predict.add_argument("--model", type=Path, default=Path("models/model.pt"),
+                         help="checkpoint from the train stage (.pt), or its ONNX export (.onnx: no PyTorch needed)")
     predict.add_argument("--out", type=Path, required=True, help="CSV to write: path, probability, prediction, "
                                                                  "label, error, detail")
     predict.add_argument("--cam", type=Path, metavar="DIR", help="also save a Grad-CAM overlay per image here")
@@ -42,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="paired comparison of finished DVC experiments on one test set")
     compare.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                          help="experiment names (default: every finished experiment of the current commit)")
+    compare.add_argument("--revs", nargs="+", metavar="REV", help="compare git revisions (branches, commits) "
+                         "instead of experiments; their outputs must be in the DVC cache (dvc pull, or reproduced)")
     compare.add_argument("--baseline", help="the reference of the paired differences (default: the first)")
     compare.add_argument("--out", type=Path, default=Path("reports/compare"), help="folder for compare.md, "
                                                                                   "compare.html, compare.json")
@@ -50,16 +54,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _predict(arguments: argparse.Namespace) -> None:
     from .errors import UserError
-    from .inference.device import resolve_device
-    from .predict import predict
+    from .predict import open_model, predict
 
     if arguments.out.is_dir():
         raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
                         f"{arguments.out / 'predictions.csv'}")
     if arguments.cam is not None and arguments.cam.exists() and not arguments.cam.is_dir():
         raise UserError(f"--cam {arguments.cam} is a file; give a folder for the Grad-CAM overlays")
-    device = resolve_device(arguments.device, setting="--device")
-    table = predict(arguments.model, arguments.inputs, device, arguments.cam)
+    table = predict(open_model(arguments.model, arguments.device), arguments.inputs, arguments.cam)
     write_csv(table, arguments.out)
     failed = int((table["error"] != "").sum())
     log.info(f"predict: {len(table) - failed} images scored, {failed} not scored (reasons in its error column), "
@@ -70,10 +72,11 @@ def _predict(arguments: argparse.Namespace) -> None:
 
 def _validate(arguments: argparse.Namespace) -> None:
     from .errors import UserError
-    from .external import EXTERNAL_DIR, EXTERNAL_SOURCES, ExternalSet, Settings, checked_name, validate
-    from .inference.checkpoint import load_checkpoint
+    from .external import EXTERNAL_SOURCES, ExternalSet, Settings, checked_name, validate
     from .inference.device import resolve_device
+    from .inference.model import LoadedModel
     from .params import load_params
+    from .paths import EXTERNAL_DIR
 
     if not arguments.data.exists():
         raise UserError(f"{arguments.data} not found; give the set's folder, zip or file")
@@ -82,11 +85,10 @@ def _validate(arguments: argparse.Namespace) -> None:
                         f"{', '.join(EXTERNAL_SOURCES)}")
     name = checked_name(arguments.name or arguments.data.resolve().name, "--name")
     settings = Settings.of(load_params(arguments.params))
-    device = resolve_device(arguments.device, setting="--device")
-    model, metadata = load_checkpoint(arguments.model, device)
+    model = LoadedModel.load(arguments.model, resolve_device(arguments.device, setting="--device"))
     spec = ExternalSet(name, arguments.source, str(arguments.data), tuple(r.lower() for r in arguments.regions))
     out = arguments.out or EXTERNAL_DIR / name
-    validate(model, metadata, spec, out, settings, device)
+    validate(model, spec, out, settings)
     log.info(f"validate: written to {out / 'metrics.json'}, predictions.csv, rejected.csv and plots/")
 
 
@@ -96,7 +98,7 @@ def _compare(arguments: argparse.Namespace) -> None:
     from .comparison.experiments import finished_experiments, load_experiment
     from .errors import UserError
 
-    found = finished_experiments(arguments.experiments)
+    found = [(rev, rev) for rev in arguments.revs] if arguments.revs else finished_experiments(arguments.experiments)
     if len(found) < 2:
         raise UserError(f"compare: {len(found)} finished experiment(s) found; queue some with "
                         f"`dvc exp run --queue -S ...` and run them with `dvc queue start`")

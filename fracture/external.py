@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch import nn
 
 from .enhancement import EnhanceConfig, placed_annotations, process_image
 from .errors import ParamError, UserError
@@ -31,6 +30,7 @@ from .evaluation import EvaluateConfig, Task, evaluate_config
 from .grouping import grouping_summary, has_studies
 from .imaging.screening import QualityRules
 from .inference.checkpoint import CheckpointMetadata
+from .inference.model import LoadedModel
 from .manifest import label_counts
 from .measurement import LabelledSet, measure
 from .parallel import ordered_map, worker_count
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 EXTERNAL_SOURCES = tuple(source for source in SOURCES if source != "synthetic")
 SPEC_KEYS = ("source", "path", "regions")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-EXTERNAL_DIR = Path("reports/external")
 SPLIT = "external"
 
 
@@ -176,18 +175,17 @@ class Settings:
         return cls(evaluate_config(params), split_config(params).shortcut_auc, worker_count(params))
 
 
-def validate(model: nn.Module, metadata: CheckpointMetadata, spec: ExternalSet, out: Path, settings: Settings,
-             device: torch.device) -> dict:
+def validate(model: LoadedModel, spec: ExternalSet, out: Path, settings: Settings) -> dict:
     """Measure the model on one outside set and write metrics.json, predictions.csv, rejected.csv and plots/ into
     `out` (replaced whole, only once all is done); return the metrics."""
-    config = settings.evaluate
+    config, metadata = settings.evaluate, model.metadata
     if metadata.task != "fracture":
         raise UserError(f"{spec.name}: outside sets are validated for the fracture task; this model predicts "
                         f"{metadata.task}")
     labelled, rejected, data = prepare(spec, metadata, settings.workers)
     task = Task(metadata.task, metadata.classes, metadata.thresholds.image, metadata.thresholds.study)
     check = shortcut_check(labelled.rows, settings.shortcut_auc, config.seed, scored=slice(None))
-    measured = measure(model, labelled, metadata.preprocessing, task, findings(check), config, device)
+    measured = measure(model, labelled, task, findings(check), config)
     metrics = {"data": data, "threshold": task.threshold, "study_threshold": task.study_threshold,
                "has_studies": labelled.studies, **measured.metrics["set"], "shortcut_check": check,
                **{key: value for key, value in measured.metrics.items() if key != "set"}}

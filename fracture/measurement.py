@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from .evaluation import (
     EvaluateConfig,
@@ -29,9 +28,8 @@ from .evaluation import (
     split_metrics,
 )
 from .explain import cam_maps, outlined, overlays
-from .inference.predictor import predict_probabilities
+from .inference.model import LoadedModel
 from .localisation import film_boxes, image_scores, localisation_report, with_localisation
-from .preprocessing import Preprocessing
 from .subgroups import chosen, prediction_levels, shortcut_metrics, subgroup_metrics
 
 CAM_BATCH = 32
@@ -57,8 +55,8 @@ class Measurement:
     gallery: list[np.ndarray]
 
 
-def localise(model: nn.Module, labelled: LabelledSet, predictions: pd.DataFrame, preprocessing: Preprocessing,
-             device: torch.device, config: EvaluateConfig) -> tuple[dict | None, dict, list[np.ndarray]]:
+def localise(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFrame,
+             config: EvaluateConfig) -> tuple[dict | None, dict, list[np.ndarray]]:
     """Where the fracture-class Grad-CAM of each annotated fractured image falls, against its annotations and its
     film's place in the square: the summary, each image's scores, and the first few (by image id) drawn with their
     outlines."""
@@ -66,11 +64,11 @@ def localise(model: nn.Module, labelled: LabelledSet, predictions: pd.DataFrame,
     fractured = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
     if fractured.empty:
         return None, {}, []
-    scores, gallery, films = {}, [], film_boxes(labelled.rows, preprocessing)
+    scores, gallery, films = {}, [], film_boxes(labelled.rows, model.preprocessing)
     for start in range(0, len(fractured), CAM_BATCH):
         batch = fractured.iloc[start:start + CAM_BATCH]
         images = labelled.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        heat = cam_maps(model, images, preprocessing.normalization, [1] * len(batch), device)
+        heat = cam_maps(model.network, images, model.preprocessing.normalization, [1] * len(batch), model.device)
         scores.update((image_id, image_scores(one, annotations[image_id], films.get(image_id)))
                       for image_id, one in zip(batch["image_id"], heat))
         shown = max(0, 2 * config.cam_examples - len(gallery))
@@ -81,21 +79,19 @@ def localise(model: nn.Module, labelled: LabelledSet, predictions: pd.DataFrame,
     return report, scores, gallery
 
 
-def scored_predictions(model: nn.Module, labelled: LabelledSet, preprocessing: Preprocessing, task: Task,
-                       device: torch.device) -> pd.DataFrame:
-    probabilities = predict_probabilities(model, labelled.images, preprocessing.normalization, device).numpy()
-    return predictions_frame(labelled.rows, probabilities, task)
+def scored_predictions(model: LoadedModel, labelled: LabelledSet, task: Task) -> pd.DataFrame:
+    return predictions_frame(labelled.rows, model.probabilities(labelled.images), task)
 
 
-def measure(model: nn.Module, labelled: LabelledSet, preprocessing: Preprocessing, task: Task, shortcuts: list[dict],
-            config: EvaluateConfig, device: torch.device) -> Measurement:
+def measure(model: LoadedModel, labelled: LabelledSet, task: Task, shortcuts: list[dict],
+            config: EvaluateConfig) -> Measurement:
     """Every statistic of one labelled set, `shortcuts` being the findings to score it under."""
-    predictions = scored_predictions(model, labelled, preprocessing, task, device)
+    predictions = scored_predictions(model, labelled, task)
     metrics = {"set": split_metrics(predictions, task, config, with_ci=True, studies=labelled.studies),
                "by_region": region_metrics(predictions, task, config)}
     calibration, metrics["set"]["image"]["ece"] = calibration_points(predictions, task, config.calibration_bins)
-    metrics["localisation"], scores, gallery = localise(model, labelled, predictions, preprocessing, device,
-                                                        config) if task.binary else (None, {}, [])
+    metrics["localisation"], scores, gallery = localise(model, labelled, predictions, config) if task.binary \
+        else (None, {}, [])
     if task.binary:
         levels = prediction_levels(labelled.levels_from, predictions)
         metrics["by_subgroup"] = subgroup_metrics(predictions, chosen(levels, config.subgroups, labelled.levels_from),

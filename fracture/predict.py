@@ -1,5 +1,9 @@
 """Using a trained model: probabilities for new radiographs, optionally with Grad-CAM.
 
+The model is a PyTorch checkpoint (`.pt`) or its ONNX export (`.onnx`, run
+by ONNX Runtime: this module and the ONNX path import no PyTorch). Both
+give the same probabilities and decisions; Grad-CAM needs the checkpoint.
+
 Inputs are image files (PNG, JPEG, TIFF, DICOM), folders (searched
 recursively; DICOM found by content whatever its name) or a labels.csv (its
 labels are checked and copied to the output). Each image is prepared exactly
@@ -19,15 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 
 from .datafolder import OUTSIDE, DataFolder
 from .errors import UserError
-from .explain import cam_overlays
 from .imaging.io import UnreadableImage, read_grayscale
-from .inference.checkpoint import load_checkpoint
-from .inference.predictor import predict_probabilities
 from .sources.tables import LABELS_FILE, labels_of, read_table
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,31 @@ def gather(inputs: list[str], fracture_task: bool = True) -> list[Item]:
     return items
 
 
-def predict(model_path: Path, inputs: list[str], device: torch.device, cam_dir: Path | None = None) -> pd.DataFrame:
-    model, metadata = load_checkpoint(model_path, device)
-    preprocessing, normalization = metadata.preprocessing, metadata.preprocessing.normalization
-    classes, threshold = metadata.classes, metadata.thresholds.image
-    if metadata.quality is None:
-        log.warning(f"{model_path} keeps no quality rules (written before they were kept); images are not checked "
-                    f"for size or blankness")
+def open_model(path: Path, device: str = "auto"):
+    """The model at `path`: an `OnnxModel` for a .onnx file (no PyTorch imported), else a `LoadedModel` on the
+    device `--device` asks for."""
+    if path.suffix.lower() == ".onnx":
+        from .inference.onnx_model import OnnxModel
+
+        if device == "cuda":
+            raise UserError("--device cuda: ONNX models run on the CPU here; use the .pt checkpoint on a GPU")
+        return OnnxModel.load(path)
+    from .inference.device import resolve_device
+    from .inference.model import LoadedModel
+
+    return LoadedModel.load(path, resolve_device(device, setting="--device"))
+
+
+def predict(model, inputs: list[str], cam_dir: Path | None = None) -> pd.DataFrame:
+    """A row per input: its probability and decision at the frozen threshold, or why it was not scored.
+
+    `model` is what `open_model` gives."""
+    preprocessing, classes, threshold = model.preprocessing, model.classes, model.threshold
+    if cam_dir is not None and not hasattr(model, "overlays"):
+        raise UserError("--cam: Grad-CAM needs the PyTorch checkpoint; give --model models/model.pt")
+    if model.quality is None:
+        log.warning("the model keeps no quality rules (written before they were kept); images are not checked "
+                    "for size or blankness")
     rows, ready = [], []
     for item in gather(inputs, fracture_task=threshold is not None):
         row = {"path": str(item.path), "probability": None, "prediction": "", "label": item.label,
@@ -90,8 +108,8 @@ def predict(model_path: Path, inputs: list[str], device: torch.device, cam_dir: 
         if not item.problem:
             try:
                 image = read_grayscale(item.path)
-                if metadata.quality is not None:
-                    metadata.quality.check(image)
+                if model.quality is not None:
+                    model.quality.check(image)
                 ready.append((len(rows), preprocessing(image)))
             except UnreadableImage as error:
                 row["error"], row["detail"] = error.reason, error.detail
@@ -100,10 +118,9 @@ def predict(model_path: Path, inputs: list[str], device: torch.device, cam_dir: 
         cam_dir.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(ready), BATCH):
         batch = ready[start:start + BATCH]
-        images = torch.from_numpy(np.stack([image for _, image in batch])).unsqueeze(1)
-        probabilities = predict_probabilities(model, images, normalization, device).numpy()
+        images = np.stack([image for _, image in batch])
         chosen = []
-        for (index, _), probability in zip(batch, probabilities):
+        for (index, _), probability in zip(batch, model.scores(images)):
             if threshold is not None:
                 rows[index]["probability"] = float(probability[1])
                 rows[index]["prediction"] = str(int(probability[1] >= threshold))
@@ -114,6 +131,6 @@ def predict(model_path: Path, inputs: list[str], device: torch.device, cam_dir: 
                 rows[index]["prediction"] = classes[best]
                 chosen.append(best)
         if cam_dir is not None:
-            for (index, _), overlay in zip(batch, cam_overlays(model, images, normalization, chosen, device)):
+            for (index, _), overlay in zip(batch, model.overlays(images, chosen)):
                 Image.fromarray(overlay).save(cam_dir / f"{index:05d}_{Path(rows[index]['path']).stem}.png")
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)

@@ -1,17 +1,16 @@
 """Stage download: put the configured data source under data/raw with its manifest and fracture annotations."""
 
 import logging
-from pathlib import Path
 
 from fracture.errors import run_stage
 from fracture.manifest import write_manifest
 from fracture.params import load_params
+from fracture.paths import RAW
 from fracture.sources import acquire, data_config
 from fracture.storage import atomic_path, write_json
 
 log = logging.getLogger("stages.download")
 
-RAW = Path("data/raw")
 
 
 def main() -> None:

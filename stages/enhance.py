@@ -2,7 +2,6 @@
 annotations placed in the same squares."""
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -12,21 +11,18 @@ from fracture.imaging.montage import montage
 from fracture.manifest import COLUMNS, read_manifest, write_manifest
 from fracture.parallel import worker_count
 from fracture.params import load_params
+from fracture.paths import ENHANCE_REPORTS, PROCESSED, RAW, SPLIT_DATA
 from fracture.preprocessing import ANNOTATIONS_FILE, IMAGES_FILE, MANIFEST_FILE
 from fracture.storage import atomic_path, read_json, write_json
 
 log = logging.getLogger("stages.enhance")
 
-RAW = Path("data/raw")
-SPLIT = Path("data/split/manifest.csv")
-PROCESSED = Path("data/processed")
-REPORTS = Path("reports/enhance")
 
 
 def main() -> None:
     params = load_params()
     config = enhance_config(params)
-    manifest = read_manifest(SPLIT, required=COLUMNS + ["split"])
+    manifest = read_manifest(SPLIT_DATA / "manifest.csv", required=COLUMNS + ["split"])
     size = config.preprocessing.image_size
     with atomic_path(PROCESSED, directory=True) as staging:
         images = np.lib.format.open_memmap(staging / IMAGES_FILE, mode="w+", dtype=np.uint8,
@@ -37,10 +33,10 @@ def main() -> None:
         config.preprocessing.write(staging)
         annotations = read_json(RAW / ANNOTATIONS_FILE)["images"] if (RAW / ANNOTATIONS_FILE).is_file() else {}
         write_json(staging / ANNOTATIONS_FILE, placed_annotations(manifest, shapes, annotations, config.preprocessing))
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    write_json(REPORTS / "metrics.json", report)
+    ENHANCE_REPORTS.mkdir(parents=True, exist_ok=True)
+    write_json(ENHANCE_REPORTS / "metrics.json", report)
     rows, columns, titles = montage_rows(manifest, RAW, config)
-    with atomic_path(REPORTS / "montage.png") as temporary:
+    with atomic_path(ENHANCE_REPORTS / "montage.png") as temporary:
         montage(rows, columns, titles).save(temporary, format="PNG")
     log.info(f"enhance: {len(manifest)} images at {size}px through {report['filters']}")
 

@@ -3,17 +3,16 @@ as evaluate measures the test split, into reports/external/<name>/."""
 
 import logging
 import sys
-from pathlib import Path
 
 from fracture.errors import UserError, run_stage
-from fracture.external import EXTERNAL_DIR, Settings, external_sets, validate
-from fracture.inference.checkpoint import load_checkpoint
+from fracture.external import Settings, external_sets, validate
 from fracture.inference.device import resolve_device
+from fracture.inference.model import LoadedModel
 from fracture.params import load_params
+from fracture.paths import EXTERNAL_DIR, MODEL
 
 log = logging.getLogger("stages.external")
 
-MODEL = Path("models/model.pt")
 
 
 def main() -> None:
@@ -23,9 +22,7 @@ def main() -> None:
     if name not in sets:
         raise UserError(f"external: no set {name!r} in evaluate.external (known: {', '.join(sets) or 'none'}); "
                         f"dvc.yaml runs one stage per set, as python -m stages.external NAME")
-    device = resolve_device("auto")
-    model, metadata = load_checkpoint(MODEL, device)
-    validate(model, metadata, sets[name], EXTERNAL_DIR / name, Settings.of(params), device)
+    validate(LoadedModel.load(MODEL, resolve_device("auto")), sets[name], EXTERNAL_DIR / name, Settings.of(params))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 (reports/model_card.md and reports/model_card.json, checked against its schema)."""
 
 import logging
-from pathlib import Path
 
 from fracture.errors import run_stage
 from fracture.params import load_params
+from fracture.paths import REPORTS
 from fracture.reporting.card import card_markdown, model_card
 from fracture.reporting.content import RunOutputs, build_report
 from fracture.reporting.document import to_html, to_markdown
@@ -14,7 +14,6 @@ from fracture.storage import write_json, write_text
 
 log = logging.getLogger("stages.report")
 
-REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
 TITLE = "Fracture classification report"
 

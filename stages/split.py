@@ -2,31 +2,28 @@
 power to predict the label on the training split, measured before any training."""
 
 import logging
-from pathlib import Path
 
 from fracture.errors import run_stage
 from fracture.manifest import read_manifest, write_manifest
 from fracture.params import load_params
+from fracture.paths import FILTERED, SPLIT_DATA, SPLIT_REPORT
 from fracture.shortcuts import findings, shortcut_check
 from fracture.splitting import assign_splits, check_split, count_table, split_config, split_report, uses_official_test
 from fracture.storage import write_json
 
 log = logging.getLogger("stages.split")
 
-FILTERED = Path("data/filtered/manifest.csv")
-SPLIT = Path("data/split/manifest.csv")
-REPORT = Path("reports/split.json")
 
 
 def main() -> None:
     config = split_config(load_params())
-    manifest = read_manifest(FILTERED)
+    manifest = read_manifest(FILTERED / "manifest.csv")
     manifest["split"] = assign_splits(manifest, config)
     found = check_split(manifest)
     report = split_report(manifest, found, uses_official_test(manifest, config))
     report["shortcuts"] = shortcut_check(manifest, config.shortcut_auc, config.seed)
-    write_manifest(manifest, SPLIT)
-    write_json(REPORT, report)
+    write_manifest(manifest, SPLIT_DATA / "manifest.csv")
+    write_json(SPLIT_REPORT, report)
     log.info(f"split: grouped by {report['grouping']['description']}\n{count_table(report)}")
     for finding in findings(report["shortcuts"]):
         also = f"; evaluate also scores the test split {finding['text']}" if finding["text"] else ""

@@ -19,6 +19,7 @@ from fracture.inference.checkpoint import save_checkpoint
 from fracture.inference.device import resolve_device
 from fracture.models import build_model, pretrained_normalization
 from fracture.params import load_params
+from fracture.paths import MODEL, PROCESSED, TRAIN_REPORTS
 from fracture.preprocessing import Normalization, Preprocessing
 from fracture.processed import load_split, read_processed_manifest, task_classes
 from fracture.training import distributed
@@ -30,10 +31,7 @@ from fracture.training.resume import Resume, resume_fingerprint
 
 log = logging.getLogger("stages.train")
 
-PROCESSED = Path("data/processed")
-MODEL = Path("models/model.pt")
 RESUME = Path("models/resume/train.pt")
-LIVE_DIR = Path("reports/train")
 
 
 def main() -> None:
@@ -56,7 +54,7 @@ def main() -> None:
     log.info(f"train: {config.arch} ({config.task}) on {device} x {ranks.world}, "
              f"{len(train)} train / {len(val)} val images")
 
-    with open_live(LIVE_DIR) if ranks.main else nullcontext() as live:
+    with open_live(TRAIN_REPORTS) if ranks.main else nullcontext() as live:
         result = fit(model, train, val, preprocessing.normalization, len(classes), config, device,
                      (lambda epoch: log_epoch(live, epoch)) if live else (lambda epoch: None),
                      resume=Resume(RESUME, resume_fingerprint(params, PROCESSED)))

@@ -16,6 +16,7 @@ from fracture.evaluation import evaluate_config
 from fracture.external import ExternalSet, Settings, external_sets, validate
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds
+from fracture.inference.model import LoadedModel
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
 from tests.conftest import radiograph_like, stage_env, tiny_params, write_png
@@ -31,6 +32,10 @@ def _metadata(trained_on=None) -> CheckpointMetadata:
     return CheckpointMetadata("simple_cnn", 4, "fracture", ["normal", "abnormal"],
                               Preprocessing(32, (), Normalization(0.4, 0.25)), Thresholds(0.5, None, "youden"), 1,
                               quality=QualityRules(min_size=64, min_std=2.0), trained_on=trained_on)
+
+
+def _model(metadata: CheckpointMetadata) -> LoadedModel:
+    return LoadedModel(build_model("simple_cnn", 2, width=4).eval(), metadata, torch.device("cpu"))
 
 
 @pytest.fixture
@@ -83,8 +88,7 @@ def test_sets_are_read_with_their_regions():
 
 def test_an_outside_folder_is_screened_scored_and_measured_like_the_test_split(outside, tmp_path):
     out = tmp_path / "reports/external/outside"
-    metrics = validate(build_model("simple_cnn", 2, width=4).eval(), _metadata(),
-                       ExternalSet("outside", "folder", str(outside)), out, _settings(), torch.device("cpu"))
+    metrics = validate(_model(_metadata()), ExternalSet("outside", "folder", str(outside)), out, _settings())
     assert metrics == json.loads((out / "metrics.json").read_text())
     data = metrics["data"]
     assert data["filter"]["rejected"] == {"not_an_image": 1} and data["images"] == 24 and data["fractured"] == 12
@@ -99,14 +103,12 @@ def test_an_outside_folder_is_screened_scored_and_measured_like_the_test_split(o
     assert pd.read_csv(out / "rejected.csv")["reason"].tolist() == ["not_an_image"]
     for curve in ("roc", "pr", "confusion", "calibration"):
         assert (out / "plots" / f"{curve}.csv").is_file()
-    hands = validate(build_model("simple_cnn", 2, width=4).eval(), _metadata(),
-                     ExternalSet("hands", "folder", str(outside), ("hand",)), tmp_path / "hands", _settings(),
-                     torch.device("cpu"))
+    hands = validate(_model(_metadata()), ExternalSet("hands", "folder", str(outside), ("hand",)),
+                     tmp_path / "hands", _settings())
     assert hands["data"]["images"] == 12 and list(hands["data"]["by_region"]) == ["hand"]
     with pytest.raises(UserError, match="external set wrists: it has no wrist images; its regions are hand, leg"):
-        validate(build_model("simple_cnn", 2, width=4).eval(), _metadata(),
-                 ExternalSet("wrists", "folder", str(outside), ("wrist",)), tmp_path / "wrists", _settings(),
-                 torch.device("cpu"))
+        validate(_model(_metadata()), ExternalSet("wrists", "folder", str(outside), ("wrist",)),
+                 tmp_path / "wrists", _settings())
 
 
 def test_a_set_that_shares_an_image_with_the_training_data_is_refused_and_nothing_is_written(outside, tmp_path):
@@ -115,8 +117,8 @@ def test_a_set_that_shares_an_image_with_the_training_data_is_refused_and_nothin
     out.mkdir()
     (out / "metrics.json").write_text("earlier")
     with pytest.raises(UserError, match=r"1 of its 24 images are identical \(sha256\).*images/05.png"):
-        validate(build_model("simple_cnn", 2, width=4).eval(), _metadata({"sha256": [shared]}),
-                 ExternalSet("outside", "folder", str(outside)), out, _settings(), torch.device("cpu"))
+        validate(_model(_metadata({"sha256": [shared]})), ExternalSet("outside", "folder", str(outside)), out,
+                 _settings())
     assert (out / "metrics.json").read_text() == "earlier"
 
 

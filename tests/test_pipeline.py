@@ -5,11 +5,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from fracture.metrics import COLLAPSED_SPREAD
 from tests.conftest import REPO, copy_project, dvc, git, stage_env, stages_run, tiny_params
 
-ALL_STAGES = ["download", "filter", "split", "enhance", "train", "evaluate", "report"]
+ALL_STAGES = ["download", "filter", "split", "enhance", "train", "export", "evaluate", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,8 @@ def test_repro_writes_every_stage_output(project):
                  "data/processed/images.npy", "models/model.pt", "reports/filter.json", "reports/split.json",
                  "reports/enhance/metrics.json", "reports/enhance/montage.png", "reports/train/metrics.json",
                  "reports/eval/metrics.json", "reports/eval/predictions.csv", "reports/eval/plots/calibration.csv",
-                 "reports/eval/gradcam/true_negative_1.png", "reports/report.md", "reports/report.html"]:
+                 "reports/eval/gradcam/true_negative_1.png", "reports/report.md", "reports/report.html",
+                 "models/model.onnx", "reports/export.json", "reports/model_card.md", "reports/model_card.json"]:
         assert (project / path).is_file(), path
     metrics = json.loads((project / "reports/eval/metrics.json").read_text())
     assert {"image", "study"} == set(metrics["test"]) and 0 <= metrics["test"]["image"]["auc"] <= 1
@@ -77,9 +79,12 @@ def test_retraining_gives_identical_metrics(project):
     assert (project / "reports/eval/metrics.json").read_bytes() == before
 
 
-def test_metrics_and_plots_are_declared(project):
+def test_metrics_plots_and_the_model_artifact_are_declared(project):
     shown = dvc(project, "metrics", "show", "--json").stdout
-    assert "reports/eval/metrics.json" in shown and "reports/filter.json" in shown
+    assert "reports/eval/metrics.json" in shown and "reports/filter.json" in shown and "reports/export.json" in shown
+    artifacts = yaml.safe_load((project / "dvc.yaml").read_text())["artifacts"]
+    assert artifacts["fracture-classifier"]["path"] == "models/model.onnx"
+    assert {artifact["type"] for artifact in artifacts.values()} == {"model"}
     plots = dvc(project, "plots", "show", "--json").stdout
     for name in ("roc.csv", "pr.csv", "confusion.csv", "calibration.csv", "val/auc.tsv"):
         assert name in plots
@@ -97,7 +102,9 @@ def test_plots_render_offline_with_the_vega_kept_in_the_repository(project):
 @pytest.mark.parametrize("arch", ["vgg16", "efficientnet_lite0"])
 def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, arch):
     result = dvc(project, "exp", "run", "-S", f"model.arch={arch}", "-S", "train.epochs=1")
-    assert stages_run(result.stdout) == ["train", "evaluate", "report"]
+    assert stages_run(result.stdout) == ["train", "export", "evaluate", "report"]
+    exported = json.loads((project / "reports/export.json").read_text())
+    assert exported["arch"] == arch and exported["max_abs_difference"] <= exported["limit"]
     table = dvc(project, "exp", "show", "--json").stdout
     assert arch in table
     diff = dvc(project, "metrics", "diff", "HEAD", "--json").stdout
@@ -107,7 +114,7 @@ def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, a
 
 def test_the_region_task_is_an_experiment_too(project):
     result = dvc(project, "exp", "run", "-S", "model.task=region", "-S", "model.arch=simple_cnn")
-    assert stages_run(result.stdout) == ["train", "evaluate", "report"]
+    assert stages_run(result.stdout) == ["train", "export", "evaluate", "report"]
     metrics = json.loads((project / "reports/eval/metrics.json").read_text())
     assert metrics["task"] == "region" and len(metrics["test"]["image"]["per_class"]) >= 3
     assert "By class" in (project / "reports/report.md").read_text()
@@ -144,6 +151,10 @@ def test_compare_judges_three_tiny_experiments_with_paired_statistics(project):
     assert "## Paired differences against tiny-a" in markdown and "McNemar" in markdown
     assert f"| {ensemble} | model.width=16, train.seed=[1, 2] |" in markdown  # params as -S writes them
     assert (project / "reports/compare/compare.html").read_text().count('src="data:image/png;base64,') == 2
+    revisions = _fracture_cli(project, "compare", "--revs", "HEAD", "tiny-a", "--out", "compare-revs")
+    assert revisions.returncode == 0, revisions.stderr
+    rows = json.loads((project / "compare-revs/compare.json").read_text())["rows"]
+    assert [row["name"] for row in rows[:2]] == ["HEAD", "tiny-a"], "git revisions compare as experiments do"
 
 
 def test_compare_refuses_an_experiment_of_another_task_in_one_line(project):

@@ -12,7 +12,7 @@ from fracture.reporting.content import RunOutputs
 from tests.conftest import copy_project, dvc, stages_run, tiny_params
 from tests.test_pipeline import _fracture_cli
 
-STAGES = ["download", "filter", "split", "enhance", "train", "evaluate", "external@made_up", "report"]
+STAGES = ["download", "filter", "split", "enhance", "train", "export", "evaluate", "external@made_up", "report"]
 
 
 @pytest.fixture(scope="module")

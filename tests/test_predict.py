@@ -135,3 +135,36 @@ def test_bad_labels_and_an_out_folder_are_one_line_before_anything_is_scored(tmp
     result = _predict(tmp_path, "--model", "results", "--out", "out.csv", "x.png")
     assert result.returncode == 1 and "error: results is a folder; give the checkpoint file" in result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def _predict_without_torch(tmp_path, *args):
+    """`python -m fracture predict` in a process where `import torch` fails."""
+    code = ("import sys; sys.modules['torch'] = None; from fracture.__main__ import main; "
+            f"main({[str(arg) for arg in args]!r})")
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=stage_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_onnx_export_predicts_without_pytorch_as_the_checkpoint_does(tmp_path):
+    from fracture.export import export_onnx
+    from fracture.inference.model import LoadedModel
+
+    model = _model(tmp_path / "model.pt")
+    export_onnx(LoadedModel.load(model, "cpu"), tmp_path / "model.onnx")
+    for index in range(6):
+        write_png(tmp_path / f"films/{index}.png", radiograph_like(10 + index))
+    write_png(tmp_path / "films/tiny.png", radiograph_like(0, size=32))
+    (tmp_path / "films/broken.png").write_text("not an image")
+    assert _predict(tmp_path, "--model", model, "--out", "pt.csv", "films").returncode == 0
+    result = _predict_without_torch(tmp_path, "predict", "--model", "model.onnx", "--out", "onnx.csv", "films")
+    assert result.returncode == 0, result.stderr
+    pt, onnx = (pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False) for name in ("pt.csv", "onnx.csv"))
+    assert pt.drop(columns="probability").equals(onnx.drop(columns="probability")), "same decisions and reasons"
+    scored = pt["error"] == ""
+    assert scored.sum() == 6 and set(pt.loc[~scored, "error"]) == {"too_small", "not_an_image"}
+    difference = pt.loc[scored, "probability"].astype(float) - onnx.loc[scored, "probability"].astype(float)
+    assert difference.abs().max() <= 1e-4
+    cam = _predict_without_torch(tmp_path, "predict", "--model", "model.onnx", "--out", "x.csv", "--cam", "cams",
+                                 "films")
+    assert cam.returncode == 1 and "Grad-CAM needs the PyTorch checkpoint" in cam.stderr
+    assert "Traceback" not in cam.stderr

@@ -16,7 +16,7 @@ def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):
     params = tiny_params(**{"data.source": "folder", "data.path": str(FRACATLAS), "filter.regions": ["all"],
                             "enhance.image_size": 64})
     root = copy_project(tmp_path, params)
-    assert len(stages_run(dvc(root, "repro").stdout)) == 7
+    assert len(stages_run(dvc(root, "repro").stdout)) == 8
     filtered = json.loads((root / "reports/filter.json").read_text())
     assert filtered["images_in"] == 594 and filtered["images_kept"] >= 590
     assert set(filtered["kept"]) == {"hand", "leg", "mixed", "shoulder", "hip"}

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import UserError
+from ..paths import EVAL_DIR, SPLIT_REPORT, TRAIN_REPORTS
+from ..paths import EVAL_METRICS as EVAL_JSON
 
 log = logging.getLogger(__name__)
 
-PREDICTIONS = "reports/eval/predictions.csv"
-EVAL_METRICS = "reports/eval/metrics.json"
-TRAIN_METRICS = "reports/train/metrics.json"
-SPLIT_SUMMARY = "reports/split.json"
+PREDICTIONS = (EVAL_DIR / "predictions.csv").as_posix()
+EVAL_METRICS = EVAL_JSON.as_posix()
+TRAIN_METRICS = (TRAIN_REPORTS / "metrics.json").as_posix()
+SPLIT_SUMMARY = SPLIT_REPORT.as_posix()
 FINISHED = (None, "Success")  # the experiments API leaves State empty once an experiment's executor is gone
 
 

@@ -155,8 +155,7 @@ def _caveats(params: dict, train: dict, split: dict, evaluation: dict, external:
 
 def model_card(params: dict, outputs, external: dict[str, dict]) -> dict:
     """The card as a dict, checked against the schema; `outputs` is the report's RunOutputs."""
-    train, split, evaluation = outputs.json("train/metrics.json"), outputs.json("split.json"), \
-        outputs.json("eval/metrics.json")
+    train, split, evaluation = outputs.json("train/metrics.json"), outputs.json("split.json"), outputs.evaluation()
     filtered, enhance = outputs.json("filter.json"), outputs.json("enhance/metrics.json")
     test_counts = split["splits"]["test"]["by_region"]
     sets = [_external_entry(name, metrics, test_counts) for name, metrics in external.items()]

@@ -10,6 +10,7 @@ import pandas as pd
 from ..errors import UserError
 from ..manifest import SPLITS
 from ..metrics import COLLAPSED_SPREAD
+from ..paths import EVAL_METRICS, REPORTS
 from ..storage import read_json
 from . import figures
 from .document import Block, Figure, Heading, Paragraph, Table
@@ -30,7 +31,7 @@ CAM_TITLES = {"true_positive": "fracture found", "false_positive": "false alarm"
 class RunOutputs:
     """Where the earlier stages left what the report reads."""
 
-    reports: Path = Path("reports")
+    reports: Path = REPORTS
 
     def path(self, name: str) -> Path:
         path = self.reports / name
@@ -40,6 +41,10 @@ class RunOutputs:
 
     def json(self, name: str) -> dict:
         return read_json(self.path(name))
+
+    def evaluation(self) -> dict:
+        """The evaluate stage's metrics."""
+        return self.json(EVAL_METRICS.relative_to(REPORTS).as_posix())
 
     def training_history(self) -> pd.DataFrame:
         series = {"train_loss": "train/loss.tsv", "val_loss": "val/loss.tsv", "val_auc": "val/auc.tsv"}
@@ -282,5 +287,5 @@ def build_report(params: dict, outputs: RunOutputs, figure_dir: Path, external: 
             + _data_section(params, outputs.json("filter.json"), split)
             + _enhance_section(outputs.json("enhance/metrics.json"))
             + _training_section(params, train, outputs.training_history(), figure_dir)
-            + _results_and_subgroups(params, outputs.json("eval/metrics.json"), split, outputs, figure_dir,
+            + _results_and_subgroups(params, outputs.evaluation(), split, outputs, figure_dir,
                                      external))

@@ -68,6 +68,8 @@ def _saved(tmp_path) -> dict:
     (lambda m: m["thresholds"].update(image="0.5"), "thresholds.image"),
     (lambda m: m.update(classes="normal"), "classes"),
     (lambda m: m.update(quality={"min_size": "64", "min_std": 2.0}), "quality"),
+    (lambda m: m.update(tta="vflip"), "tta"),
+    (lambda m: m.update(trained_on={"sha256": "abc"}), "trained_on.sha256"),
 ])
 def test_metadata_that_no_longer_fits_names_the_file_the_field_and_the_version_that_wrote_it(tmp_path, change, field):
     saved = copy.deepcopy(_saved(tmp_path))
@@ -87,3 +89,16 @@ def test_a_checkpoint_from_before_versions_were_kept_says_so_and_weights_that_do
     torch.save(saved, tmp_path / "old.pt")
     with pytest.raises(UserError, match=r"the weights do not fit simple_cnn .*before 0\.2\.0"):
         load_checkpoint(tmp_path / "old.pt")
+
+
+def test_a_checkpoint_of_a_newer_release_is_one_line_and_other_library_versions_a_warning(tmp_path, caplog):
+    saved = copy.deepcopy(_saved(tmp_path))
+    saved["metadata"]["versions"] = {"fracture": "99.0.0"}
+    torch.save(saved, tmp_path / "newer.pt")
+    with pytest.raises(UserError, match=r"newer.pt was written by fracture 99.0.0, newer than this"):
+        load_checkpoint(tmp_path / "newer.pt")
+    saved["metadata"]["versions"] = {"fracture": fracture.__version__, "torch": "1.0.0"}
+    torch.save(saved, tmp_path / "older_torch.pt")
+    with caplog.at_level("WARNING"):
+        load_checkpoint(tmp_path / "older_torch.pt")
+    assert "torch 1.0.0 (installed: " in caplog.text and "last digits" in caplog.text

@@ -1,0 +1,77 @@
+"""A model exported to ONNX, run by ONNX Runtime: no PyTorch needed.
+
+The export stage writes `models/model.onnx` self-describing: its metadata
+holds the classes, the thresholds frozen on validation, the `Preprocessing`
+(square size, fit, filter chain, normalisation), the quality rules, the
+architecture, the test-time augmentation, the versions and the data it was
+trained on. The graph takes grey levels (0..255, float32, N x 1 x size x
+size) after the preprocessing's resize and filters, and does the rest itself
+(scaling, normalisation, the mirror image for `hflip`), returning class
+probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..imaging.screening import QualityRules
+from ..preprocessing import Preprocessing
+
+PREFIX = "fracture."
+FORMAT = "1"
+INPUT, OUTPUT = "image", "probabilities"
+BATCH = 64
+
+
+def describe(values: dict) -> dict[str, str]:
+    """ONNX metadata (string to string) of a checkpoint's metadata as a dict."""
+    return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in values.items()} | {
+        PREFIX + "format": FORMAT}
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    session: object  # onnxruntime.InferenceSession
+    classes: list[str]
+    thresholds: dict
+    preprocessing: Preprocessing
+    quality: QualityRules | None
+    tta: str
+
+    @property
+    def threshold(self) -> float | None:
+        return self.thresholds.get("image")
+
+    @classmethod
+    def load(cls, path: Path) -> "OnnxModel":
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UserError("ONNX Runtime is not installed; pip install -r requirements.txt") from None
+        if not path.is_file():
+            raise UserError(f"{path} not found; the export stage writes models/model.onnx (dvc repro)")
+        try:
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises its own exception types for every kind of bad file
+            raise UserError(f"{path} is not an ONNX model that ONNX Runtime can load ({type(error).__name__}); "
+                            f"export it again (dvc repro)") from None
+        found = session.get_modelmeta().custom_metadata_map
+        if found.get(PREFIX + "format") != FORMAT:
+            raise UserError(f"{path} is not an ONNX model exported by this project (no {PREFIX}format {FORMAT} in "
+                            f"its metadata); export it with the export stage (dvc repro)")
+        values = {key[len(PREFIX):]: json.loads(value) for key, value in found.items()
+                  if key.startswith(PREFIX) and key != PREFIX + "format"}
+        quality = values.get("quality")
+        return cls(session, values["classes"], values["thresholds"], Preprocessing.from_dict(values["preprocessing"]),
+                   QualityRules(**quality) if quality else None, values.get("tta", "none"))
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N x classes) of uint8 images (N x size x size) prepared by `preprocessing`."""
+        outputs = [self.session.run([OUTPUT], {INPUT: images[start:start + BATCH, None].astype(np.float32)})[0]
+                   for start in range(0, len(images), BATCH)]
+        return np.concatenate(outputs)

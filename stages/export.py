@@ -1,0 +1,34 @@
+"""Stage export: models/model.onnx, self-describing, with its parity against PyTorch on the test split in
+reports/export.json."""
+
+import logging
+
+import torch
+
+from fracture.errors import UserError, run_stage
+from fracture.export import PARITY_LIMIT, export_onnx, parity
+from fracture.inference.model import LoadedModel
+from fracture.paths import EXPORT_REPORT, MODEL, ONNX_MODEL, PROCESSED
+from fracture.processed import load_split
+from fracture.storage import write_json
+
+log = logging.getLogger("stages.export")
+
+
+def main() -> None:
+    model = LoadedModel.load(MODEL, torch.device("cpu"))
+    export_onnx(model, ONNX_MODEL)
+    regions = None if model.metadata.task == "fracture" else model.classes
+    test = load_split(PROCESSED, "test", regions)
+    report = parity(ONNX_MODEL, model, test.images[:, 0].numpy())
+    write_json(EXPORT_REPORT, report)
+    log.info(f"export: {ONNX_MODEL}; on {report['images']} test images the largest difference from PyTorch is "
+             f"{report['max_abs_difference']:.2e}, {report['changed_decisions']} decisions changed")
+    if report["max_abs_difference"] > PARITY_LIMIT:
+        raise UserError(f"export: ONNX Runtime's probabilities differ from PyTorch's by up to "
+                        f"{report['max_abs_difference']:.2e}, over the limit {PARITY_LIMIT:g} ({EXPORT_REPORT}); "
+                        f"the exported graph does not compute this model: report it with the architecture's name")
+
+
+if __name__ == "__main__":
+    run_stage(main)
