@@ -38,6 +38,7 @@ TASKS = ("fracture", "region")
 TTA_MODES = ("none", "hflip")  # test-time augmentation: the film alone, or the mean with its mirror image
 
 LIBRARIES = ("torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "dvc")
+NUMERICAL = ("torch", "torchvision", "numpy", "opencv-python-headless")  # those that compute a model's outputs
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def compare_versions(path: Path, versions: dict) -> None:
         raise UserError(f"{path} was written by fracture {versions['fracture']}, newer than this {__version__}; "
                         f"install that version to use it")
     installed = library_versions()
-    differ = [f"{name} {versions[name]} (installed: {installed.get(name)})" for name in ("python",) + LIBRARIES
+    differ = [f"{name} {versions[name]} (installed: {installed.get(name)})" for name in NUMERICAL
               if versions.get(name) and installed.get(name) and versions[name] != installed[name]]
     if differ:
         log.warning(f"{path} was written with {', '.join(differ)}; its probabilities may differ in the last digits")

@@ -1,1 +1,2 @@
-"""Training: data on tensors, batched augmentation, the epoch loop, checkpoints."""
+"""Training: augmented batches, the epoch loop, resuming a stopped run, data-parallel processes, the run's
+outcome (thresholds frozen on validation) and its metadata for the checkpoint."""
