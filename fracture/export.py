@@ -11,6 +11,7 @@ decisions it changes at the frozen threshold.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 from pathlib import Path
@@ -28,13 +29,58 @@ OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's 
 PARITY_LIMIT = 1e-4
 
 
+class AveragingMatrices(nn.Module):
+    """AdaptiveAvgPool2d for one input size, as two averaging matrices. The legacy ONNX exporter cannot export an
+    adaptive pool whose output size does not divide its input size (vgg16's 7 x 7 pool after a 4 x 4 map at
+    128 px); the input size is fixed by the preprocessing, so the pool is a fixed linear map."""
+
+    def __init__(self, size_in: tuple[int, int], size_out: tuple[int, int]):
+        super().__init__()
+        self.register_buffer("rows", _averaging(size_in[0], size_out[0]))
+        self.register_buffer("columns", _averaging(size_in[1], size_out[1]))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("oh,nchw,pw->ncop", self.rows, features, self.columns)
+
+
+def _averaging(size_in: int, size_out: int) -> torch.Tensor:
+    """Row i averages the inputs AdaptiveAvgPool's window i covers: floor(i n / m) to ceil((i + 1) n / m)."""
+    matrix = torch.zeros(size_out, size_in)
+    for row in range(size_out):
+        start, end = row * size_in // size_out, -(-(row + 1) * size_in // size_out)
+        matrix[row, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def exportable(network: nn.Module, image_size: int) -> nn.Module:
+    """A copy of `network` whose adaptive average pools that ONNX cannot express at this input size are
+    `AveragingMatrices`."""
+    network = copy.deepcopy(network).eval()
+    shapes = {}
+    hooks = [module.register_forward_hook(
+        lambda module, inputs, output: shapes.__setitem__(module, (inputs[0].shape[-2:], output.shape[-2:])))
+        for module in network.modules() if isinstance(module, nn.AdaptiveAvgPool2d)]
+    with torch.no_grad():
+        network(torch.zeros(1, 1, image_size, image_size))
+    for hook in hooks:
+        hook.remove()
+    for parent in list(network.modules()):
+        for name, child in list(parent.named_children()):
+            if child in shapes:
+                (rows_in, columns_in), (rows_out, columns_out) = shapes[child]
+                if rows_in % rows_out or columns_in % columns_out:
+                    setattr(parent, name, AveragingMatrices((rows_in, columns_in), (rows_out, columns_out)))
+    return network
+
+
 class Probabilities(nn.Module):
     """The network between grey levels (0..255) and class probabilities, as the pipeline applies it."""
 
     def __init__(self, model: LoadedModel):
         super().__init__()
         normalization = model.preprocessing.normalization
-        self.network, self.hflip = model.network, model.metadata.tta == "hflip"
+        self.network = exportable(model.network, model.preprocessing.image_size)
+        self.hflip = model.metadata.tta == "hflip"
         self.mean, self.std = normalization.mean, normalization.std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

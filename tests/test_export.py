@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fracture.errors import UserError
-from fracture.export import PARITY_LIMIT, export_onnx, parity
+from fracture.export import PARITY_LIMIT, AveragingMatrices, export_onnx, exportable, parity
 from fracture.imaging.filters import FilterStep
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds
@@ -71,3 +71,21 @@ def test_a_file_that_is_no_export_of_this_project_is_one_line(tmp_path):
     torch.onnx.export(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), str(bare), dynamo=False)
     with pytest.raises(UserError, match="not an ONNX model exported by this project"):
         OnnxModel.load(bare)
+
+
+@pytest.mark.parametrize("size_in, size_out", [((1, 1), (7, 7)), ((4, 4), (7, 7)), ((5, 3), (2, 2)), ((6, 6), (3, 3))])
+def test_averaging_matrices_pool_as_adaptive_average_pooling_does(size_in, size_out):
+    features = torch.randn(2, 3, *size_in)
+    expected = torch.nn.AdaptiveAvgPool2d(size_out)(features)
+    assert torch.allclose(AveragingMatrices(size_in, size_out)(features), expected, atol=1e-6)
+
+
+def test_a_pool_onnx_cannot_express_is_replaced_only_where_it_must_be():
+    network = _model("vgg16").network
+    replaced = exportable(network, 128)  # vgg16's 4 x 4 map into a 7 x 7 pool
+    assert isinstance(replaced.backbone.avgpool, AveragingMatrices)
+    assert isinstance(network.backbone.avgpool, torch.nn.AdaptiveAvgPool2d), "the model itself is left alone"
+    assert isinstance(exportable(network, 224).backbone.avgpool, torch.nn.AdaptiveAvgPool2d), "7 x 7 into 7 x 7"
+    images = torch.rand(2, 1, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(replaced(images), network.eval()(images), atol=1e-5)
