@@ -21,8 +21,10 @@ import onnx
 import torch
 from torch import nn
 
+from .errors import UserError
 from .inference.model import LoadedModel
 from .inference.onnx_model import INPUT, OUTPUT, OnnxModel, describe
+from .paths import MODEL
 from .storage import atomic_path
 
 OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's convolutional networks
@@ -113,9 +115,14 @@ def export_onnx(model: LoadedModel, path: Path) -> None:
     size = model.preprocessing.image_size
     wrapper = Probabilities(model).eval()
     with atomic_path(path) as temporary, torch.no_grad():
-        torch.onnx.export(wrapper, (torch.zeros(1, 1, size, size),), str(temporary), dynamo=False,
-                          opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
-                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+        try:
+            torch.onnx.export(wrapper, (torch.zeros(1, 1, size, size),), str(temporary), dynamo=False,
+                              opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
+                              dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+        except torch.onnx.OnnxExporterError as error:
+            raise UserError(f"export: {model.metadata.arch} at {size} px cannot be exported to ONNX opset {OPSET} "
+                            f"({str(error).splitlines()[0]}); the checkpoint {MODEL} is unaffected: use it, or "
+                            f"report the architecture") from None
         graph = onnx.load(str(temporary))
         for key, value in _description(model).items():
             graph.metadata_props.add(key=key, value=value)

@@ -89,3 +89,13 @@ def test_a_pool_onnx_cannot_express_is_replaced_only_where_it_must_be():
     images = torch.rand(2, 1, 128, 128)
     with torch.no_grad():
         assert torch.allclose(replaced(images), network.eval()(images), atol=1e-5)
+
+
+def test_a_network_onnx_cannot_express_is_one_line_and_leaves_no_file(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise torch.onnx.errors.UnsupportedOperatorError("aten::made_up", 17, 17)
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    with pytest.raises(UserError, match=r"^export: simple_cnn at 64 px cannot be exported to ONNX opset 17 \("):
+        export_onnx(_model("simple_cnn"), tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
