@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from torch import nn
 from .errors import UserError
 from .inference.model import LoadedModel
 from .inference.onnx_model import INPUT, OUTPUT, OnnxModel, describe
+from .inference.predictor import standardised, tta_probabilities
 from .paths import MODEL
 from .storage import atomic_path
 
@@ -80,17 +82,11 @@ class Probabilities(nn.Module):
 
     def __init__(self, model: LoadedModel):
         super().__init__()
-        normalization = model.preprocessing.normalization
         self.network = exportable(model.network, model.preprocessing.image_size)
-        self.hflip = model.metadata.tta == "hflip"
-        self.mean, self.std = normalization.mean, normalization.std
+        self.normalization, self.tta = model.preprocessing.normalization, model.metadata.tta
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        inputs = (images / 255.0 - self.mean) / self.std
-        probabilities = torch.softmax(self.network(inputs), dim=1)
-        if self.hflip:
-            probabilities = (probabilities + torch.softmax(self.network(inputs.flip(-1)), dim=1)) / 2
-        return probabilities
+        return tta_probabilities(self.network, standardised(images / 255.0, self.normalization), self.tta)
 
 
 def _description(model: LoadedModel) -> dict[str, str]:
@@ -114,20 +110,22 @@ def export_onnx(model: LoadedModel, path: Path) -> None:
     """Write the model to `path` as ONNX with a dynamic batch, described by its metadata, checked by onnx."""
     size = model.preprocessing.image_size
     wrapper = Probabilities(model).eval()
-    with atomic_path(path) as temporary, torch.no_grad():
-        try:
-            torch.onnx.export(wrapper, (torch.zeros(1, 1, size, size),), str(temporary), dynamo=False,
+    exported = io.BytesIO()  # traced in memory, then described and written once
+    try:
+        with torch.no_grad():
+            torch.onnx.export(wrapper, (torch.zeros(1, 1, size, size),), exported, dynamo=False,
                               opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
-        except torch.onnx.OnnxExporterError as error:
-            raise UserError(f"export: {model.metadata.arch} at {size} px cannot be exported to ONNX opset {OPSET} "
-                            f"({str(error).splitlines()[0]}); the checkpoint {MODEL} is unaffected: use it, or "
-                            f"report the architecture") from None
-        graph = onnx.load(str(temporary))
-        for key, value in _description(model).items():
-            graph.metadata_props.add(key=key, value=value)
-        graph.doc_string = f"fracture classifier ({model.metadata.arch}): {', '.join(model.classes)}"
-        onnx.checker.check_model(graph)
+    except torch.onnx.OnnxExporterError as error:
+        raise UserError(f"export: {model.metadata.arch} at {size} px cannot be exported to ONNX opset {OPSET} "
+                        f"({str(error).splitlines()[0]}); the checkpoint {MODEL} is unaffected: use it, or "
+                        f"report the architecture") from None
+    graph = onnx.load_from_string(exported.getvalue())
+    for key, value in _description(model).items():
+        graph.metadata_props.add(key=key, value=value)
+    graph.doc_string = f"fracture classifier ({model.metadata.arch}): {', '.join(model.classes)}"
+    onnx.checker.check_model(graph)
+    with atomic_path(path) as temporary:
         onnx.save(graph, str(temporary))
 
 

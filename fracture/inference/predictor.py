@@ -35,6 +35,13 @@ def standardised(batch: torch.Tensor, normalization: Normalization, channels_las
     return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
+def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str) -> torch.Tensor:
+    """Softmax probabilities of a standardised batch, averaged with its mirror image's for `hflip`; the ONNX
+    export traces this same function into its graph."""
+    views = [inputs, inputs.flip(-1)] if tta == "hflip" else [inputs]
+    return sum(torch.softmax(network(view).float(), dim=1) for view in views) / len(views)
+
+
 def model_input(images: torch.Tensor, normalization: Normalization, device: torch.device) -> torch.Tensor:
     """uint8 images as the model takes them on `device`."""
     return standardised(to_unit(images, device), normalization, channels_last=device.type == "cuda")
@@ -48,9 +55,7 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, normalization:
     cuda = device.type == "cuda"
     outputs = []
     for indices in batch_indices(len(images), batch_size):
-        inputs = model_input(images[indices], normalization, device)
-        views = [inputs, inputs.flip(-1)] if tta == "hflip" else [inputs]
         with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
-            probabilities = [torch.softmax(model(view).float(), dim=1) for view in views]
-        outputs.append((sum(probabilities) / len(probabilities)).cpu())
+            probabilities = tta_probabilities(model, model_input(images[indices], normalization, device), tta)
+        outputs.append(probabilities.cpu())
     return torch.cat(outputs)

@@ -21,6 +21,7 @@ from ..covariates import MIN_CASES
 from ..metrics import COLLAPSED_SPREAD
 from ..provenance import DATA_SOURCES, pretrained_weights
 from .external import what_differs
+from .numbers import fmt_ci
 from .subgroups import TOO_SMALL
 
 SCHEMA = Path(__file__).with_name("model_card.schema.json")
@@ -186,11 +187,8 @@ def model_card(params: dict, outputs, external: dict[str, dict]) -> dict:
 
 
 def _interval(scores: dict | None, key: str) -> str:
-    if not scores or key not in scores or scores[key]["value"] is None:
-        return "n/a"
-    value = scores[key]
-    return f"{value['value']:.3f}" + (f" [{value['low']:.3f}, {value['high']:.3f}]" if value["low"] is not None
-                                      else "")
+    estimate = (scores or {}).get(key) or {}
+    return fmt_ci(estimate.get("value"), estimate.get("low"), estimate.get("high"))
 
 
 def _metric_lines(scores: dict | None, label: str, unit: str = "images") -> list[str]:
@@ -244,8 +242,7 @@ def card_markdown(card: dict) -> str:
     annotated = (test["localisation"] or {}).get("annotated") or {}
     if annotated.get("images"):
         lines.append(f"- Pointing game ({annotated['images']} annotated fractured test images): "
-                     f"{annotated['hit']['value']:.3f} [{annotated['hit']['low']:.3f}, {annotated['hit']['high']:.3f}]"
-                     f"; a centred map: {annotated['chance_hit']['value']:.3f}")
+                     f"{_interval(annotated, 'hit')}; a centred map: {annotated['chance_hit']['value']:.3f}")
     if test["without_shortcuts"]:
         lines += _metric_lines(test["without_shortcuts"]["image"], f"Test, {test['without_shortcuts']['restriction']}")
     for entry in card["quantitative_analyses"]["external"]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..covariates import MIN_CASES
 from ..storage import read_json
 from .document import Block, Heading, Paragraph, Table
-from .numbers import fmt, with_ci
+from .numbers import fmt, fmt_ci, with_ci
 from .subgroups import TOO_SMALL
 
 PREVALENCE_GAP = 0.05  # absolute difference in the share of fractured images worth a sentence
@@ -94,8 +94,8 @@ def _set_blocks(name: str, metrics: dict, evaluation: dict, test_counts: dict) -
     annotated = (metrics.get("localisation") or {}).get("annotated") or {}
     if annotated.get("images"):
         hit, chance = annotated["hit"], annotated["chance_hit"]
-        notes.append(f"Pointing game on its {annotated['images']} annotated fractured images: {fmt(hit['value'])} "
-                     f"[{fmt(hit['low'])}, {fmt(hit['high'])}]; a centred map scores {fmt(chance['value'])}.")
+        notes.append(f"Pointing game on its {annotated['images']} annotated fractured images: "
+                     f"{fmt_ci(hit['value'], hit['low'], hit['high'])}; a centred map scores {fmt(chance['value'])}.")
     return blocks + ([Paragraph(" ".join(notes))] if notes else [])
 
 
