@@ -23,7 +23,7 @@ KNOWN_PARAMS = {
     "data": {"source": _, "path": _, "url": _, "checksum": _, "cache_dir": _, "retries": _, "max_unpacked_gb": _,
              "synthetic": {"patients": _, "image_size": _, "abnormal_fraction": _, "valid_fraction": _}},
     "filter": {"regions": _, "min_size": _, "min_std": _},
-    "split": {"val_fraction": _, "test_fraction": _, "official_test": _, "shortcut_auc": _},
+    "split": {"val_fraction": _, "test_fraction": _, "official_test": _, "shortcut_auc": _, "folds": _, "fold": _},
     "enhance": {"filters": _, "image_size": _, "fit": _, "score_images": _, "montage_images": _,
                 "clahe": {"clip_limit": _, "tile_grid": _},
                 "bilateral": {"diameter": _, "sigma_color": _, "sigma_space": _},

@@ -5,10 +5,17 @@ follow-up of a patient can be learned in training and scored in test. Where a
 source has an official test set (MURA's `valid`), it is kept as the test
 split. The result is checked, not trusted: a patient, study or identical image
 in two splits stops the stage.
+
+With `split.folds: K` the groups are dealt once into K folds (the deal
+depends on the data, the seed and K only, never on `split.fold`), fold
+`split.fold` is the test split and validation is dealt from the rest. Run
+every fold and each image is tested exactly once, by a model that never saw
+its group: `compare` pools the K test splits into one out-of-fold result.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +36,8 @@ class SplitConfig:
     official_test: bool
     shortcut_auc: float  # a covariate whose levels alone reach this training AUC is named a possible shortcut
     seed: int
+    folds: int = 0  # 0: one split; K >= 2: grouped K-fold cross-validation
+    fold: int = 0  # with folds: the fold tested
 
 
 def split_config(params: dict) -> SplitConfig:
@@ -39,9 +48,19 @@ def split_config(params: dict) -> SplitConfig:
         official_test=section.boolean("official_test"),
         shortcut_auc=section.number("shortcut_auc", minimum=0.5, maximum=1.0),
         seed=seed(params),
+        folds=section.integer("folds", minimum=0, maximum=100),
+        fold=section.integer("fold", minimum=0),
     )
     if config.val_fraction + config.test_fraction >= 1:
         raise section.fail("val_fraction", "split.val_fraction + split.test_fraction must be below 1")
+    if config.folds == 1:
+        raise section.fail("folds", "0 (one train/val/test split) or 2 or more folds")
+    if config.fold >= max(config.folds, 1):
+        raise section.fail("fold", f"a fold number from 0 to {config.folds - 1}" if config.folds
+                           else "0 (split.fold picks the tested fold only when split.folds is 2 or more)")
+    if config.folds and config.val_fraction + 1 / config.folds >= 1:
+        raise section.fail("val_fraction", f"below {1 - 1 / config.folds:g}: with {config.folds} folds "
+                           f"a fold is the test split and validation is dealt from the rest")
     return config
 
 
@@ -57,8 +76,8 @@ def _patient_table(manifest: pd.DataFrame) -> pd.DataFrame:
     return table.sort_index()
 
 
-def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_seed: int) -> pd.Series:
-    """Deal patients, stratum by stratum, to the split that keeps every share closest to its target.
+def _assign_patients(patients: pd.DataFrame, shares: dict[str, float], rng_seed: int) -> pd.Series:
+    """Deal patients, stratum by stratum, to the part (split or fold) that keeps every share closest to its target.
 
     The shares tracked are, per label, of images, of studies and of patients,
     and per stratum of images. Balancing patients as well as images keeps the
@@ -67,9 +86,9 @@ def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_se
     unlike the test. Within a stratum the biggest patients are dealt first (in
     seeded random order among equals), while the small ones can still even out.
     """
-    names = ["train", *fractions]
-    targets = np.array([1.0 - sum(fractions.values()), *fractions.values()])
-    assignment = pd.Series("train", index=patients.index, dtype=object)
+    names = list(shares)
+    targets = np.array(list(shares.values()))
+    assignment = pd.Series(names[0], index=patients.index, dtype=object)
     dealt = {label: np.zeros((3, len(names))) for label in (False, True)}  # images, studies, patients
     for number, ((_, abnormal), stratum) in enumerate(patients.groupby(["region", "abnormal"], sort=True)):
         shuffled = stratum.iloc[np.random.default_rng([rng_seed, number]).permutation(len(stratum))]
@@ -92,23 +111,58 @@ def _assign_patients(patients: pd.DataFrame, fractions: dict[str, float], rng_se
     return assignment
 
 
+def _with_train(fractions: dict[str, float]) -> dict[str, float]:
+    return {"train": 1.0 - sum(fractions.values()), **fractions}
+
+
 def uses_official_test(manifest: pd.DataFrame, config: SplitConfig) -> bool:
-    """Whether the source's own test set becomes the test split."""
-    return config.official_test and bool(manifest["source_split"].isin(OFFICIAL_TEST_SPLITS).any())
+    """Whether the source's own test set becomes the test split (never under cross-validation)."""
+    return (config.official_test and not config.folds
+            and bool(manifest["source_split"].isin(OFFICIAL_TEST_SPLITS).any()))
+
+
+def assign_folds(manifest: pd.DataFrame, config: SplitConfig) -> pd.Series:
+    """The fold of every row: groups dealt into `folds` equal, stratified parts, the same for every `fold`."""
+    shares = {str(number): 1 / config.folds for number in range(config.folds)}
+    by_patient = _assign_patients(_patient_table(manifest), shares, config.seed).astype(int)
+    return manifest["patient_id"].map(by_patient)
+
+
+def fold_assignment_digest(manifest: pd.DataFrame, folds: pd.Series) -> str:
+    """A fingerprint of which image is in which fold: folds of one deal share it, and only they may be pooled."""
+    lines = sorted(f"{image}\t{patient}\t{fold}\n" for image, patient, fold
+                   in zip(manifest["image_id"], manifest["patient_id"], folds))
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.Series:
     """The split of every row."""
     official = manifest["source_split"].isin(OFFICIAL_TEST_SPLITS)
-    if uses_official_test(manifest, config):
+    if config.folds:
+        tested = assign_folds(manifest, config) == config.fold
+        test_patients = set(manifest.loc[tested, "patient_id"])
+        val_share = config.val_fraction / (1 - 1 / config.folds)
+    elif uses_official_test(manifest, config):
         test_patients = set(manifest.loc[official, "patient_id"])
-        rest = manifest[~manifest["patient_id"].isin(test_patients)]
-        by_patient = _assign_patients(_patient_table(rest), {"val": config.val_fraction}, config.seed)
-        by_patient = pd.concat([by_patient, pd.Series("test", index=sorted(test_patients), dtype=object)])
+        val_share = config.val_fraction
     else:
         fractions = {"test": config.test_fraction, "val": config.val_fraction}
-        by_patient = _assign_patients(_patient_table(manifest), fractions, config.seed)
+        return manifest["patient_id"].map(_assign_patients(_patient_table(manifest), _with_train(fractions),
+                                                           config.seed))
+    rest = manifest[~manifest["patient_id"].isin(test_patients)]
+    by_patient = _assign_patients(_patient_table(rest), _with_train({"val": val_share}), config.seed)
+    by_patient = pd.concat([by_patient, pd.Series("test", index=sorted(test_patients), dtype=object)])
     return manifest["patient_id"].map(by_patient)
+
+
+def cross_validation_summary(manifest: pd.DataFrame, config: SplitConfig) -> dict | None:
+    """split.json's record of the fold deal, which `compare` checks before it pools folds."""
+    if not config.folds:
+        return None
+    folds = assign_folds(manifest, config)
+    return {"folds": config.folds, "fold": config.fold, "images": int(len(manifest)),
+            "fold_images": [int((folds == number).sum()) for number in range(config.folds)],
+            "assignment_sha256": fold_assignment_digest(manifest, folds)}
 
 
 def leakage(manifest: pd.DataFrame) -> dict:

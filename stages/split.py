@@ -8,11 +8,18 @@ from fracture.manifest import read_manifest, write_manifest
 from fracture.params import load_params
 from fracture.paths import FILTERED, SPLIT_DATA, SPLIT_REPORT
 from fracture.shortcuts import findings, shortcut_check
-from fracture.splitting import assign_splits, check_split, count_table, split_config, split_report, uses_official_test
+from fracture.splitting import (
+    assign_splits,
+    check_split,
+    count_table,
+    cross_validation_summary,
+    split_config,
+    split_report,
+    uses_official_test,
+)
 from fracture.storage import write_json
 
 log = logging.getLogger("stages.split")
-
 
 
 def main() -> None:
@@ -22,6 +29,8 @@ def main() -> None:
     found = check_split(manifest)
     report = split_report(manifest, found, uses_official_test(manifest, config))
     report["shortcuts"] = shortcut_check(manifest, config.shortcut_auc, config.seed)
+    if config.folds:
+        report["cross_validation"] = cross_validation_summary(manifest, config)
     write_manifest(manifest, SPLIT_DATA / "manifest.csv")
     write_json(SPLIT_REPORT, report)
     log.info(f"split: grouped by {report['grouping']['description']}\n{count_table(report)}")

@@ -3,7 +3,16 @@ import pandas as pd
 import pytest
 
 from fracture.errors import UserError
-from fracture.splitting import SplitConfig, assign_splits, check_split, leakage, split_report
+from fracture.splitting import (
+    SplitConfig,
+    assign_folds,
+    assign_splits,
+    check_split,
+    cross_validation_summary,
+    leakage,
+    split_config,
+    split_report,
+)
 
 
 def _manifest(patients=60, official_test=0, regions=("wrist",), seed=0):
@@ -105,3 +114,63 @@ def test_patients_of_skewed_sizes_give_every_split_the_same_images_and_studies_p
     assert shares["test"] == pytest.approx(0.15, abs=0.02) and shares["val"] == pytest.approx(0.2, abs=0.02)
     for split, rows in manifest.groupby("split"):
         assert rows["label"].mean() == pytest.approx(manifest["label"].mean(), abs=0.03), f"{split} is stratified"
+
+
+def _fold_config(fold, folds=5, seed=1, official_test=True):
+    return SplitConfig(0.2, 0.15, official_test, shortcut_auc=0.55, seed=seed, folds=folds, fold=fold)
+
+
+def test_folds_test_every_image_exactly_once_and_no_group_crosses_train_and_test():
+    manifest = _skewed_manifest(seed=4)
+    manifest.loc[manifest["patient_id"].isin(["p1", "p2", "p3"]), "source_split"] = "valid"  # ignored under folds
+    tested = []
+    for fold in range(5):
+        split = assign_splits(manifest, _fold_config(fold))
+        check_split(manifest.assign(split=split))  # no patient, study or identical image in two splits
+        test_groups = set(manifest.loc[split == "test", "patient_id"])
+        assert test_groups.isdisjoint(manifest.loc[split != "test", "patient_id"])
+        assert {"train", "val", "test"} == set(split)
+        tested.append(manifest.loc[split == "test", "image_id"])
+        shares = split.value_counts(normalize=True)
+        assert shares["test"] == pytest.approx(0.2, abs=0.02) and shares["val"] == pytest.approx(0.2, abs=0.02)
+    pooled = pd.concat(tested)
+    assert pooled.is_unique and set(pooled) == set(manifest["image_id"])
+
+
+def test_the_fold_deal_depends_on_the_seed_and_fold_count_but_not_on_the_fold_tested():
+    manifest = _skewed_manifest(seed=5)
+    summaries = [cross_validation_summary(manifest, _fold_config(fold)) for fold in range(3)]
+    assert len({summary["assignment_sha256"] for summary in summaries}) == 1
+    assert [summary["fold"] for summary in summaries] == [0, 1, 2]
+    assert sum(summaries[0]["fold_images"]) == summaries[0]["images"] == len(manifest)
+    assert cross_validation_summary(manifest, _fold_config(0, seed=2))["assignment_sha256"] != \
+        summaries[0]["assignment_sha256"]
+    assert cross_validation_summary(manifest, _fold_config(0, folds=4))["assignment_sha256"] != \
+        summaries[0]["assignment_sha256"]
+    assert cross_validation_summary(manifest, CONFIG) is None
+    folds = assign_folds(manifest, _fold_config(0))
+    assert folds.equals(assign_folds(manifest, _fold_config(0)))
+    for _, rows in manifest.assign(fold=folds).groupby("fold"):
+        assert rows["label"].mean() == pytest.approx(manifest["label"].mean(), abs=0.03), "folds are stratified"
+
+
+def _params(**split):
+    return {"base": {"seed": 1}, "split": {"val_fraction": 0.2, "test_fraction": 0.15, "official_test": True,
+                                           "shortcut_auc": 0.55, "folds": 0, "fold": 0} | split}
+
+
+@pytest.mark.parametrize("split, message", [
+    ({"folds": 1}, r"split\.folds.*2 or more"),
+    ({"folds": 5, "fold": 5}, r"split\.fold.*0 to 4"),
+    ({"fold": 2}, r"split\.fold.*only when split\.folds"),
+    ({"folds": 2, "val_fraction": 0.5}, r"split\.val_fraction.*2 folds"),
+    ({"folds": -1}, r"split\.folds"),
+])
+def test_bad_fold_params_are_one_line_naming_the_key(split, message):
+    with pytest.raises(UserError, match=message) as caught:
+        split_config(_params(**split))
+    assert "\n" not in str(caught.value)
+
+
+def test_fold_params_are_read():
+    assert split_config(_params(folds=5, fold=3)) == _fold_config(3)
