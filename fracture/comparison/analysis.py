@@ -1,10 +1,12 @@
 """The comparison itself: one row per experiment, seed groups and their ensembles, paired differences.
 
 Everything is computed from the experiments' own test predictions at their
-own frozen thresholds. Experiments that differ only in `train.seed` are
-repeats of one recipe: their spread is the run-to-run noise, and the mean of
-their probabilities is an ensemble, scored as one more model with thresholds
-chosen on the ensemble's validation probabilities.
+own frozen thresholds. Experiments that differ only in `split.fold` are the
+folds of a cross-validation, pooled first into one out-of-fold result per
+recipe (`folds`). Experiments that differ only in `train.seed` are repeats
+of one recipe: their spread is the run-to-run noise, and the mean of their
+probabilities is an ensemble, scored as one more model with thresholds chosen
+on the ensemble's validation probabilities (fold by fold, then pooled).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import pandas as pd
 
 from ..errors import UserError
 from ..evaluation import EvaluateConfig, Task, predictions_frame, split_metrics
-from ..metrics import group_resamples, study_level, validation_thresholds
+from ..metrics import group_resamples, patient_bootstrap, roc_auc, study_level, validation_thresholds
 from .estimates import table_estimates
 from .experiments import Experiment
+from .folds import pool, pool_folds
 from .paired import clustered_mcnemar, holm, paired_auc_differences
 
 SEED_PARAM = "train.seed"
@@ -79,6 +82,11 @@ def seed_groups(experiments: list[Experiment]) -> list[list[Experiment]]:
 def ensemble(members: list[Experiment], config: CompareConfig) -> Experiment:
     """The members' mean probability as one model, thresholds chosen on its validation probabilities."""
     first = members[0]
+    if first.folds:
+        per_fold = [ensemble([member.folds[number] for member in members], config)
+                    for number in range(len(first.folds))]
+        return pool(per_fold, config.resamples, config.seed, config.level,
+                    name=f"ensemble of {', '.join(member.name for member in members)}")
     frames = [member.predictions.set_index("image_id") for member in members]
     probability = sum(frame["probability"] for frame in frames) / len(frames)
     own = ["probability", "predicted"] + [column for column in frames[0].columns if column.startswith("cam_")]
@@ -96,7 +104,8 @@ def ensemble(members: list[Experiment], config: CompareConfig) -> Experiment:
                   "threshold_method": method, "test": metrics}
     name = f"ensemble of {', '.join(member.name for member in members)}"
     seeds = [member.params.get(SEED_PARAM) for member in members]
-    return Experiment(name, "", first.params | {SEED_PARAM: seeds}, {}, evaluation, predictions, first.grouping)
+    return Experiment(name, "", first.params | {SEED_PARAM: seeds}, {}, evaluation, predictions, first.grouping,
+                      first.cross_validation)
 
 
 def _estimate(scores: dict, key: str) -> dict | None:
@@ -180,6 +189,33 @@ def paired_differences(models: list[Experiment], reference: Experiment, config: 
     return results
 
 
+def region_differences(models: list[Experiment], reference: Experiment, config: CompareConfig) -> list[dict]:
+    """Per body region of the test set with both classes: each model's image AUC with its interval, and its paired
+    difference from the reference on that region's images. Descriptive: outside the Holm family."""
+    frames = {model.name: _scores_by_level(model, "image") for model in models}
+    base = frames[reference.name]
+    if base["region"].nunique() < 2:
+        return []
+    results = []
+    for region, rows in base.groupby("region", sort=True):
+        labels, groups = rows["label"].to_numpy(), rows["patient_id"].to_numpy()
+        if len(set(labels)) < 2:
+            continue
+        scores = {name: frame["probability"].to_numpy()[rows.index] for name, frame in frames.items()}
+        aucs = {}
+        for name, values in scores.items():
+            interval = patient_bootstrap(groups, lambda draw, values=values: {"auc": roc_auc(labels[draw],
+                                                                                             values[draw])},
+                                         config.resamples, config.seed, config.level).get("auc", [None, None])
+            aucs[name] = {"value": roc_auc(labels, values), "low": interval[0], "high": interval[1]}
+        draws = group_resamples(groups, config.resamples, config.seed)
+        differences = paired_auc_differences(labels, scores, reference.name, draws, config.level)
+        results.append({"region": region, "images": len(rows), "abnormal": int(labels.sum()),
+                        "groups": int(len(set(groups))), "auc": aucs,
+                        "differences": {name: vars(difference) for name, difference in differences.items()}})
+    return results
+
+
 def paired_hits(reference: pd.DataFrame, other: pd.DataFrame, config: CompareConfig):
     """The change in pointing-game hit rate on the images both models' Grad-CAM was scored on, by the clustered
     McNemar test: a hit is a paired yes/no per image, like a correct call."""
@@ -207,9 +243,20 @@ def flag_within_seed_spread(differences: list[dict], groups: list[dict]) -> None
                 abs(result[metric]["difference"]) < spread)
 
 
+def _pooled_folds(reference: Experiment) -> dict | None:
+    if not reference.folds:
+        return None
+    deal = reference.cross_validation
+    return {"folds": deal["folds"], "images": deal["images"], "fold_images": deal["fold_images"],
+            "assignment_sha256": deal["assignment_sha256"]}
+
+
 def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple[dict, list[Experiment]]:
     """The whole comparison as one JSON-able dict (rows, seed groups, paired differences, settings), and the
-    models in the order of its rows: the experiments, then the ensembles of their seed groups."""
+    models in the order of its rows: the experiments (the folds of a recipe pooled into one), then the
+    ensembles of their seed groups."""
+    config = CompareConfig.of(experiments[0])
+    experiments = pool_folds(experiments, config.resamples, config.seed, config.level)
     check_same_test_set(experiments)
     names = [experiment.name for experiment in experiments]
     if baseline is not None and baseline not in names:
@@ -232,6 +279,8 @@ def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple
     comparison = {"reference": reference.name, "rows": rows,
             "seed_groups": summaries,
             "differences": differences,
+            "regions": region_differences(experiments + ensembles, reference, config),
+            "cross_validation": _pooled_folds(reference),
             "settings": {"resamples": config.resamples, "ci_level": config.level, "seed": config.seed,
                          "calibration_bins": config.calibration_bins,
                          "test_images": len(test), "test_abnormal": int(test["label"].sum()),

@@ -113,6 +113,35 @@ def _pointing_table(comparison: dict) -> list[Block]:
             Table(["experiment", "Δ pointing game [CI]", "p", "p (Holm)", comparison["settings"]["unit"]], rows)]
 
 
+def _region_table(comparison: dict) -> list[Block]:
+    if not comparison.get("regions"):
+        return []
+    reference = comparison["reference"]
+    rows = [[region["region"], f"{region['images']} ({region['abnormal']})", str(region["groups"]), name,
+             _interval(auc), "" if name == reference else _difference(region["differences"][name]),
+             "" if name == reference else _p(region["differences"][name]["p_value"])]
+            for region in comparison["regions"] for name, auc in region["auc"].items()]
+    return [Heading("Per body region"),
+            Paragraph(f"Image AUC on each region's test images, with its interval over that region's "
+                      f"{comparison['settings']['unit']}, and Δ AUC against {reference} on the same images with the "
+                      f"paired bootstrap above. These are descriptive: they are not in the Holm family, and an "
+                      f"interval resting on few abnormal images (in brackets) is wide."),
+            Table(["region", "images (abnormal)", comparison["settings"]["unit"], "experiment", "AUC [CI]",
+                   f"Δ AUC vs {reference} [CI]", "p"], rows)]
+
+
+def _pooling_note(comparison: dict) -> list[Block]:
+    folds = comparison.get("cross_validation")
+    if not folds:
+        return []
+    return [Paragraph(f"Cross-validated: each experiment above pools the test splits of its {folds['folds']} folds "
+                      f"(fold sizes {', '.join(map(str, folds['fold_images']))}; one deal of the "
+                      f"{folds['images']} images, fingerprint {folds['assignment_sha256'][:12]}), so every image "
+                      f"was tested once, by a model that never saw its group. Sensitivity and specificity use each "
+                      f"fold's own frozen threshold; the AUC ranks the pooled out-of-fold probabilities. "
+                      f"\"train min\" is the sum over the folds. Study-level figures are not pooled.")]
+
+
 def _figures(comparison: dict, models: list[Experiment], folder: Path) -> list[Block]:
     curves = {}
     for model, row in zip(models, comparison["rows"]):
@@ -150,6 +179,7 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                   f"is the test AUC without the films of the shortcuts that the split stage named on the training "
                   f"split (their run reports list them), and the pointing game is the share of annotated "
                   f"fractured test films whose fracture-class Grad-CAM peaks inside an annotator's box."),
+        *_pooling_note(comparison),
         Heading("Experiments"),
         _experiment_table(comparison),
     ]
@@ -179,7 +209,7 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                          f"equal-width bins), not the top-label ECE of Guo et al.")]
     for level_name in settings["levels"]:
         blocks += [Heading(f"Per {level_name}", 3), _difference_table(comparison, level_name)]
-    return blocks + _pointing_table(comparison) + _figures(comparison, models, folder)
+    return blocks + _pointing_table(comparison) + _region_table(comparison) + _figures(comparison, models, folder)
 
 
 def write_comparison(comparison: dict, models: list[Experiment], folder: Path) -> None:

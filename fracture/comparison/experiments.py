@@ -36,6 +36,8 @@ class Experiment:
     evaluation: dict  # reports/eval/metrics.json
     predictions: pd.DataFrame  # reports/eval/predictions.csv: validation and test rows
     grouping: dict  # reports/split.json's: the unit the bootstrap resamples
+    cross_validation: dict | None = None  # reports/split.json's fold deal, for a fold of a cross-validation
+    folds: tuple["Experiment", ...] = ()  # a pooled cross-validation: its fold runs, in fold order
 
     def test(self) -> pd.DataFrame:
         return self.predictions[self.predictions["split"] == "test"].reset_index(drop=True)
@@ -79,7 +81,7 @@ def load_experiment(name: str, rev: str) -> Experiment:
         params = flatten(dvc.api.params_show(rev=name))
         train = json.loads(dvc.api.read(TRAIN_METRICS, rev=name))
         evaluation = json.loads(dvc.api.read(EVAL_METRICS, rev=name))
-        grouping = json.loads(dvc.api.read(SPLIT_SUMMARY, rev=name))["grouping"]
+        split = json.loads(dvc.api.read(SPLIT_SUMMARY, rev=name))
         predictions = pd.read_csv(io.StringIO(dvc.api.read(PREDICTIONS, rev=name)),
                                   dtype={"image_id": str, "patient_id": str, "study_id": str})
     except FileNotFoundError as error:
@@ -88,5 +90,6 @@ def load_experiment(name: str, rev: str) -> Experiment:
     if evaluation.get("task") != "fracture":
         raise UserError(f"compare: experiment {name} was trained for model.task={evaluation.get('task')}; "
                         f"compare scores fracture detection only")
-    return Experiment(name, rev, params, train, evaluation, predictions, grouping)
+    return Experiment(name, rev, params, train, evaluation, predictions, split["grouping"],
+                      split.get("cross_validation"))
 

@@ -1,0 +1,108 @@
+"""The folds of a cross-validation pooled into one out-of-fold result per recipe.
+
+Experiments whose params differ only in `split.fold` are the folds of one
+recipe. Pooled, every image is tested exactly once, each by the model that
+never saw its group, so the recipe is scored on the whole data set rather than
+on one test split. Each fold keeps its own frozen thresholds for sensitivity
+and specificity; the AUC ranks the pooled probabilities of the K models, the
+usual out-of-fold estimate (it also pays for any difference in scale between
+the folds' models). Folds are pooled only if they come from one deal (the
+same data, seed and K), all K are there, and their test splits partition the
+data; anything else is refused in one line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..metrics import patient_bootstrap, roc_auc
+from .experiments import Experiment
+
+FOLD_PARAM = "split.fold"
+POOLED = "all"  # the value of split.fold in a pooled result's params
+
+
+def _recipe(experiment: Experiment) -> str:
+    return repr(sorted((key, repr(value)) for key, value in experiment.params.items() if key != FOLD_PARAM))
+
+
+def _stem(names: list[str]) -> str:
+    """cv-base-f0, cv-base-f1 ... -> cv-base; otherwise the names themselves."""
+    stems = {re.sub(r"-f\d+$", "", name) for name in names}
+    return stems.pop() if len(stems) == 1 and not any(stem in names for stem in stems) else \
+        f"folds of {', '.join(names)}"
+
+
+def image_scores(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict:
+    """AUC, and sensitivity and specificity at each row's own frozen decision, with intervals over groups."""
+    labels, predicted = test["label"].to_numpy(), test["predicted"].to_numpy()
+    probabilities = test["probability"].to_numpy()
+
+    def scores(rows: np.ndarray) -> dict:
+        positive = labels[rows] == 1
+        values = {"auc": roc_auc(labels[rows], probabilities[rows])}
+        if positive.any():
+            values["sensitivity"] = float(predicted[rows][positive].mean())
+        if (~positive).any():
+            values["specificity"] = float(1 - predicted[rows][~positive].mean())
+        return {key: value for key, value in values.items() if value is not None}
+
+    result = scores(np.arange(len(test)))
+    result["ci"] = {key: {"low": low, "high": high}
+                    for key, (low, high) in patient_bootstrap(test["patient_id"].to_numpy(), scores, resamples,
+                                                              seed, level).items()}
+    return result
+
+
+def _check_pool(folds: list[Experiment]) -> None:
+    names = ", ".join(fold.name for fold in folds)
+    deals = {fold.cross_validation["assignment_sha256"] if fold.cross_validation else None for fold in folds}
+    if None in deals or len(deals) > 1:
+        raise UserError(f"compare: {names} differ only in split.fold but not all come from one fold deal "
+                        f"(split.folds, data and base.seed); run every fold with the same params")
+    expected = folds[0].cross_validation["folds"]
+    numbers = sorted(fold.cross_validation["fold"] for fold in folds)
+    if numbers != list(range(expected)):
+        missing = sorted(set(range(expected)) - set(numbers))
+        raise UserError(f"compare: {names} are folds {numbers} of {expected}"
+                        f"{f'; fold(s) {missing} missing' if missing else '; a fold is repeated'}: "
+                        f"run `dvc exp run -S split.folds={expected} -S split.fold=N` for each, or compare fewer")
+
+
+def pool(folds: list[Experiment], resamples: int, seed: int, level: float, name: str | None = None) -> Experiment:
+    """The K folds as one experiment whose test predictions are every image's out-of-fold prediction."""
+    _check_pool(folds)
+    ordered = sorted(folds, key=lambda fold: fold.cross_validation["fold"])
+    test = pd.concat([fold.test().assign(fold=fold.cross_validation["fold"]) for fold in ordered],
+                     ignore_index=True)
+    images = ordered[0].cross_validation["images"]
+    if not test["image_id"].is_unique or len(test) != images:
+        raise UserError(f"compare: the test splits of {', '.join(fold.name for fold in ordered)} hold "
+                        f"{test['image_id'].nunique()} distinct of {len(test)} rows, not the {images} images "
+                        f"of the fold deal once each; run the folds again from one commit")
+    evaluation = {"task": "fracture", "threshold": None, "study_threshold": None, "has_studies": False,
+                  "threshold_method": ordered[0].evaluation.get("threshold_method"),
+                  "target_sensitivity": ordered[0].evaluation.get("target_sensitivity"),
+                  "test": {"image": image_scores(test, resamples, seed, level)}}
+    seconds = [fold.train.get("train_seconds") for fold in ordered]
+    train = {"train_seconds": sum(seconds) if None not in seconds else None, "best_epoch": None}
+    params = ordered[0].params | {FOLD_PARAM: POOLED}
+    return Experiment(name or _stem([fold.name for fold in ordered]), "", params, train, evaluation, test,
+                      ordered[0].grouping, ordered[0].cross_validation | {"fold": POOLED}, tuple(ordered))
+
+
+def pool_folds(experiments: list[Experiment], resamples: int, seed: int, level: float) -> list[Experiment]:
+    """The experiments with the folds of each cross-validated recipe replaced by their pooled result; a recipe
+    with one fold among them stays a single experiment, comparable with others run on the same fold."""
+    recipes: dict[str, list[Experiment]] = {}
+    for experiment in experiments:
+        if experiment.cross_validation:
+            recipes.setdefault(_recipe(experiment), []).append(experiment)
+    recipes = {key: members for key, members in recipes.items() if len(members) > 1}
+    pooled = {id(members[0]): pool(members, resamples, seed, level) for members in recipes.values()}
+    folded = {id(member) for members in recipes.values() for member in members[1:]}
+    return [pooled.get(id(experiment), experiment) for experiment in experiments if id(experiment) not in folded]

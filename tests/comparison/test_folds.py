@@ -1,0 +1,112 @@
+"""Cross-validation folds pooled by compare: every image tested once, refusals, pooled seeds and regions."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fracture.comparison.analysis import compare
+from fracture.comparison.folds import pool_folds
+from fracture.errors import UserError
+from fracture.metrics import roc_auc
+from fracture.splitting import SplitConfig, assign_splits, check_split, cross_validation_summary
+
+from .test_analysis import _experiment
+
+FOLDS = 3
+
+
+def _manifest(patients=90, seed=0) -> pd.DataFrame:
+    """Patients with one to three films, wrist or hand, labels by patient."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for patient in range(patients):
+        label = int(rng.random() < 0.4)
+        for view in range(int(rng.integers(1, 4))):
+            rows.append({"image_id": f"p{patient}/v{view}", "path": f"p{patient}/v{view}.png",
+                         "patient_id": f"p{patient}", "study_id": f"p{patient}/s1", "sha256": f"p{patient}/v{view}",
+                         "region": ("wrist", "hand")[patient % 2], "label": label, "source_split": "train"})
+    return pd.DataFrame(rows)
+
+
+def _folds(name, signal, manifest, seed=1, params=None, folds=FOLDS):
+    """One recipe's fold runs, each scored on its own fold's validation and test images, as evaluate would."""
+    runs = []
+    for fold in range(folds):
+        config = SplitConfig(0.2, 0.15, True, shortcut_auc=0.55, seed=seed, folds=folds, fold=fold)
+        split = manifest.assign(split=assign_splits(manifest, config))
+        check_split(split)
+        rows = split[split["split"] != "train"].reset_index(drop=True)
+        run = _experiment(f"{name}-f{fold}", signal, (params or {}) | {"split.folds": folds, "split.fold": fold,
+                                                                       "base.seed": seed}, seed=fold, rows=rows)
+        runs.append(dataclasses.replace(run, cross_validation=cross_validation_summary(manifest, config)))
+    return runs
+
+
+def test_pooled_folds_test_every_image_exactly_once_each_by_its_own_folds_model():
+    manifest = _manifest()
+    runs = _folds("cv-a", 0.5, manifest)
+    (pooled,) = pool_folds(runs, 200, 0, 0.95)
+    test = pooled.test()
+    assert pooled.name == "cv-a" and pooled.params["split.fold"] == "all"
+    assert test["image_id"].is_unique and set(test["image_id"]) == set(manifest["image_id"])
+    for run in runs:
+        number = run.cross_validation["fold"]
+        assert set(test.loc[test["fold"] == number, "image_id"]) == set(run.test()["image_id"])
+    assert pooled.evaluation["test"]["image"]["auc"] == pytest.approx(roc_auc(test["label"], test["probability"]))
+    ci = pooled.evaluation["test"]["image"]["ci"]["auc"]
+    assert ci["low"] < pooled.evaluation["test"]["image"]["auc"] < ci["high"]
+    assert pooled.train["train_seconds"] == pytest.approx(60.0 * FOLDS)
+
+
+def test_compare_pools_each_recipe_and_pairs_them_on_all_images_overall_and_per_region(tmp_path):
+    manifest = _manifest()
+    runs = _folds("cv-a", 0.6, manifest) + _folds("cv-b", 1.2, manifest, params={"model.arch": "resnet18"})
+    comparison, models = compare(runs, baseline="cv-a")
+    assert [row["name"] for row in comparison["rows"]] == ["cv-a", "cv-b"]
+    assert comparison["settings"]["test_images"] == len(manifest)
+    assert comparison["cross_validation"]["folds"] == FOLDS
+    (difference,) = [result for result in comparison["differences"] if result["level"] == "image"]
+    assert difference["auc"]["difference"] > 0 and difference["auc"]["low"] < difference["auc"]["high"]
+    regions = {region["region"]: region for region in comparison["regions"]}
+    assert set(regions) == {"hand", "wrist"}
+    assert sum(region["images"] for region in regions.values()) == len(manifest)
+    hand = regions["hand"]["differences"]["cv-b"]
+    assert hand["low"] <= hand["difference"] <= hand["high"]
+    from fracture.comparison.document import write_comparison
+    write_comparison(comparison, models, tmp_path)
+    text = (tmp_path / "compare.md").read_text()
+    assert "pools the test splits of its 3 folds" in text and "Per body region" in text
+
+
+def test_seeds_of_a_cross_validated_recipe_ensemble_fold_by_fold_then_pool():
+    manifest = _manifest()
+    runs = _folds("cv-a", 0.8, manifest) + _folds("cv-s2", 0.8, manifest, params={"train.seed": 2})
+    comparison, models = compare(runs)
+    ensembles = [row for row in comparison["rows"] if row.get("ensemble")]
+    assert len(ensembles) == 1 and ensembles[0]["name"] == "ensemble of cv-a, cv-s2"
+    combined = models[-1].test()
+    assert combined["image_id"].is_unique and len(combined) == len(manifest)
+
+
+def test_folds_that_cannot_be_pooled_are_refused_in_one_line():
+    manifest = _manifest()
+    runs = _folds("cv-a", 1.0, manifest)
+    with pytest.raises(UserError, match=r"folds \[0, 2\] of 3; fold\(s\) \[1\] missing"):
+        pool_folds([runs[0], runs[2]], 100, 0, 0.95)
+    other_deal = _folds("cv-a", 1.0, manifest, seed=1, folds=3)[1]
+    other_deal = dataclasses.replace(other_deal, cross_validation=other_deal.cross_validation
+                                     | {"assignment_sha256": "another deal"})
+    with pytest.raises(UserError, match="not all come from one fold deal") as caught:
+        pool_folds([runs[0], other_deal, runs[2]], 100, 0, 0.95)
+    assert "\n" not in str(caught.value)
+
+
+def test_one_fold_of_several_recipes_is_compared_as_a_single_split():
+    manifest = _manifest()
+    first = _folds("cv-a", 1.0, manifest)[0]
+    second = dataclasses.replace(_folds("cv-b", 0.5, manifest)[0], params=first.params | {"model.arch": "vgg16"})
+    comparison, _ = compare([first, second])
+    assert [row["name"] for row in comparison["rows"]] == ["cv-a-f0", "cv-b-f0"]
+    assert comparison["cross_validation"] is None
