@@ -15,6 +15,8 @@ from .augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
 OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("plateau", "cosine")
+SAMPLERS = ("shuffle", "balanced")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -30,12 +32,16 @@ class TrainConfig:
     lr: float
     weight_decay: float
     class_weights: bool
+    sampler: str  # shuffle: each film once an epoch; balanced: drawn with replacement, both classes equally often
+    label_smoothing: float
+    ema: float  # decay of the weights' moving average; 0: off
     warmup_epochs: int
     grad_clip: float
     freeze_epochs: int
     backbone_lr_factor: float
     monitor: str
     patience: int
+    schedule: str
     lr_factor: float
     lr_patience: int
     min_lr: float
@@ -63,7 +69,7 @@ def _architecture(model: Section) -> str:
 def train_config(params: dict) -> TrainConfig:
     model, train = Section(params, "model"), Section(params, "train")
     early, schedule, aug = train.section("early_stopping"), train.section("lr_schedule"), train.section("augment")
-    return TrainConfig(
+    config = TrainConfig(
         arch=_architecture(model),
         pretrained=model.boolean("pretrained"),
         width=model.integer("width", minimum=1, maximum=512),
@@ -74,12 +80,16 @@ def train_config(params: dict) -> TrainConfig:
         lr=train.number("lr", minimum=1e-8, maximum=10.0),
         weight_decay=train.number("weight_decay", minimum=0.0),
         class_weights=train.boolean("class_weights"),
+        sampler=train.choice("sampler", SAMPLERS),
+        label_smoothing=train.number("label_smoothing", minimum=0.0, maximum=0.5),
+        ema=train.number("ema", minimum=0.0, maximum=0.99999),
         warmup_epochs=train.integer("warmup_epochs", minimum=0),
         grad_clip=train.number("grad_clip", minimum=0.0),
         freeze_epochs=train.integer("freeze_epochs", minimum=0),
         backbone_lr_factor=train.number("backbone_lr_factor", minimum=0.0001, maximum=1.0),
         monitor=early.choice("monitor", MONITORS),
         patience=early.integer("patience", minimum=1),
+        schedule=schedule.choice("type", SCHEDULES),
         lr_factor=schedule.number("factor", minimum=0.01, maximum=0.99),
         lr_patience=schedule.integer("patience", minimum=0),
         min_lr=schedule.number("min_lr", minimum=0.0),
@@ -99,6 +109,13 @@ def train_config(params: dict) -> TrainConfig:
         tta=train.choice("tta", TTA_MODES),
         seed=train.integer("seed", minimum=0),
     )
+    if config.sampler == "balanced" and config.class_weights:
+        raise train.fail("class_weights", "false with train.sampler=balanced: the sampler already shows both "
+                                          "classes equally often, and weighting the loss too would count the rare "
+                                          "class twice")
+    if 0 < config.ema < 0.5:
+        raise train.fail("ema", "0 (off) or a decay from 0.5 to 0.99999, such as 0.998")
+    return config
 
 
 def check_gpus(config: TrainConfig, device: torch.device) -> None:

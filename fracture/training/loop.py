@@ -6,7 +6,10 @@ deterministic for a seed. Under torch.distributed (DDP) every rank trains on
 its own slice of each global batch; rank 0 evaluates, decides and broadcasts,
 so that the learning-rate schedule and early stopping agree on every rank.
 Fit can save its whole state after each epoch and resume from it, giving the
-same result as a run that was never interrupted.
+same result as a run that was never interrupted. The fine-tuning recipe is
+params: a plateau or cosine schedule after warm-up, label smoothing, a moving
+average of the weights (validated and kept instead of the raw ones), class
+weights in the loss or a class-balanced sampler.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ..preprocessing import Normalization
 from ..processed import SplitData
 from .config import TrainConfig
 from .data import prepare_batch
+from .ema import WeightAverage
 from .resume import EpochResult, Progress, Ranks, Resume, TrainingState
 
 log = logging.getLogger(__name__)
@@ -70,19 +74,30 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return optimizer(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def rank_batches(count: int, batch_size: int, shuffle: torch.Generator, ranks: Ranks) -> list[torch.Tensor]:
-    """This rank's index batches: a permutation shared by all ranks, cut into global batches."""
+def balanced_batches(labels: torch.Tensor, batch_size: int, shuffle: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """As many films as the split holds, drawn with replacement so that each class is drawn equally often."""
+    weights = (1.0 / torch.bincount(labels).clamp_min(1).double())[labels]
+    return torch.multinomial(weights, len(labels), replacement=True, generator=shuffle).split(batch_size)
+
+
+def rank_batches(labels: torch.Tensor, batch_size: int, shuffle: torch.Generator, ranks: Ranks,
+                 sampler: str = "shuffle") -> list[torch.Tensor]:
+    """This rank's index batches: an order shared by all ranks (a permutation, or a class-balanced draw), cut
+    into global batches."""
+    count = len(labels)
+    order = balanced_batches if sampler == "balanced" else (
+        lambda labels, size, generator: batch_indices(len(labels), size, generator))
     if ranks.world == 1:
-        return [batch for batch in batch_indices(count, batch_size, shuffle) if len(batch) > 1 or count == 1]
+        return [batch for batch in order(labels, batch_size, shuffle) if len(batch) > 1 or count == 1]
     global_size = batch_size * ranks.world
-    full = batch_indices(count, global_size, shuffle)
+    full = order(labels, global_size, shuffle)
     return [batch[ranks.rank * batch_size:(ranks.rank + 1) * batch_size] for batch in full
             if len(batch) == global_size]  # equal step counts on every rank, or DDP would wait forever
 
 
 @dataclass(frozen=True)
 class LearningRatePlan:
-    """The learning rates of the first epochs, before ReduceLROnPlateau takes over.
+    """The learning rates of the first epochs, then either ReduceLROnPlateau's or a cosine decay.
 
     During `freeze_epochs` only the head learns (the backbone's rate is 0; its
     BatchNorm statistics are frozen by the loop), as the seed project
@@ -90,10 +105,15 @@ class LearningRatePlan:
     group's rate rises linearly, step by step, to its `base_lr`: deep networks
     trained from scratch can fall into one constant answer in their first
     steps at the full rate. The first step after both sets the base rates.
+    With `cosine_epochs` (the run's epoch budget) the rates then fall step by
+    step along half a cosine to `floor` x `base_lr` at the last step; without
+    it the plateau schedule takes over.
     """
 
     warmup_epochs: int = 0
     freeze_epochs: int = 0
+    cosine_epochs: int = 0
+    floor: float = 0.0
 
     @property
     def epochs(self) -> int:
@@ -102,13 +122,28 @@ class LearningRatePlan:
     def frozen(self, epoch: int) -> bool:
         return epoch <= self.freeze_epochs
 
+    def factor(self, epoch: int, step: int, steps: int) -> float | None:
+        """The share of each group's base rate at this step; None where the plateau schedule sets it."""
+        if epoch <= self.epochs:
+            return min(1.0, ((epoch - 1) * steps + step + 1) / (self.warmup_epochs * steps)) \
+                if self.warmup_epochs else 1.0
+        if self.cosine_epochs:
+            done = ((epoch - self.epochs - 1) * steps + step) / max(1, (self.cosine_epochs - self.epochs) * steps)
+            return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        return 1.0 if epoch == self.epochs + 1 and step == 0 else None
+
     def apply(self, optimizer: torch.optim.Optimizer, epoch: int, step: int, steps: int) -> None:
-        if epoch > self.epochs + 1 or (epoch == self.epochs + 1 and step > 0):
+        done = self.factor(epoch, step, steps)
+        if done is None:
             return
-        done = min(1.0, ((epoch - 1) * steps + step + 1) / (self.warmup_epochs * steps)) if self.warmup_epochs \
-            else 1.0
         for group in optimizer.param_groups:
             group["lr"] = 0.0 if group["name"] == "backbone" and self.frozen(epoch) else group["base_lr"] * done
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> "LearningRatePlan":
+        cosine = config.schedule == "cosine"
+        return cls(config.warmup_epochs, config.freeze_epochs, config.epochs if cosine else 0,
+                   min(1.0, config.min_lr / config.lr) if cosine else 0.0)
 
 
 def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, criterion: nn.Module,
@@ -133,22 +168,25 @@ def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
 def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
                     optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, config: TrainConfig,
                     device: torch.device, shuffle: torch.Generator, augmentation: torch.Generator,
-                    ranks: Ranks = Ranks(), epoch: int = 1) -> float:
-    """One pass over the training split; returns the mean loss per image (over all ranks)."""
+                    ranks: Ranks = Ranks(), epoch: int = 1, average: WeightAverage | None = None) -> float:
+    """One pass over the training split; returns the mean loss per image (over all ranks). `average`, if any,
+    follows every step."""
     model.train()
     cuda = device.type == "cuda"
     total = torch.zeros(2, dtype=torch.float64, device=device)
-    plan = LearningRatePlan(config.warmup_epochs, config.freeze_epochs)
+    plan = LearningRatePlan.of(config)
     if plan.frozen(epoch):  # head-only epochs: the backbone's BatchNorm keeps its statistics
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
-    batches = rank_batches(len(data), config.batch_size, shuffle, ranks)
+    batches = rank_batches(data.labels, config.batch_size, shuffle, ranks, config.sampler)
     for step, indices in enumerate(batches):
         plan.apply(optimizer, epoch, step, len(batches))
         inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation, cuda)
         targets = data.labels[indices].to(device, non_blocking=True)
         loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler, config.grad_clip)
+        if average is not None:
+            average.update(model.module if isinstance(model, DistributedDataParallel) else model)
         total += torch.stack([loss.double() * len(indices), torch.tensor(len(indices), device=device)])
     if ranks.world > 1:
         dist.all_reduce(total)
@@ -173,7 +211,8 @@ def _training_state(model: nn.Module, config: TrainConfig, device: torch.device,
         min_lr=config.min_lr)
     return TrainingState(model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=device.type == "cuda"),
                          torch.Generator().manual_seed(config.seed),
-                         torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1)))
+                         torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1)),
+                         WeightAverage(model, config.ema) if config.ema else None)
 
 
 @dataclass(frozen=True)
@@ -194,10 +233,10 @@ class _Epochs:
         started = time.perf_counter()
         train_loss = train_one_epoch(self.trained, self.train, self.normalization, self.criteria[0], state.optimizer,
                                      state.scaler, self.config, self.device, state.shuffle, state.augmentation,
-                                     self.ranks, epoch)
+                                     self.ranks, epoch, state.average)
         decision = torch.zeros(3, dtype=torch.float64)
         if self.ranks.main:
-            val_loss, val_auc, probabilities = evaluate(state.model, self.val, self.normalization, self.criteria[1],
+            val_loss, val_auc, probabilities = evaluate(state.kept, self.val, self.normalization, self.criteria[1],
                                                         self.device)
             decision[:] = torch.tensor([val_loss, val_auc, output_spread(probabilities)])
         if self.ranks.world > 1:
@@ -215,8 +254,9 @@ def _epochs(model: nn.Module, train: SplitData, val: SplitData, normalization: N
             config: TrainConfig, device: torch.device) -> _Epochs:
     ranks = Ranks.current()
     weights = class_weights(train.labels, num_classes) if config.class_weights else None
-    criteria = (nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None),
-                nn.NLLLoss(weight=weights))
+    criteria = (nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None,
+                                    label_smoothing=config.label_smoothing),
+                nn.NLLLoss(weight=weights))  # validation loss: on the hard labels
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ranks.world > 1 else model
     if device.type == "cuda":
@@ -227,7 +267,8 @@ def _epochs(model: nn.Module, train: SplitData, val: SplitData, normalization: N
 def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
         config: TrainConfig, device: torch.device,
         on_epoch: Callable[[EpochResult], None] = lambda result: None, resume: Resume = Resume()) -> FitResult:
-    """Train with ReduceLROnPlateau and early stopping on `config.monitor`; keep the best weights.
+    """Train with the learning-rate plan and early stopping on `config.monitor`; keep the best weights (of the
+    moving average, where there is one).
 
     `on_epoch` sees every epoch of the run's history in order, those restored
     from a resume file first. The state is saved to `resume` after each epoch
@@ -242,8 +283,8 @@ def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Norma
     sign = 1.0 if config.monitor_mode == "max" else -1.0
     while progress.epoch < config.epochs and progress.waited < config.patience:
         result = epochs.run(state, progress.epoch + 1)
-        progress.record(result, sign * result.monitored(config.monitor), model)
-        if result.epoch > LearningRatePlan(config.warmup_epochs, config.freeze_epochs).epochs:
+        progress.record(result, sign * result.monitored(config.monitor), state.kept)
+        if result.epoch > LearningRatePlan.of(config).epochs and config.schedule == "plateau":
             state.scheduler.step(result.monitored(config.monitor))  # the plateau schedule takes over from the plan
         resume.save(progress, state, device, epochs.ranks)  # every rank takes part in gathering the random states
         on_epoch(result)

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..storage import atomic_path
+from .ema import WeightAverage
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,17 @@ class TrainingState:
     scaler: torch.amp.GradScaler
     shuffle: torch.Generator
     augmentation: torch.Generator
+    average: WeightAverage | None = None  # the moving average of the weights, with train.ema
+
+    @property
+    def kept(self) -> nn.Module:
+        """The weights that are validated and kept: the moving average where there is one."""
+        return self.average.model if self.average is not None else self.model
+
+    def stateful(self) -> dict:
+        """What the resume file saves by state_dict, by name."""
+        parts = {name: getattr(self, name) for name in ("model", "optimizer", "scheduler", "scaler")}
+        return parts | ({"average": self.average} if self.average is not None else {})
 
     def random_states(self, device: torch.device, ranks: Ranks) -> list[dict]:
         """Every rank's random state, in rank order: each rank draws its own augmentation (and dropout)."""
@@ -104,8 +116,8 @@ class TrainingState:
 
     def restore(self, saved: dict, device: torch.device, ranks: Ranks) -> Progress:
         """Take back a saved state, this rank's random state included; return its progress."""
-        for name in ("model", "optimizer", "scheduler", "scaler"):
-            getattr(self, name).load_state_dict(saved[name])
+        for name, part in self.stateful().items():
+            part.load_state_dict(saved[name])
         own = saved["rng"][ranks.rank]
         self.shuffle.set_state(own["shuffle"])
         self.augmentation.set_state(own["augmentation"])
@@ -171,7 +183,7 @@ class Resume:
         saved = {"fingerprint": self.fingerprint, "epoch": progress.epoch, "best": progress.best,
                  "waited": progress.waited, "best_epoch": progress.best_epoch, "best_state": progress.best_state,
                  "history": [asdict(epoch) for epoch in progress.history],
-                 **{name: getattr(state, name).state_dict() for name in ("model", "optimizer", "scheduler", "scaler")},
+                 **{name: part.state_dict() for name, part in state.stateful().items()},
                  "rng": rng}
         with atomic_path(self.path) as temporary:
             torch.save(saved, temporary)

@@ -1,8 +1,10 @@
 import dataclasses
+import math
 
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from fracture.errors import UserError
 from fracture.metrics import COLLAPSED_SPREAD
@@ -11,7 +13,15 @@ from fracture.preprocessing import Normalization
 from fracture.processed import SplitData
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
-from fracture.training.loop import LearningRatePlan, class_weights, fit, make_optimizer, optimizer_step
+from fracture.training.ema import WeightAverage
+from fracture.training.loop import (
+    LearningRatePlan,
+    class_weights,
+    fit,
+    make_optimizer,
+    optimizer_step,
+    rank_batches,
+)
 from fracture.training.resume import Ranks, Resume, TrainingState, resume_fingerprint
 from tests.conftest import tiny_params
 
@@ -80,8 +90,11 @@ def _scores(epoch):
     return {key: value for key, value in dataclasses.asdict(epoch).items() if key != "seconds"}
 
 
-def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
-    config = _config(epochs=4, lr=0.01, patience=10)
+@pytest.mark.parametrize("recipe", [{}, {"ema": 0.9, "schedule": "cosine", "sampler": "balanced",
+                                         "class_weights": False, "label_smoothing": 0.1, "optimizer": "adamw"}],
+                         ids=["default", "modern-recipe"])
+def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path, recipe):
+    config = _config(epochs=4, lr=0.01, patience=10, **recipe)
     uninterrupted, expected = _fit(config)
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
     normalization = Normalization.of(train.images)
@@ -97,6 +110,8 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path):
     assert [epoch.epoch for epoch in seen] == [1, 2, 3, 4]
     assert [_scores(epoch) for epoch in result.history] == [_scores(epoch) for epoch in expected.history]
     assert result.best_epoch == expected.best_epoch
+    for key, value in expected.best_state.items():
+        assert torch.equal(value, result.best_state[key]), key
     assert all(epoch.seconds > 0 for epoch in result.history)  # epochs 1-2 keep the time they took before the stop
     for key, value in uninterrupted.state_dict().items():
         assert torch.equal(value, model.state_dict()[key]), key
@@ -236,3 +251,54 @@ def test_a_run_keeps_its_resume_fingerprint_when_only_its_epoch_budget_changes(t
     assert resume_fingerprint(tiny_params(**{"train.epochs": 10, "train.lr": 0.5}), tmp_path) != fingerprint
     (tmp_path / "manifest.csv").write_text("other data")
     assert resume_fingerprint(params, tmp_path) != fingerprint
+
+
+def test_cosine_decays_step_by_step_from_the_base_rate_to_its_floor_after_the_head_only_epoch():
+    seen = _rates(LearningRatePlan(freeze_epochs=1, cosine_epochs=3, floor=0.1))
+    assert all(rates == pytest.approx((0.0, 0.1)) for rates in seen[:4])
+    heads = [head for _, head in seen[4:]]
+    assert heads[0] == pytest.approx(0.1) and all(a > b for a, b in zip(heads, heads[1:]))
+    assert heads[-1] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 7 / 8))))
+    assert [backbone for backbone, _ in seen[4:]] == pytest.approx([head / 2 for head in heads]), "each group's own"
+
+
+def test_the_weight_average_follows_the_model_with_a_warmed_up_decay():
+    model = nn.BatchNorm1d(2)
+    average = WeightAverage(model, decay=0.99)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    model.num_batches_tracked.fill_(7)
+    average.update(model)
+    decay = min(0.99, 2 / 11)
+    assert average.model.weight.tolist() == pytest.approx([decay * 1 + (1 - decay) * 3] * 2)
+    assert int(average.model.num_batches_tracked) == 7, "integer buffers are copied"
+    assert not any(parameter.requires_grad for parameter in average.model.parameters())
+
+
+def test_the_balanced_sampler_draws_both_classes_equally_often_and_repeatably():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    batches = rank_batches(labels, 10, torch.Generator().manual_seed(3), Ranks(), "balanced")
+    drawn = torch.cat(batches)
+    assert len(drawn) == 100 and 0.35 < labels[drawn].float().mean() < 0.65
+    again = rank_batches(labels, 10, torch.Generator().manual_seed(3), Ranks(), "balanced")
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))
+
+
+def test_the_modern_recipe_learns_and_keeps_the_averaged_weights():
+    config = _config(epochs=6, lr=0.01, patience=10, optimizer="adamw", schedule="cosine", warmup_epochs=1,
+                     label_smoothing=0.1, ema=0.9, sampler="balanced", class_weights=False)
+    model, result = _fit(config)
+    assert max(epoch.val_auc for epoch in result.history) > 0.95
+    assert any(not torch.equal(value, model.state_dict()[key]) for key, value in result.best_state.items()
+               if value.is_floating_point()), "the kept weights are the average, not the last trained ones"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"train.sampler": "balanced"}, r"train\.class_weights.*false with train\.sampler=balanced"),
+    ({"train.ema": 0.3}, r"train\.ema.*0 \(off\)"),
+    ({"train.lr_schedule.type": "step"}, r"train\.lr_schedule\.type.*plateau, cosine"),
+    ({"train.label_smoothing": 0.9}, r"train\.label_smoothing"),
+])
+def test_recipe_params_that_make_no_sense_are_one_line(changes, message):
+    with pytest.raises(UserError, match=message):
+        train_config(tiny_params(**changes))
