@@ -30,7 +30,10 @@ from .paths import MODEL
 from .storage import atomic_path
 
 OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's convolutional networks
-PARITY_LIMIT = 1e-4
+# Two runtimes sum float32 in other orders: a pretrained efficientnet_lite0 differed by 1.03e-04 on the 691 test films
+# of a FracAtlas cross-validation fold (no decision changed), over the first limit of 1e-4. A graph that computes
+# something else differs by tenths; 1e-3 tells the two apart and moves no reported figure at three decimals.
+PARITY_LIMIT = 1e-3
 
 
 class AveragingMatrices(nn.Module):

@@ -36,7 +36,7 @@ KNOWN_PARAMS = {
               "lr_schedule": {"type": _, "factor": _, "patience": _, "min_lr": _},
               "augment": {"rotation": _, "scale": _, "shear": _, "translate": _, "brightness": _, "hflip": _,
                           "vflip": _},
-              "device": _, "gpus": _, "threshold": _, "target_sensitivity": _, "tta": _},
+              "device": _, "memory_format": _, "gpus": _, "threshold": _, "target_sensitivity": _, "tta": _},
     "evaluate": {"bootstrap_resamples": _, "ci_level": _, "calibration_bins": _, "gradcam_examples": _,
                  "subgroups": _, "external": _},
 }

@@ -17,6 +17,7 @@ MONITORS = {"val_auc": "max", "val_loss": "min"}
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("plateau", "cosine")
 SAMPLERS = ("shuffle", "balanced")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")  # auto: channels-last on CUDA only
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -47,6 +48,7 @@ class TrainConfig:
     min_lr: float
     augment: AugmentConfig
     device: str
+    memory_format: str
     gpus: int
     threshold: str
     target_sensitivity: float
@@ -56,6 +58,12 @@ class TrainConfig:
     @property
     def monitor_mode(self) -> str:
         return MONITORS[self.monitor]
+
+    def channels_last(self, device: torch.device) -> bool:
+        """Whether model and batches train in channels-last memory: about 1.8x faster steps for
+        efficientnet_lite0 on this project's 2 CPU cores (bench/cpu_speed.py), and other float rounding than
+        contiguous memory, so `auto` keeps it to CUDA, where it always was."""
+        return self.memory_format == "channels_last" or (self.memory_format == "auto" and device.type == "cuda")
 
 
 def _architecture(model: Section) -> str:
@@ -103,6 +111,7 @@ def train_config(params: dict) -> TrainConfig:
             vflip=aug.boolean("vflip"),
         ),
         device=train.choice("device", DEVICES),
+        memory_format=train.choice("memory_format", MEMORY_FORMATS),
         gpus=train.integer("gpus", minimum=1, maximum=64),
         threshold=train.choice("threshold", THRESHOLD_METHODS),
         target_sensitivity=train.number("target_sensitivity", minimum=0.01, maximum=1.0),

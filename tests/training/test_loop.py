@@ -217,6 +217,16 @@ def test_head_only_training_leaves_the_backbone_and_its_statistics_alone():
     after = model.state_dict()
     assert all(torch.equal(before[key], after[key]) for key in before if key.startswith("features."))
     assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("classifier."))
+    backbone = [parameter for name, parameter in model.named_parameters() if name.startswith("features.")]
+    assert all(parameter.grad is None for parameter in backbone), "no backward pass through the frozen backbone"
+    assert all(parameter.requires_grad for parameter in backbone), "and it trains again after the head-only epoch"
+
+
+def test_channels_last_training_on_cpu_is_deterministic_and_learns():
+    first, result = _fit(_config(epochs=4, lr=0.01, memory_format="channels_last"))
+    second, _ = _fit(_config(epochs=4, lr=0.01, memory_format="channels_last"))
+    assert all(torch.equal(value, second.state_dict()[key]) for key, value in first.state_dict().items())
+    assert max(epoch.val_auc for epoch in result.history) > 0.9
 
 
 def test_gradients_are_clipped_to_the_given_norm():
