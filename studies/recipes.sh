@@ -1,0 +1,13 @@
+# The recipes of the hand and wrist search (studies/hand_recipe.sh), as dvc exp run -S arguments; sourced, not run.
+# Each builds on the one before; RECOMMENDED is the one README.md recommends for real films.
+
+# The recipe README.md recommended before the search: pretrained efficientnet_lite0, one head-only epoch, the
+# backbone at a tenth of the head's rate, no filter, 128 px, 10 epochs, Adam, plateau schedule, class weights.
+BASE=(-S model.arch=efficientnet_lite0 -S model.pretrained=true -S train.freeze_epochs=1
+      -S train.backbone_lr_factor=0.1 -S 'enhance.filters=[none]' -S enhance.image_size=128 -S train.epochs=10)
+# The same, channels-last on the CPU (and, since this release, no backward pass through the frozen backbone).
+FAST=("${BASE[@]}" -S train.memory_format=channels_last)
+# A modern fine-tuning recipe: AdamW with decoupled weight decay, cosine decay after the head-only epoch, label
+# smoothing, and the moving average of the weights kept instead of the last ones.
+MODERN=("${FAST[@]}" -S train.optimizer=adamw -S train.weight_decay=0.05 -S train.lr_schedule.type=cosine
+        -S train.label_smoothing=0.1 -S train.ema=0.99)
