@@ -1,3 +1,3 @@
 """Fracture classification on radiographs: the library behind the DVC stages."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -17,7 +17,7 @@ MONITORS = {"val_auc": "max", "val_loss": "min"}
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("plateau", "cosine")
 SAMPLERS = ("shuffle", "balanced")
-MEMORY_FORMATS = ("auto", "channels_last", "contiguous")  # auto: channels-last on CUDA only
+MEMORY_FORMATS = ("channels_last", "contiguous")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -59,11 +59,13 @@ class TrainConfig:
     def monitor_mode(self) -> str:
         return MONITORS[self.monitor]
 
-    def channels_last(self, device: torch.device) -> bool:
-        """Whether model and batches train in channels-last memory: about 1.8x faster steps for
-        efficientnet_lite0 on this project's 2 CPU cores (bench/cpu_speed.py), and other float rounding than
-        contiguous memory, so `auto` keeps it to CUDA, where it always was."""
-        return self.memory_format == "channels_last" or (self.memory_format == "auto" and device.type == "cuda")
+    @property
+    def channels_last(self) -> bool:
+        """Whether model and batches train in channels-last memory: 1.4x (simple_cnn, 128 px) to 1.8x
+        (efficientnet_lite0, 224 px) faster steps on this project's 2 CPU cores (bench/cpu_speed.py), and the
+        layout CUDA's tensor cores want. Its float rounding differs from contiguous memory, which reproduces
+        CPU runs of releases before 0.4 exactly."""
+        return self.memory_format == "channels_last"
 
 
 def _architecture(model: Section) -> str:

@@ -203,7 +203,7 @@ def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalizat
         for step, indices in enumerate(batches):
             plan.apply(optimizer, epoch, step, len(batches))
             inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation,
-                                   config.channels_last(device))
+                                   config.channels_last)
             targets = data.labels[indices].to(device, non_blocking=True)
             loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler, config.grad_clip)
             if average is not None:

@@ -222,9 +222,9 @@ def test_head_only_training_leaves_the_backbone_and_its_statistics_alone():
     assert all(parameter.requires_grad for parameter in backbone), "and it trains again after the head-only epoch"
 
 
-def test_channels_last_training_on_cpu_is_deterministic_and_learns():
-    first, result = _fit(_config(epochs=4, lr=0.01, memory_format="channels_last"))
-    second, _ = _fit(_config(epochs=4, lr=0.01, memory_format="channels_last"))
+def test_contiguous_memory_training_on_cpu_is_deterministic_and_learns_too():
+    first, result = _fit(_config(epochs=4, lr=0.01, memory_format="contiguous"))
+    second, _ = _fit(_config(epochs=4, lr=0.01, memory_format="contiguous"))
     assert all(torch.equal(value, second.state_dict()[key]) for key, value in first.state_dict().items())
     assert max(epoch.val_auc for epoch in result.history) > 0.9
 
