@@ -102,7 +102,13 @@ def pool_folds(experiments: list[Experiment], resamples: int, seed: int, level: 
     for experiment in experiments:
         if experiment.cross_validation:
             recipes.setdefault(_recipe(experiment), []).append(experiment)
+    lone = [members[0] for members in recipes.values() if len(members) == 1]
     recipes = {key: members for key, members in recipes.items() if len(members) > 1}
+    if recipes and lone:
+        fold = lone[0].cross_validation
+        raise UserError(f"compare: {lone[0].name} is fold {fold['fold']} of {fold['folds']} without the other "
+                        f"folds of its recipe, beside pooled recipes; compare every fold of each recipe, or one "
+                        f"fold of each")
     pooled = {id(members[0]): pool(members, resamples, seed, level) for members in recipes.values()}
     folded = {id(member) for members in recipes.values() for member in members[1:]}
     return [pooled.get(id(experiment), experiment) for experiment in experiments if id(experiment) not in folded]

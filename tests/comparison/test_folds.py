@@ -110,3 +110,10 @@ def test_one_fold_of_several_recipes_is_compared_as_a_single_split():
     comparison, _ = compare([first, second])
     assert [row["name"] for row in comparison["rows"]] == ["cv-a-f0", "cv-b-f0"]
     assert comparison["cross_validation"] is None
+
+
+def test_a_lone_fold_beside_pooled_recipes_is_refused_in_one_line():
+    manifest = _manifest()
+    runs = _folds("cv-a", 1.0, manifest) + _folds("cv-b", 0.5, manifest, params={"model.arch": "vgg16"})[:1]
+    with pytest.raises(UserError, match="cv-b-f0 is fold 0 of 3 without the other folds of its recipe"):
+        pool_folds(runs, 100, 0, 0.95)
