@@ -31,10 +31,10 @@ def _recipe(experiment: Experiment) -> str:
 
 
 def _stem(names: list[str]) -> str:
-    """cv-base-f0, cv-base-f1 ... -> cv-base; otherwise the names themselves."""
+    """cv-base-f0, cv-base-f1 ... -> cv-base; DVC's own names -> the first fold's, with the count of the others."""
     stems = {re.sub(r"-f\d+$", "", name) for name in names}
     return stems.pop() if len(stems) == 1 and not any(stem in names for stem in stems) else \
-        f"folds of {', '.join(names)}"
+        f"{names[0]} +{len(names) - 1} folds"
 
 
 def image_scores(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict:

@@ -50,6 +50,8 @@ def test_pooled_folds_test_every_image_exactly_once_each_by_its_own_folds_model(
     (pooled,) = pool_folds(runs, 200, 0, 0.95)
     test = pooled.test()
     assert pooled.name == "cv-a" and pooled.params["split.fold"] == "all"
+    renamed = [dataclasses.replace(run, name=name) for run, name in zip(runs, ("bally-pots", "x", "y"))]
+    assert pool_folds(renamed, 10, 0, 0.95)[0].name == "bally-pots +2 folds", "DVC's own experiment names"
     assert test["image_id"].is_unique and set(test["image_id"]) == set(manifest["image_id"])
     for run in runs:
         number = run.cross_validation["fold"]
