@@ -1,5 +1,5 @@
 # The recipes of the hand and wrist search (studies/hand_recipe.sh), as dvc exp run -S arguments; sourced, not run.
-# Each builds on the one before; RECOMMENDED is the one README.md recommends for real films.
+# Each builds on the one before; RECOMMENDED (at the end) is the one README.md recommends for real films.
 
 # The recipe README.md recommended before the search: pretrained efficientnet_lite0, one head-only epoch, the
 # backbone at a tenth of the head's rate, no filter, 128 px, 10 epochs, Adam, plateau schedule, class weights.
@@ -11,3 +11,8 @@ FAST=("${BASE[@]}" -S train.memory_format=channels_last)
 # smoothing, and the moving average of the weights kept instead of the last ones.
 MODERN=("${FAST[@]}" -S train.optimizer=adamw -S train.weight_decay=0.05 -S train.lr_schedule.type=cosine
         -S train.label_smoothing=0.1 -S train.ema=0.99)
+# The modern recipe at 224 px: a phalanx or metacarpal fracture is a few pixels wide at 128.
+MODERN224=("${MODERN[@]}" -S enhance.image_size=224)
+
+# What README.md recommends for real films, and what studies/recommended.sh runs.
+RECOMMENDED=("${MODERN224[@]}")

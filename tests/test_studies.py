@@ -1,0 +1,47 @@
+"""The study scripts' recipes are valid params, and the one-command recipe refuses a wrong folder in one line."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from fracture.enhancement import enhance_config
+from fracture.params import check_known_keys
+from fracture.splitting import split_config
+from fracture.training.config import train_config
+from tests.conftest import REPO, default_params, with_overrides
+
+RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "RECOMMENDED"]
+
+
+def _recipe(name: str) -> dict:
+    """A recipe of studies/recipes.sh as the params it sets, read the way `dvc exp run -S` reads them."""
+    words = subprocess.run(["bash", "-c", f'source studies/recipes.sh && printf "%s\\n" "${{{name}[@]}}"'],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert words[::2] == ["-S"] * (len(words) // 2), words
+    return {key: yaml.safe_load(value) for key, value in (word.split("=", 1) for word in words[1::2])}
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_sets_known_params_to_values_the_stages_accept(name):
+    recipe = _recipe(name)
+    params = with_overrides(default_params(), recipe | {"split.folds": 3, "split.fold": 2})
+    check_known_keys(params)
+    train, enhance = train_config(params), enhance_config(params)
+    split_config(params)
+    assert train.arch.startswith("efficientnet_lite") and train.pretrained and enhance.preprocessing.image_size >= 128
+
+
+def test_the_recipes_build_on_each_other():
+    base, modern, recommended = _recipe("BASE"), _recipe("MODERN"), _recipe("RECOMMENDED")
+    assert all(modern[key] == value for key, value in base.items()), "the modern recipe changes no base setting"
+    assert modern["train.lr_schedule.type"] == "cosine" and modern["train.ema"] > 0
+    assert set(recommended) >= set(base)
+
+
+def test_the_one_command_refuses_a_folder_that_is_not_there_in_one_line(tmp_path):
+    result = subprocess.run(["bash", "studies/recommended.sh", str(tmp_path / "missing")], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"recommended: {tmp_path / 'missing'} is not a folder; pass the folder of " \
+                                    f"your labelled films"
