@@ -117,15 +117,20 @@ def _region_table(comparison: dict) -> list[Block]:
     if not comparison.get("regions"):
         return []
     reference = comparison["reference"]
-    rows = [[region["region"], f"{region['images']} ({region['abnormal']})", str(region["groups"]), name,
-             _interval(auc), "" if name == reference else _difference(region["differences"][name]),
+
+    def counts(region: dict) -> str:
+        return f"{region['images']} ({region['abnormal']}){' ‡' if region['abnormal'] < MIN_COUNT else ''}"
+
+    rows = [[region["region"], counts(region), str(region["groups"]), name, _interval(auc),
+             "" if name == reference else _difference(region["differences"][name]),
              "" if name == reference else _p(region["differences"][name]["p_value"])]
             for region in comparison["regions"] for name, auc in region["auc"].items()]
     return [Heading("Per body region"),
             Paragraph(f"Image AUC on each region's test images, with its interval over that region's "
                       f"{comparison['settings']['unit']}, and Δ AUC against {reference} on the same images with the "
                       f"paired bootstrap above. These are descriptive: they are not in the Holm family, and an "
-                      f"interval resting on few abnormal images (in brackets) is wide."),
+                      f"interval resting on few abnormal images (in brackets) is wide. ‡: fewer than {MIN_COUNT} "
+                      f"abnormal images, too few to say anything about the region."),
             Table(["region", "images (abnormal)", comparison["settings"]["unit"], "experiment", "AUC [CI]",
                    f"Δ AUC vs {reference} [CI]", "p"], rows)]
 

@@ -80,6 +80,19 @@ def test_compare_pools_each_recipe_and_pairs_them_on_all_images_overall_and_per_
     write_comparison(comparison, models, tmp_path)
     text = (tmp_path / "compare.md").read_text()
     assert "pools the test splits of its 3 folds" in text and "Per body region" in text
+    assert ") ‡ |" not in text, "both regions have enough abnormal images"
+
+
+def test_a_region_with_too_few_abnormal_images_is_marked():
+    from fracture.comparison.document import _region_table
+    estimate = {"value": 0.9, "low": 0.5, "high": 1.0}
+    comparison = {"reference": "a", "settings": {"unit": "patients"},
+                  "regions": [{"region": "hip", "images": 114, "abnormal": 3, "groups": 80, "auc": {"a": estimate},
+                               "differences": {}},
+                              {"region": "hand", "images": 576, "abnormal": 146, "groups": 198,
+                               "auc": {"a": estimate}, "differences": {}}]}
+    table = _region_table(comparison)[-1]
+    assert [row[1] for row in table.rows] == ["114 (3) ‡", "576 (146)"]
 
 
 def test_seeds_of_a_cross_validated_recipe_ensemble_fold_by_fold_then_pool():
