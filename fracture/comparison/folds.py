@@ -60,8 +60,7 @@ def image_scores(test: pd.DataFrame, resamples: int, seed: int, level: float) ->
 
 def _check_pool(folds: list[Experiment]) -> None:
     names = ", ".join(fold.name for fold in folds)
-    deals = {fold.cross_validation["assignment_sha256"] if fold.cross_validation else None for fold in folds}
-    if None in deals or len(deals) > 1:
+    if len({fold.cross_validation["assignment_sha256"] for fold in folds}) > 1:
         raise UserError(f"compare: {names} differ only in split.fold but not all come from one fold deal "
                         f"(split.folds, data and base.seed); run every fold with the same params")
     expected = folds[0].cross_validation["folds"]
