@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from ..intervals import wilson
 from ..metrics import patient_bootstrap, roc_auc
 from .experiments import Experiment
 
@@ -58,6 +59,15 @@ def image_scores(test: pd.DataFrame, resamples: int, seed: int, level: float) ->
     return result
 
 
+def _pointing_game(test: pd.DataFrame, level: float) -> dict:
+    """The pooled share of annotated fractured films whose Grad-CAM peaks in a box, with its Wilson interval."""
+    if "cam_hit" not in test or not test["cam_hit"].notna().any():
+        return {}
+    hits = test["cam_hit"].dropna()
+    low, high = wilson(int(hits.sum()), len(hits), level)
+    return {"annotated": {"hit": {"value": float(hits.mean()), "low": low, "high": high, "images": len(hits)}}}
+
+
 def _check_pool(folds: list[Experiment]) -> None:
     names = ", ".join(fold.name for fold in folds)
     if len({fold.cross_validation["assignment_sha256"] for fold in folds}) > 1:
@@ -86,7 +96,8 @@ def pool(folds: list[Experiment], resamples: int, seed: int, level: float, name:
     evaluation = {"task": "fracture", "threshold": None, "study_threshold": None, "has_studies": False,
                   "threshold_method": ordered[0].evaluation.get("threshold_method"),
                   "target_sensitivity": ordered[0].evaluation.get("target_sensitivity"),
-                  "test": {"image": image_scores(test, resamples, seed, level)}}
+                  "test": {"image": image_scores(test, resamples, seed, level)},
+                  "localisation": _pointing_game(test, level)}
     seconds = [fold.train.get("train_seconds") for fold in ordered]
     train = {"train_seconds": sum(seconds) if None not in seconds else None, "best_epoch": None}
     params = ordered[0].params | {FOLD_PARAM: POOLED}

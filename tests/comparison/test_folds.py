@@ -60,6 +60,11 @@ def test_pooled_folds_test_every_image_exactly_once_each_by_its_own_folds_model(
     ci = pooled.evaluation["test"]["image"]["ci"]["auc"]
     assert ci["low"] < pooled.evaluation["test"]["image"]["auc"] < ci["high"]
     assert pooled.train["train_seconds"] == pytest.approx(60.0 * FOLDS)
+    hits = [run.test().assign(cam_hit=(run.test()["label"] == 1).map({True: 1.0, False: None})) for run in runs]
+    with_hits = pool_folds([dataclasses.replace(run, predictions=frame) for run, frame in zip(runs, hits)], 50, 0,
+                           0.95)[0]
+    game = with_hits.evaluation["localisation"]["annotated"]["hit"]
+    assert game["value"] == 1.0 and game["images"] == int(manifest["label"].sum()) and game["low"] < 1.0
 
 
 def test_compare_pools_each_recipe_and_pairs_them_on_all_images_overall_and_per_region(tmp_path):
