@@ -14,5 +14,5 @@ MODERN=("${FAST[@]}" -S train.optimizer=adamw -S train.weight_decay=0.05 -S trai
 # The modern recipe at 224 px: a phalanx or metacarpal fracture is a few pixels wide at 128.
 MODERN224=("${MODERN[@]}" -S enhance.image_size=224)
 
-# What README.md recommends for real films, and what studies/recommended.sh runs.
+# What README.md recommends for real films (the best pooled hand AUC of the search), and what studies/recommended.sh runs.
 RECOMMENDED=("${MODERN224[@]}")
