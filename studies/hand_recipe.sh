@@ -8,7 +8,7 @@ here=$(dirname "$0")
 source "$here/recipes.sh"
 export STUDY_FOLDS=${STUDY_FOLDS:-3}
 
-recipes=("${@:-base fast modern}")
+recipes=("${@:-base fast modern modern224}")
 for recipe in ${recipes[*]}; do
   declare -n arguments="${recipe^^}"
   bash "$here/cross_validation.sh" "cv-$recipe" "${arguments[@]}"
