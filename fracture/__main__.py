@@ -54,14 +54,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _predict(arguments: argparse.Namespace) -> None:
     from .errors import UserError
-    from .predict import open_model, predict
+    from .predict import OUTPUT_COLUMNS, open_model, predict
+    from .storage import command_folder, refuse_overwrite
 
     if arguments.out.is_dir():
         raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
                         f"{arguments.out / 'predictions.csv'}")
     if arguments.cam is not None and arguments.cam.exists() and not arguments.cam.is_dir():
         raise UserError(f"--cam {arguments.cam} is a file; give a folder for the Grad-CAM overlays")
-    table = predict(open_model(arguments.model, arguments.device), arguments.inputs, arguments.cam)
+    refuse_overwrite(arguments.out, OUTPUT_COLUMNS, "predict --out")
+    model = open_model(arguments.model, arguments.device)
+    if arguments.cam is None:
+        table = predict(model, arguments.inputs)
+    else:
+        with command_folder(arguments.cam, "predict --cam") as staging:
+            table = predict(model, arguments.inputs, staging)
     write_csv(table, arguments.out)
     failed = int((table["error"] != "").sum())
     log.info(f"predict: {len(table) - failed} images scored, {failed} not scored (reasons in its error column), "
@@ -97,7 +104,9 @@ def _compare(arguments: argparse.Namespace) -> None:
     from .comparison.document import write_comparison
     from .comparison.experiments import finished_experiments, load_experiment
     from .errors import UserError
+    from .storage import refuse_foreign
 
+    refuse_foreign(arguments.out, "compare")  # before the experiments are read, not after
     found = [(rev, rev) for rev in arguments.revs] if arguments.revs else finished_experiments(arguments.experiments)
     if len(found) < 2:
         raise UserError(f"compare: {len(found)} finished experiment(s) found; queue some with "

@@ -39,7 +39,7 @@ from .selection import FilterConfig, apply_filter
 from .shortcuts import findings, shortcut_check
 from .sources import SOURCES, DataConfig, acquire
 from .splitting import split_config
-from .storage import atomic_path, write_csv, write_json
+from .storage import command_folder, refuse_foreign, write_csv, write_json
 
 log = logging.getLogger(__name__)
 EXTERNAL_SOURCES = tuple(source for source in SOURCES if source != "synthetic")
@@ -177,11 +177,13 @@ class Settings:
 
 def validate(model: LoadedModel, spec: ExternalSet, out: Path, settings: Settings) -> dict:
     """Measure the model on one outside set and write metrics.json, predictions.csv, rejected.csv and plots/ into
-    `out` (replaced whole, only once all is done); return the metrics."""
+    `out` (replaced whole, only once all is done, and refused up front if it holds files validate did not write);
+    return the metrics."""
     config, metadata = settings.evaluate, model.metadata
     if metadata.task != "fracture":
         raise UserError(f"{spec.name}: outside sets are validated for the fracture task; this model predicts "
                         f"{metadata.task}")
+    refuse_foreign(out, "validate")  # before the set is read, not after
     labelled, rejected, data = prepare(spec, metadata, settings.workers)
     task = Task(metadata.task, metadata.classes, metadata.thresholds.image, metadata.thresholds.study)
     check = shortcut_check(labelled.rows, settings.shortcut_auc, config.seed, scored=slice(None))
@@ -189,7 +191,7 @@ def validate(model: LoadedModel, spec: ExternalSet, out: Path, settings: Setting
     metrics = {"data": data, "threshold": task.threshold, "study_threshold": task.study_threshold,
                "has_studies": labelled.studies, **measured.metrics["set"], "shortcut_check": check,
                **{key: value for key, value in measured.metrics.items() if key != "set"}}
-    with atomic_path(out, directory=True) as staging:
+    with command_folder(out, "validate") as staging:
         write_json(staging / "metrics.json", metrics)
         write_csv(measured.predictions, staging / "predictions.csv")
         write_csv(rejected, staging / "rejected.csv")

@@ -8,13 +8,14 @@ import json
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from fracture.__main__ import main
 from fracture.errors import ParamError, UserError
 from fracture.evaluation import evaluate_config
 from fracture.external import ExternalSet, Settings, external_sets, validate
 from fracture.imaging.screening import QualityRules
-from fracture.inference.checkpoint import CheckpointMetadata, Thresholds
+from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint
 from fracture.inference.model import LoadedModel
 from fracture.models import build_model
 from fracture.preprocessing import Normalization, Preprocessing
@@ -113,12 +114,32 @@ def test_an_outside_folder_is_screened_scored_and_measured_like_the_test_split(o
 def test_a_set_that_shares_an_image_with_the_training_data_is_refused_and_nothing_is_written(outside, tmp_path):
     shared = hashlib.sha256((outside / "images/05.png").read_bytes()).hexdigest()
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "metrics.json").write_text("earlier")
+    validate(_model(_metadata()), ExternalSet("outside", "folder", str(outside)), out, _settings())
+    earlier = {path: path.read_bytes() for path in out.rglob("*")  if path.is_file()}
     with pytest.raises(UserError, match=r"1 of its 24 images are identical \(sha256\).*images/05.png"):
         validate(_model(_metadata({"sha256": [shared]})), ExternalSet("outside", "folder", str(outside)), out,
                  _settings())
-    assert (out / "metrics.json").read_text() == "earlier"
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == earlier
+
+
+def test_validate_refuses_a_folder_of_the_users_files_and_deletes_nothing(outside, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(**{"evaluate.bootstrap_resamples": 50})))
+    save_checkpoint(tmp_path / "model.pt", build_model("simple_cnn", 2, width=4).state_dict(), _metadata())
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/thesis.docx").write_text("months of work")
+    before = sorted(str(path) for path in tmp_path.rglob("*"))
+    for out in ("results", "."):
+        with pytest.raises(SystemExit) as exit_status:
+            main(["validate", str(outside), "--model", "model.pt", "--out", out])
+        error = capsys.readouterr().err.strip()
+        assert exit_status.value.code == 1 and error.startswith("error: validate: ") and "\n" not in error
+        assert "holds files this command did not write" in error and "give a new or empty folder" in error
+    assert sorted(str(path) for path in tmp_path.rglob("*")) == before
+    assert (tmp_path / "results/thesis.docx").read_text() == "months of work"
+    for _ in range(2):  # into a folder of its own, again and again
+        main(["validate", str(outside), "--model", "model.pt", "--out", "mine"])
+    assert (tmp_path / "mine/metrics.json").is_file()
 
 
 def test_the_command_line_says_what_is_wrong_in_one_line(outside, tmp_path, monkeypatch, capsys):

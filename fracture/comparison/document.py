@@ -10,7 +10,7 @@ from sklearn.metrics import roc_curve
 from ..reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from ..reporting.figures import forest_plot, roc_overlay
 from ..reporting.numbers import fmt, fmt_ci
-from ..storage import write_json, write_text
+from ..storage import command_folder, write_json, write_text
 from .analysis import POINTING, TESTED
 from .estimates import MIN_COUNT
 from .experiments import Experiment
@@ -218,8 +218,9 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
 
 
 def write_comparison(comparison: dict, models: list[Experiment], folder: Path) -> None:
-    """The three files (and figures/) under `folder`."""
-    blocks = build_document(comparison, models, folder)
-    write_text(folder / "compare.md", to_markdown(blocks))
-    write_text(folder / "compare.html", to_html(blocks, folder, TITLE))
-    write_json(folder / "compare.json", comparison)
+    """The three files (and figures/) under `folder`, replaced whole; a folder of anything else is refused."""
+    with command_folder(folder, "compare") as staging:
+        blocks = build_document(comparison, models, staging)
+        write_text(staging / "compare.md", to_markdown(blocks))
+        write_text(staging / "compare.html", to_html(blocks, staging, TITLE))
+        write_json(staging / "compare.json", comparison)
