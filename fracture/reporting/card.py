@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -63,14 +62,28 @@ def _scores(result: dict | None) -> dict | None:
                      "high": intervals.get(key, {}).get("high")} for key in METRICS if key in result}}
 
 
-def _commit() -> str:
+def commit_state(folder: Path | str = ".") -> str:
+    """The commit a run was made from, and whether tracked files differ from it.
+
+    Asked of libgit2 (pygit2, which DVC's scmrepo also uses), not of the git program: git runs commands that a
+    repository's own config names (core.fsmonitor during `git status`, filter drivers, hooks), so a copied or
+    planted project folder could run code through the report stage; libgit2 runs none of them.
+    """
+    import pygit2
+
     try:
-        found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+        found = pygit2.discover_repository(str(Path(folder).resolve()))
+        if found is None:
+            return "unknown (not a git checkout)"
+        repository = pygit2.Repository(found)
+        if repository.head_is_unborn:
+            return "unknown (no commit yet)"
+        head = str(repository.head.target)
+        changed = repository.status(untracked_files="no")
+    except (pygit2.GitError, KeyError, ValueError, OSError):
         return "unknown (not a git checkout)"
-    return found.stdout.strip() + (" with uncommitted changes (an experiment's params, say)" if dirty else "")
+    dirty = any(flags & ~pygit2.enums.FileStatus.IGNORED for flags in changed.values())
+    return head + (" with uncommitted changes (an experiment's params, say)" if dirty else "")
 
 
 def _model_details(params: dict, train: dict, enhance: dict) -> dict:
@@ -82,7 +95,7 @@ def _model_details(params: dict, train: dict, enhance: dict) -> dict:
                       if model["pretrained"] else "the training split's grey-level mean and standard deviation"},
             "thresholds": {"image": train.get("threshold"), "study": train.get("study_threshold"),
                            "method": params["train"]["threshold"]},
-            "project_version": __version__, "commit": _commit(),
+            "project_version": __version__, "commit": commit_state(),
             "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
             "license": "MIT (this project's code); the weights inherit the terms of their training data"}
 
