@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fracture.reporting.card import SCHEMA, model_card
+from fracture.reporting.card import SCHEMA, card_markdown, model_card
 from fracture.reporting.content import RunOutputs
 from tests.conftest import copy_project, dvc, stages_run, tiny_params
 from tests.test_pipeline import _fracture_cli
@@ -67,3 +67,14 @@ def test_a_run_without_outside_sets_still_has_a_complete_card(project):
         incomplete = {key: value for key, value in card.items() if key != section}
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(incomplete, schema)
+
+
+def test_the_cards_markdown_shows_a_users_values_as_text_and_its_json_keeps_them(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    card = model_card(params, RunOutputs(project / "reports"), {})
+    hostile = "<script>alert(1)</script>|\n# Hacked"
+    card["training_data"]["regions"] = [hostile]
+    card["quantitative_analyses"]["test"]["by_region"] = {hostile: card["quantitative_analyses"]["test"]["image"]}
+    text = card_markdown(card)
+    assert "<script>" not in text and "&lt;script&gt;" in text and "\n# Hacked" not in text
+    assert card["training_data"]["regions"] == [hostile], "the JSON card keeps the value as it is"

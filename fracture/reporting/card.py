@@ -19,6 +19,7 @@ from .. import __version__
 from ..covariates import MIN_CASES
 from ..metrics import COLLAPSED_SPREAD
 from ..provenance import DATA_SOURCES, pretrained_weights
+from .document import markdown_text
 from .external import what_differs
 from .numbers import fmt_ci
 from .subgroups import TOO_SMALL
@@ -216,8 +217,20 @@ def _metric_lines(scores: dict | None, label: str, unit: str = "images") -> list
             f"{_interval(scores, 'specificity')}" + (f" ({TOO_SMALL})" if few else "")]
 
 
+def _as_text(value):
+    """Every string of the card as Markdown shows it as written (see `markdown_text`); the JSON card keeps them raw."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, dict):
+        return {_as_text(key): _as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_text(item) for item in value]
+    return value
+
+
 def card_markdown(card: dict) -> str:
     """The card for people to read."""
+    card = _as_text(card)
     details, training, test = card["model_details"], card["training_data"], card["quantitative_analyses"]["test"]
     lines = [f"# Model card: {details['name']}", "", "## Model details",
              f"- Architecture: {details['architecture']}, task {details['task']}; input "

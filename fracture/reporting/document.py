@@ -39,19 +39,33 @@ class Figure:
 Block = Heading | Paragraph | Table | Figure
 
 
+def markdown_text(text: str) -> str:
+    """Text that a Markdown viewer shows as written, not as markup: a file name, a label or a covariate value from
+    a user's data set may hold HTML (`<img onerror=...>`), a link's `](`, or line breaks that would start a heading;
+    HTML's special characters become entities, `](` is escaped and line breaks are folded. The report's own
+    Markdown (code spans, emphasis) is untouched."""
+    return " ".join(html.escape(text, quote=False).replace("](", "]\\(").splitlines())
+
+
+def _cell(text: str) -> str:
+    """A table cell: as `markdown_text`, with `|` escaped so that a value cannot split the row."""
+    return markdown_text(text).replace("|", "\\|")
+
+
 def to_markdown(blocks: list[Block]) -> str:
     parts = []
     for block in blocks:
         if isinstance(block, Heading):
-            parts.append(f"{'#' * block.level} {block.text}")
+            parts.append(f"{'#' * block.level} {markdown_text(block.text)}")
         elif isinstance(block, Paragraph):
-            parts.append(block.text)
+            parts.append(markdown_text(block.text))
         elif isinstance(block, Table):
-            lines = ["| " + " | ".join(block.headers) + " |", "|" + "---|" * len(block.headers)]
-            lines += ["| " + " | ".join(row) + " |" for row in block.rows]
+            lines = ["| " + " | ".join(map(_cell, block.headers)) + " |", "|" + "---|" * len(block.headers)]
+            lines += ["| " + " | ".join(map(_cell, row)) + " |" for row in block.rows]
             parts.append("\n".join(lines))
-        elif isinstance(block, Figure):
-            parts.append(f"![{block.caption}]({block.path})\n\n*{block.caption}*")
+        elif isinstance(block, Figure):  # the path is the project's own; the caption may name a user's things
+            caption = markdown_text(block.caption).replace("[", "\\[").replace("]", "\\]")
+            parts.append(f"![{caption}]({block.path})\n\n*{markdown_text(block.caption)}*")
     return "\n\n".join(parts) + "\n"
 
 

@@ -9,8 +9,19 @@ BLOCKS = [Heading("Results <1>", 1), Paragraph("AUC & co."), Table(["metric", "v
 
 def test_markdown_rendering():
     text = to_markdown(BLOCKS)
-    assert text.startswith("# Results <1>\n\nAUC & co.\n\n| metric | value |\n|---|---|\n| AUC | 0.900 |")
+    assert text.startswith("# Results &lt;1&gt;\n\nAUC &amp; co.\n\n| metric | value |\n|---|---|\n| AUC | 0.900 |")
     assert "![ROC](figures/roc.png)" in text
+
+
+def test_values_from_a_users_data_reach_markdown_as_text_not_markup():
+    hostile = "<img src=x onerror=alert(1)>|[click](javascript:alert(1))\n# Hacked"
+    text = to_markdown([Heading(hostile), Paragraph(f"film {hostile}"), Table(["name"], [[hostile]]),
+                        Figure("figures/roc.png", hostile)])
+    assert "<img" not in text and "<" not in text.replace("&lt;", ""), "no raw HTML"
+    assert "](javascript" not in text, "no link"
+    assert "\n# Hacked" not in text, "no heading of its own"
+    row = next(line for line in text.splitlines() if line.startswith("| &lt;img"))
+    assert row.replace("\\|", "").count("|") == 2, "one cell, however many pipes the value holds"
 
 
 def test_html_is_self_contained_and_escaped(tmp_path):
