@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .imaging.filters import FILTER_NAMES, FITS, Box, FilterStep
+from .imaging.filters import FILTER_NAMES, FITS, MAX_FILTERS, OPTION_BOUNDS, Box, FilterStep
 from .imaging.io import UnreadableImage, read_grayscale
 from .imaging.quality import psnr, ssim, summarize
 from .parallel import ordered_map
 from .params import Section
-from .preprocessing import Preprocessing
+from .preprocessing import IMAGE_SIZE, Preprocessing
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,12 @@ class EnhanceConfig:
 def enhance_config(params: dict) -> EnhanceConfig:
     section = Section(params, "enhance")
     names = section.choice_list("filters", FILTER_NAMES)
-    clahe, bilateral, median = section.section("clahe"), section.section("bilateral"), section.section("median")
-    kernel = median.integer("kernel", minimum=3)
-    if kernel % 2 == 0:
-        raise median.fail("kernel", "expected an odd integer >= 3")
-    available = {
-        "clahe": FilterStep("clahe", {"clip_limit": clahe.number("clip_limit", minimum=0.01),
-                                      "tile_grid": clahe.integer("tile_grid", minimum=1, maximum=64)}),
-        "bilateral": FilterStep("bilateral", {"diameter": bilateral.integer("diameter", minimum=1, maximum=31),
-                                              "sigma_color": bilateral.number("sigma_color", minimum=0.0),
-                                              "sigma_space": bilateral.number("sigma_space", minimum=0.0)}),
-        "median": FilterStep("median", {"kernel": kernel}),
-    }
+    if len(names) > MAX_FILTERS:
+        raise section.fail("filters", f"expected at most {MAX_FILTERS} filters")
+    available = {name: FilterStep(name, {key: bound.read(section.section(name), key) for key, bound in bounds.items()})
+                 for name, bounds in OPTION_BOUNDS.items() if name != "none"}
     return EnhanceConfig(
-        preprocessing=Preprocessing(section.integer("image_size", minimum=32, maximum=1024),
+        preprocessing=Preprocessing(IMAGE_SIZE.read(section, "image_size"),
                                     tuple(available[name] for name in names if name != "none"),
                                     fit=section.choice("fit", FITS)),
         available=available,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -157,6 +158,41 @@ def _bounds(minimum, maximum) -> str:
     if maximum is not None:
         return f" <= {maximum}"
     return ""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values a setting may take, defined once: params.yaml is held to it when a stage starts, and a model file
+    from elsewhere (which carries the same settings) when it is loaded."""
+
+    minimum: float
+    maximum: float | None = None
+    integer: bool = False
+    odd: bool = False
+
+    def __str__(self) -> str:
+        return ("an odd integer" if self.odd else "an integer" if self.integer else "a finite number") + \
+            _bounds(self.minimum, self.maximum)
+
+    def admits(self, value) -> bool:
+        """Whether `value`, of any type (as read from a file), is within the bound."""
+        if isinstance(value, bool) or not isinstance(value, int if self.integer else (int, float)):
+            return False
+        if self.integer:
+            return _within(value, self.minimum, self.maximum) and not (self.odd and value % 2 == 0)
+        try:
+            return math.isfinite(value) and _within(value, self.minimum, self.maximum)
+        except OverflowError:  # an integer beyond any float
+            return False
+
+    def read(self, section: Section, key: str):
+        """`key` of a params section, held to the bound."""
+        if not self.integer:
+            return section.number(key, self.minimum, self.maximum)
+        value = section.integer(key, self.minimum, self.maximum)
+        if self.odd and value % 2 == 0:
+            raise section.fail(key, f"expected {self}")
+        return value
 
 
 def seed(params: dict) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .imaging.filters import Box, FilterStep, content_box, fit_square
+from .params import Bound
 from .storage import read_json, write_json
 
 # The enhance stage's output folder: the arrays, their manifest, this object and the annotations in input pixels.
@@ -22,6 +23,8 @@ IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "manifest.csv"
 PREPROCESSING_FILE = "preprocessing.json"
 ANNOTATIONS_FILE = "annotations.json"
+# The side of a model's input square, in params.yaml and in a model file alike.
+IMAGE_SIZE = Bound(32, 1024, integer=True)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ def test_montage_has_both_classes_and_a_column_per_step(tmp_path):
     ({"filters": ["sharpen"]}, "enhance.filters = 'sharpen' is not valid; choose from: none, clahe, bilateral, median"),
     ({"median.kernel": 4}, "enhance.median.kernel = 4 is not valid; expected an odd integer"),
     ({"image_size": 8}, "enhance.image_size = 8 is not valid"),
+    ({"median.kernel": 999}, "enhance.median.kernel = 999 is not valid; expected an integer from 3 to 255"),
+    ({"filters": ["clahe"] * 9}, r"enhance.filters = .* is not valid; expected at most 8 filters"),
 ])
 def test_bad_enhance_params_name_the_key(overrides, message):
     with pytest.raises(ParamError, match=message):

@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..params import Bound
+
 FILTER_NAMES = ("none", "clahe", "bilateral", "median")
+# What each filter's options may be, for params.yaml's enhance section and a model file's chain alike. Past 255 px
+# cv2.medianBlur refuses some kernels on small squares (over 659 on a 32 px one).
+OPTION_BOUNDS = {
+    "none": {},
+    "clahe": {"clip_limit": Bound(0.01), "tile_grid": Bound(1, 64, integer=True)},
+    "bilateral": {"diameter": Bound(1, 31, integer=True), "sigma_color": Bound(0.0), "sigma_space": Bound(0.0)},
+    "median": {"kernel": Bound(3, 255, integer=True, odd=True)},
+}
+MAX_FILTERS = 8  # the longest chain: each step is a pass over every image, and nobody chains more
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import Section
+from ..params import Bound, Section
 from .pixels import UnreadableImage
+
+# The least of each rule, in params.yaml and in a model file alike. No upper bound: a stricter rule refuses more
+# films, each with its reason, and asks for nothing more.
+MIN_SIZE, MIN_STD = Bound(1, integer=True), Bound(0.0)
 
 
 @dataclass(frozen=True)
@@ -34,5 +38,5 @@ class QualityRules:
 
 def quality_rules(params: dict) -> QualityRules:
     section = Section(params, "filter")
-    return QualityRules(section.integer("min_size", minimum=1), section.number("min_std", minimum=0.0))
+    return QualityRules(MIN_SIZE.read(section, "min_size"), MIN_STD.read(section, "min_std"))
 

@@ -13,9 +13,7 @@ other libraries' versions that differ from the installed ones are a warning.
 
 from __future__ import annotations
 
-import inspect
 import logging
-import math
 import pickle
 import platform
 from dataclasses import asdict, dataclass, field, fields
@@ -27,28 +25,16 @@ from torch import nn
 
 from .. import __version__
 from ..errors import UserError
-from ..imaging.filters import APPLY, FITS
 from ..imaging.screening import QualityRules
 from ..models import build_model, is_architecture
 from ..preprocessing import Preprocessing
 from ..storage import atomic_path
+from .metadata import WIDTH, MetadataMismatch, Thresholds, check_fields, check_use, require, shown, written_by
 
 log = logging.getLogger(__name__)
-TASKS = ("fracture", "region")
-TTA_MODES = ("none", "hflip")  # test-time augmentation: the film alone, or the mean with its mirror image
 
 LIBRARIES = ("torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "dvc")
 NUMERICAL = ("torch", "torchvision", "numpy", "opencv-python-headless")  # those that compute a model's outputs
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Decision thresholds chosen on validation and frozen; None where the task or data has none."""
-
-    image: float | None = None
-    study: float | None = None
-    method: str | None = None
-    target_sensitivity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,85 +67,25 @@ class CheckpointMetadata:
                       "quality": QualityRules(**quality) if quality else None})
 
 
-class MetadataMismatch(Exception):
-    """A checkpoint field that this version of the project cannot use."""
-
-    def __init__(self, field_name: str, problem: str):
-        super().__init__(f"{field_name} {problem}")
-
-
-def _require(condition: bool, field_name: str, problem: str) -> None:
-    if not condition:
-        raise MetadataMismatch(field_name, problem)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_fields(values, known: set[str], required: set[str], where: str) -> None:
-    _require(isinstance(values, dict), where, "is not a mapping")
-    unknown = sorted(set(values) - known)
-    _require(not unknown, f"{where}.{unknown[0] if unknown else ''}", "is unknown to this version")
-    missing = sorted(required - set(values))
-    _require(not missing, f"{where}.{missing[0] if missing else ''}", "is missing")
-
-
-def _check_preprocessing(values) -> None:
-    _check_fields(values, {"image_size", "filters", "normalization", "fit"}, {"image_size", "filters", "normalization"},
-                  "preprocessing")  # `fit` came later: a checkpoint without it letterboxed
-    _require(values.get("fit", "letterbox") in FITS, "preprocessing.fit",
-             f"= {values.get('fit')!r} is not one of {', '.join(FITS)}")
-    _require(isinstance(values["image_size"], int) and values["image_size"] > 0, "preprocessing.image_size",
-             f"= {values['image_size']!r} is not a positive integer")
-    _require(isinstance(values["filters"], list), "preprocessing.filters", "is not a list")
-    for index, step in enumerate(values["filters"]):
-        where = f"preprocessing.filters[{index}]"
-        _check_fields(step, {"name", "options"}, {"name", "options"}, where)
-        _require(step["name"] in APPLY, f"{where}.name", f"{step['name']!r} is not a filter of this version "
-                                                          f"(known: {', '.join(APPLY)})")
-        expected = set(list(inspect.signature(APPLY[step["name"]]).parameters)[1:])
-        _require(isinstance(step["options"], dict) and set(step["options"]) == expected, f"{where}.options",
-                 f"{sorted(step['options']) if isinstance(step['options'], dict) else step['options']!r} do not fit "
-                 f"{step['name']}, which takes {sorted(expected)}")
-        _require(all(_is_number(value) for value in step["options"].values()), f"{where}.options",
-                 "holds a value that is not a number")
-    normalization = values["normalization"]
-    _require(normalization is not None, "preprocessing.normalization", "is missing (the model's input statistics)")
-    _check_fields(normalization, {"mean", "std"}, {"mean", "std"}, "preprocessing.normalization")
-    _require(_is_number(normalization["mean"]) and _is_number(normalization["std"]) and normalization["std"] > 0,
-             "preprocessing.normalization", f"= {normalization!r} is not a finite mean and a positive std")
-
-
 def _check_metadata(values) -> None:
-    """Every field a model's use relies on, checked against this version before any is used."""
+    """Every field of a checkpoint, checked against this version and its bounds before any is used."""
     known = {item.name for item in fields(CheckpointMetadata)}
     required = {item.name for item in fields(CheckpointMetadata)
                 if item.name not in ("config", "versions", "quality", "trained_on", "tta")}
-    _check_fields(values, known, required, "metadata")
-    _require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
-             f"{values['arch']!r} is not an architecture of this version")
-    _require(values.get("tta", "none") in TTA_MODES, "tta", f"= {values.get('tta')!r} is not one of "
-                                                            f"{', '.join(TTA_MODES)}")
-    _require(values["task"] in TASKS, "task", f"{values['task']!r} is not one of {', '.join(TASKS)}")
-    _require(isinstance(values["width"], int) and values["width"] > 0, "width", "is not a positive integer")
-    classes = values["classes"]
-    _require(isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes),
-             "classes", f"= {classes!r} is not a list of two or more class names")
-    _check_preprocessing(values["preprocessing"])
-    thresholds = values["thresholds"]
-    _check_fields(thresholds, {item.name for item in fields(Thresholds)}, set(), "thresholds")
-    if values["task"] == "fracture":
-        _require(_is_number(thresholds.get("image")), "thresholds.image", "is not a number (the frozen threshold)")
+    check_fields(values, known, required, "metadata")
+    require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
+            f"{shown(values['arch'])} is not an architecture of this version")
+    require(WIDTH.admits(values["width"]), "width", f"= {shown(values['width'])} is not {WIDTH}")
+    require(isinstance(values["best_epoch"], int) and not isinstance(values["best_epoch"], bool), "best_epoch",
+            "is not an integer")
+    for name in ("config", "versions"):
+        require(isinstance(values.get(name, {}), dict), name, "is not a mapping")
+    check_use(values)
     trained_on = values.get("trained_on")
     if trained_on is not None:
-        _check_fields(trained_on, {"images", "sha256"}, {"sha256"}, "trained_on")
-        _require(isinstance(trained_on["sha256"], list), "trained_on.sha256", "is not a list of hashes")
-    quality = values.get("quality")
-    if quality is not None:
-        _check_fields(quality, {"min_size", "min_std"}, {"min_size", "min_std"}, "quality")
-        _require(isinstance(quality["min_size"], int) and _is_number(quality["min_std"]), "quality",
-                 f"= {quality!r} is not an integer min_size and a number min_std")
+        check_fields(trained_on, {"images", "sha256"}, {"sha256"}, "trained_on")
+        require(isinstance(trained_on["sha256"], list) and all(isinstance(item, str) for item in trained_on["sha256"]),
+                "trained_on.sha256", "is not a list of hashes")
 
 
 def development_images(manifest) -> dict:
@@ -167,14 +93,6 @@ def development_images(manifest) -> dict:
     used = manifest[manifest["split"].isin(["train", "val"])]
     return {"images": {split: int((manifest["split"] == split).sum()) for split in ("train", "val")},
             "sha256": sorted(used["sha256"])}
-
-
-def written_by(versions) -> str:
-    """The versions a checkpoint says wrote it, for messages."""
-    versions = versions if isinstance(versions, dict) else {}
-    project = (f"fracture {versions['fracture']}" if versions.get("fracture") else
-               "a version of fracture before 0.2.0 (the first to record its own)")
-    return project + (f" with torch {versions['torch']}" if versions.get("torch") else "")
 
 
 def library_versions() -> dict:

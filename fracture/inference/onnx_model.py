@@ -8,6 +8,12 @@ trained on. The graph takes grey levels (0..255, float32, N x 1 x size x
 size) after the preprocessing's resize and filters, and does the rest itself
 (scaling, normalisation, the mirror image for `hflip`), returning class
 probabilities.
+
+A file from elsewhere is held to what the checkpoint is held to
+(`metadata.check_use`): each `fracture.*` value must be JSON, the required
+ones there, every field within its bounds, and the graph's input and output
+must be the size and the classes its metadata says; anything else is one
+line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -21,17 +27,43 @@ import numpy as np
 from ..errors import UserError
 from ..imaging.screening import QualityRules
 from ..preprocessing import Preprocessing
+from .metadata import MetadataMismatch, check_fields, check_use, require, shown, written_by
 
 PREFIX = "fracture."
 FORMAT = "1"
 INPUT, OUTPUT = "image", "probabilities"
 BATCH = 64
+REQUIRED = {"task", "classes", "thresholds", "preprocessing"}
+KNOWN = REQUIRED | {"arch", "quality", "tta", "versions", "config", "trained_on", "input"}  # what export writes
 
 
 def describe(values: dict) -> dict[str, str]:
     """ONNX metadata (string to string) of a checkpoint's metadata as a dict."""
     return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in values.items()} | {
         PREFIX + "format": FORMAT}
+
+
+def _described(found: dict[str, str]) -> tuple[dict, dict[str, str]]:
+    """The checkpoint metadata that `describe` wrote, decoded, and the values that are not JSON by field."""
+    values, undecodable = {}, {}
+    for key, text in found.items():
+        if key.startswith(PREFIX) and key != PREFIX + "format":
+            try:
+                values[key[len(PREFIX):]] = json.loads(text)
+            except (ValueError, RecursionError):  # not JSON, too deep, or an integer of too many digits
+                undecodable[key[len(PREFIX):]] = text
+    return values, undecodable
+
+
+def _check_graph(session, values: dict) -> None:
+    """The graph takes the square the metadata's preprocessing makes and gives one probability per class."""
+    size, classes = values["preprocessing"]["image_size"], values["classes"]
+    inputs = {item.name: list(item.shape) for item in session.get_inputs()}
+    outputs = {item.name: list(item.shape) for item in session.get_outputs()}
+    require(inputs.get(INPUT, [])[1:] == [1, size, size], "preprocessing.image_size",
+            f"= {size} does not fit the graph's input {shown(inputs)} ({INPUT}: N x 1 x {size} x {size})")
+    require(outputs.get(OUTPUT, [])[1:] == [len(classes)], "classes",
+            f"= {shown(classes)} does not fit the graph's output {shown(outputs)} ({OUTPUT}: N x {len(classes)})")
 
 
 @dataclass(frozen=True)
@@ -64,8 +96,17 @@ class OnnxModel:
         if found.get(PREFIX + "format") != FORMAT:
             raise UserError(f"{path} is not an ONNX model exported by this project (no {PREFIX}format {FORMAT} in "
                             f"its metadata); export it with the export stage (dvc repro)")
-        values = {key[len(PREFIX):]: json.loads(value) for key, value in found.items()
-                  if key.startswith(PREFIX) and key != PREFIX + "format"}
+        values, undecodable = _described(found)
+        try:
+            if undecodable:
+                name, text = next(iter(undecodable.items()))
+                raise MetadataMismatch(name, f"= {shown(text)} is not JSON")
+            check_fields(values, KNOWN, REQUIRED, "")
+            check_use(values)
+            _check_graph(session, values)
+        except MetadataMismatch as error:
+            raise UserError(f"{path}: {PREFIX}{error}; it was written by {written_by(values.get('versions'))}: "
+                            f"export it again from its checkpoint (dvc repro)") from None
         quality = values.get("quality")
         return cls(session, values["classes"], values["thresholds"], Preprocessing.from_dict(values["preprocessing"]),
                    QualityRules(**quality) if quality else None, values.get("tta", "none"))

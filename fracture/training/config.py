@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UserError
-from ..inference.checkpoint import TASKS, TTA_MODES
+from ..inference.metadata import TASKS, TTA_MODES, WIDTH
 from ..metrics import THRESHOLD_METHODS
 from ..models import ARCHITECTURES, is_architecture
 from ..params import Section
@@ -82,7 +82,7 @@ def train_config(params: dict) -> TrainConfig:
     config = TrainConfig(
         arch=_architecture(model),
         pretrained=model.boolean("pretrained"),
-        width=model.integer("width", minimum=1, maximum=512),
+        width=WIDTH.read(model, "width"),
         task=model.choice("task", TASKS),
         epochs=train.integer("epochs", minimum=1),
         batch_size=train.integer("batch_size", minimum=1),
