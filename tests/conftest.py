@@ -268,3 +268,9 @@ def patch_zip_field(path: Path, offsets: tuple[int, int], value: int) -> Path:
         data[start + offset:start + offset + 2] = value.to_bytes(2, "little")
     path.write_bytes(bytes(data))
     return path
+
+
+@pytest.fixture(scope="session")
+def png_bomb(tmp_path_factory) -> Path:
+    """A 16-bit PNG of one grey level, 9400 x 9400: under 200 kB on disk, 177 MB decoded (made once a session)."""
+    return write_png(tmp_path_factory.mktemp("bomb") / "bomb.png", np.full((9400, 9400), 1000, dtype=np.uint16))

@@ -8,7 +8,7 @@ absent. MONOCHROME1 images (white = low values) are inverted so that bone is
 always bright.
 
 Nothing is decoded before the header says the image is a sensible size: the
-same pixel limit as for a PNG (Pillow's decompression-bomb guard), and, for
+same pixel limit as for a PNG (`pixels.MAX_PIXELS`), and, for
 a deflated file, the inflated size counted in a stream before pydicom
 inflates it whole. A compressed image whose codec has no installed decoder
 is rejected with a reason that names the codec and the package to install.
@@ -23,18 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from PIL import Image
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
 from pydicom.pixels import apply_modality_lut, apply_voi, get_decoder
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from .pixels import UnreadableImage, scale_to_uint8
+from .pixels import MAX_PIXELS, UnreadableImage, scale_to_uint8
 
 DISPLAY_NUMBERS = ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept")
 DISPLAY_SEQUENCES = ("VOILUTSequence", "ModalityLUTSequence")
 # An inflated dataset holds at most the pixel limit at 4 bytes a sample, and its header.
-MAX_INFLATED_BYTES = Image.MAX_IMAGE_PIXELS * 4 + (64 << 20)
+MAX_INFLATED_BYTES = MAX_PIXELS * 4 + (64 << 20)
 
 
 def _first(value) -> float | None:
@@ -85,9 +84,9 @@ def _check_header(dataset: pydicom.Dataset) -> None:
         raise UnreadableImage("truncated_or_corrupt", "DICOM header without Rows and Columns")
     frames, samples = (_first(dataset.get(keyword)) or 1 for keyword in ("NumberOfFrames", "SamplesPerPixel"))
     pixels = size[0] * size[1] * frames * samples
-    if pixels > Image.MAX_IMAGE_PIXELS:
+    if pixels > MAX_PIXELS:
         raise UnreadableImage("too_large", f"{int(size[1])}x{int(size[0])} x {int(frames)} frames "
-                                           f"({pixels:.0f} pixels, over the limit of {Image.MAX_IMAGE_PIXELS})")
+                                           f"({pixels:.0f} pixels, over the limit of {MAX_PIXELS})")
     syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
     if syntax is not None and syntax.is_compressed:
         try:
