@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -75,11 +75,28 @@ def screen_image(image_root: Path, item: tuple[str, str], rules: QualityRules) -
     return "", "", geometry(*image.shape[:2])
 
 
+def _content(item: tuple[str, str]) -> tuple[str, str]:
+    """What decides a row's screening: its bytes (sha256) and its suffix (which picks the reader); a row that is
+    never read is its own."""
+    path, sha256 = item
+    return item if unread_reason(path, sha256) else (sha256, PurePosixPath(path).suffix.lower())
+
+
 def screen(manifest: pd.DataFrame, image_root: Path, config: FilterConfig, workers: int = 1) -> pd.DataFrame:
     """`reason` ('' where the image is usable), `detail` and the geometry covariates per row, the images decoded
-    on `workers` processes."""
-    found = list(ordered_map(partial(screen_image, image_root, rules=config.rules),
-                             list(zip(manifest["path"], manifest["sha256"])), workers, "screening images"))
+    on `workers` processes.
+
+    Each distinct file is decoded once and its copies take its result (they
+    are then dropped as duplicates), so a labels.csv that names one file many
+    times costs one decode, not one per row.
+    """
+    items = list(zip(manifest["path"], manifest["sha256"]))
+    firsts = {}
+    for item in items:
+        firsts.setdefault(_content(item), item)
+    screened = dict(zip(firsts, ordered_map(partial(screen_image, image_root, rules=config.rules),
+                                            list(firsts.values()), workers, "screening images")))
+    found = [screened[_content(item)] for item in items]
     problems = pd.DataFrame([(reason, detail) for reason, detail, _ in found], index=manifest.index,
                             columns=["reason", "detail"], dtype=str)
     shapes = pd.DataFrame([shape for _, _, shape in found], index=manifest.index, dtype=str).fillna("")

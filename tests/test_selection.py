@@ -84,3 +84,50 @@ def test_regions_must_be_a_list_of_names():
     with pytest.raises(ParamError, match="filter.regions"):
         _config(regions=[])
     assert _config(regions="Wrist").regions == ["wrist"]
+
+
+def test_a_file_named_many_times_is_decoded_once_and_its_copies_dropped(tmp_path, monkeypatch):
+    from fracture.imaging import io
+
+    film = write_png(tmp_path / "film.png", radiograph_like(0))
+    (tmp_path / "film.dcm").write_bytes(film.read_bytes())  # the same bytes for another reader: read on their own
+    decoded = []
+    monkeypatch.setattr("fracture.selection.read_grayscale", lambda path: decoded.append(path.name) or
+                        io.read_grayscale(path))
+    manifest = _manifest([{"image_id": f"row{index}", "path": "film.png", "region": "wrist", "label": 1,
+                           "sha256": "same"} for index in range(50)] +
+                         [{"image_id": "z", "path": "film.dcm", "region": "wrist", "label": 1, "sha256": "same"}])
+    kept, rejected, report = apply_filter(manifest, tmp_path, _config())
+    assert decoded == ["film.png", "film.dcm"]
+    assert kept["image_id"].tolist() == ["row0"] and report["rejected"]["duplicate"] == 49
+    assert rejected.set_index("image_id").loc["z", "reason"] == "not_an_image", "a PNG named .dcm is not DICOM"
+
+
+def test_a_decompression_bomb_is_rejected_as_too_large_in_little_memory(tmp_path, png_bomb):
+    """9400 x 9400 at 16 bits: a full decode took 1.1 GB, its float64 copies 3 GB; the header alone suffices."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import stage_env
+
+    write_png(tmp_path / "good.png", radiograph_like(0))
+    (tmp_path / "bomb.png").symlink_to(png_bomb)
+    code = (
+        "import json, resource, sys; import pandas as pd\n"
+        "from pathlib import Path\n"
+        "from fracture.selection import apply_filter, filter_config\n"
+        "from tests.conftest import default_params\n"
+        "rows = [dict(image_id=f'b{i}', path='bomb.png', sha256='bomb') for i in range(3)]"
+        " + [dict(image_id='g', path='good.png', sha256='good')]\n"
+        "manifest = pd.DataFrame([dict(row, patient_id='p', study_id='s', region='wrist', label=0, view='',"
+        " source='t', source_split='') for row in rows])\n"
+        "kept, rejected, _ = apply_filter(manifest, Path(sys.argv[1]), filter_config(default_params()))\n"
+        "print(json.dumps([kept['image_id'].tolist(), rejected['reason'].tolist(), rejected['detail'].tolist(),"
+        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=stage_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    kept, reasons, details, peak_kb = json.loads(result.stdout)
+    assert kept == ["g"] and reasons == ["too_large"] * 3 and "9400x9400" in details[0]
+    assert peak_kb < 300_000, f"{peak_kb} kB"
