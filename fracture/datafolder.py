@@ -16,17 +16,22 @@ through this one module, so these rules hold everywhere by construction.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator
+
+from .errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom"}
 # Files that are certainly not DICOM, so not opened to look; any other file is checked by content.
 NOT_IMAGES = {".csv", ".txt", ".json", ".md", ".zip", ".xml", ".yaml", ".yml", ".html", ".pdf", ".py"}
 OUTSIDE = "outside_data_folder"
 MISSING = "missing_file"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,29 +72,80 @@ def _dicom_inside(path: Path) -> bool:
         return False
 
 
+# Folder levels below a root that are read: MURA nests 4, DICOM trees 6 to 8; far below Python's recursion limit.
+MAX_DEPTH = 64
+NOT_UTF8 = re.compile("[\udc80-\udcff]")  # how Python keeps a file name's bytes that are not UTF-8
+
+
+def text_name(name: str) -> str:
+    """`name` as text that a UTF-8 CSV or report can hold: each byte that is not UTF-8 (a Latin-1 disk, a zip from
+    another system) becomes %XX, so a name with the bytes `caf\\xe9.png` is shown as `caf%E9.png`."""
+    return NOT_UTF8.sub(lambda byte: f"%{ord(byte.group()) - 0xDC00:02X}", name)
+
+
+def _listing(folder: Path) -> list[os.DirEntry]:
+    with os.scandir(folder) as listing:
+        return sorted(listing, key=lambda child: child.name)
+
+
 def walk(root: Path) -> Iterator[Entry]:
-    """Every regular file under `root` in name order, links that stay inside followed, outside ones listed."""
+    """Every regular file under `root` in name order, links that stay inside followed, outside ones listed.
+
+    A stack of folders, not recursion; a folder over MAX_DEPTH levels down
+    is left out with a warning naming it, since what later copies, removes
+    or caches a copy of the tree (shutil, DVC) recurses once a level. A
+    subfolder that cannot be read is left out with a warning naming it;
+    `root` itself unreadable is an error. A name that is not UTF-8 is listed
+    by its `text_name` (the file is read at its own name, and a staged copy
+    takes the text name), unless a file of that name is beside it.
+    """
     real_root = root.resolve()
-
-    def visit(folder: Path, relative: PurePosixPath, ancestors: frozenset[Path]) -> Iterator[Entry]:
-        with os.scandir(folder) as listing:
-            children = sorted(listing, key=lambda child: child.name)
-        for child in children:
-            path, name = folder / child.name, (relative / child.name).as_posix()
-            try:
-                real = path.resolve() if child.is_symlink() else None
-            except (OSError, RuntimeError):  # a loop of links: nothing to read
+    try:
+        top = _listing(root)
+    except OSError as error:
+        raise UserError(f"cannot read the folder {text_name(str(root))} ({error.strerror}); make it readable") from None
+    stack = [(iter(top), root, PurePosixPath(), real_root)]
+    entered, renamed = {real_root}, []
+    while stack:
+        children, folder, relative, real_folder = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            entered.discard(real_folder)
+            continue
+        path, shown = folder / child.name, text_name(child.name)
+        if shown != child.name:
+            if os.path.lexists(folder / shown):
+                log.warning(f"{text_name(str(folder))}: a name that is not UTF-8 would be listed as {shown}, which is "
+                            f"taken; that file is left out, rename it")
                 continue
-            if real is not None and not real.is_relative_to(real_root):
-                yield Entry(name, path, outside=True)
-            elif child.is_dir():  # follows an inside link
-                here = real or path.resolve()
-                if here not in ancestors:
-                    yield from visit(path, relative / child.name, ancestors | {here})
-            elif child.is_file():  # a regular file or an inside link to one; never a FIFO or a device
-                yield Entry(name, path)
-
-    return visit(root, PurePosixPath(), frozenset({real_root}))
+            renamed.append((relative / shown).as_posix())
+        name = (relative / shown).as_posix()
+        try:
+            real = path.resolve() if child.is_symlink() else None
+        except (OSError, RuntimeError):  # a loop of links: nothing to read
+            continue
+        if real is not None and not real.is_relative_to(real_root):
+            yield Entry(name, path, outside=True)
+        elif child.is_dir():  # follows an inside link, never back into a folder it is in
+            here = real or real_folder / child.name
+            if here in entered:
+                continue
+            if len(stack) > MAX_DEPTH:
+                log.warning(f"{text_name(str(path))} lies over {MAX_DEPTH} folders deep; the files in it are left out")
+                continue
+            try:
+                listing = _listing(path)
+            except OSError as error:
+                log.warning(f"{text_name(str(path))} cannot be read ({error.strerror}); the files in it are left out")
+                continue
+            entered.add(here)
+            stack.append((iter(listing), path, relative / shown, here))
+        elif child.is_file():  # a regular file or an inside link to one; never a FIFO or a device
+            yield Entry(name, path)
+    if renamed:
+        log.warning(f"{len(renamed)} names under {text_name(str(root))} are not UTF-8 (another system's encoding); "
+                    f"they are listed with each such byte as %XX, e.g. {renamed[0]}")
 
 
 @dataclass

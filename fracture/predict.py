@@ -13,6 +13,11 @@ the filter stage's rules (kept in the checkpoint) would reject as too small
 or blank, gets a row with the reason instead of a probability; so does a
 file in a folder, or a row of a labels.csv, that lies outside its folder
 (through a link, `..` or an absolute path), which is never opened.
+
+Images are read, prepared and scored a batch at a time, so memory stays flat
+however many there are. A name that is not UTF-8 is written with each such
+byte as %XX (`datafolder.text_name`), so every scored row reaches the CSV; a
+Grad-CAM overlay's file name is cut to fit any file system.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .datafolder import OUTSIDE, DataFolder
+from .datafolder import OUTSIDE, DataFolder, text_name
 from .errors import UserError
 from .imaging.io import UnreadableImage, read_grayscale
 from .sources.tables import LABELS_FILE, labels_of, read_table
 
 log = logging.getLogger(__name__)
-BATCH = 64
+BATCH = 64  # images prepared, scored and let go at a time: memory does not grow with the inputs
+STEM_BYTES = 100
 OUTPUT_COLUMNS = ["path", "probability", "prediction", "label", "error", "detail"]
 
 
@@ -95,15 +101,18 @@ def predict(model, inputs: list[str], cam_dir: Path | None = None) -> pd.DataFra
     """A row per input: its probability and decision at the frozen threshold, or why it was not scored.
 
     `model` is what `open_model` gives."""
-    preprocessing, classes, threshold = model.preprocessing, model.classes, model.threshold
+    preprocessing, threshold = model.preprocessing, model.threshold
     if cam_dir is not None and not hasattr(model, "overlays"):
         raise UserError("--cam: Grad-CAM needs the PyTorch checkpoint; give --model models/model.pt")
     if model.quality is None:
         log.warning("the model keeps no quality rules (written before they were kept); images are not checked "
                     "for size or blankness")
+    items = gather(inputs, fracture_task=threshold is not None)
+    if cam_dir is not None:
+        cam_dir.mkdir(parents=True, exist_ok=True)
     rows, ready = [], []
-    for item in gather(inputs, fracture_task=threshold is not None):
-        row = {"path": str(item.path), "probability": None, "prediction": "", "label": item.label,
+    for item in items:
+        row = {"path": text_name(str(item.path)), "probability": None, "prediction": "", "label": item.label,
                "error": item.problem, "detail": ""}
         if not item.problem:
             try:
@@ -112,25 +121,38 @@ def predict(model, inputs: list[str], cam_dir: Path | None = None) -> pd.DataFra
                     model.quality.check(image)
                 ready.append((len(rows), preprocessing(image)))
             except UnreadableImage as error:
-                row["error"], row["detail"] = error.reason, error.detail
+                row["error"], row["detail"] = error.reason, text_name(error.detail)
         rows.append(row)
-    if cam_dir is not None:
-        cam_dir.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(ready), BATCH):
-        batch = ready[start:start + BATCH]
-        images = np.stack([image for _, image in batch])
-        chosen = []
-        for (index, _), probability in zip(batch, model.scores(images)):
-            if threshold is not None:
-                rows[index]["probability"] = float(probability[1])
-                rows[index]["prediction"] = str(int(probability[1] >= threshold))
-                chosen.append(1)
-            else:
-                best = int(probability.argmax())
-                rows[index]["probability"] = float(probability[best])
-                rows[index]["prediction"] = classes[best]
-                chosen.append(best)
-        if cam_dir is not None:
-            for (index, _), overlay in zip(batch, model.overlays(images, chosen)):
-                Image.fromarray(overlay).save(cam_dir / f"{index:05d}_{Path(rows[index]['path']).stem}.png")
+        if len(ready) == BATCH:
+            _score(model, ready, rows, cam_dir)
+            ready = []
+    if ready:
+        _score(model, ready, rows, cam_dir)
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+
+
+def _score(model, batch: list[tuple[int, np.ndarray]], rows: list[dict], cam_dir: Path | None) -> None:
+    """Fill the rows of one batch of prepared images (row index, image) and save their Grad-CAM overlays."""
+    threshold, classes = model.threshold, model.classes
+    images = np.stack([image for _, image in batch])
+    chosen = []
+    for (index, _), probability in zip(batch, model.scores(images)):
+        if threshold is not None:
+            rows[index]["probability"] = float(probability[1])
+            rows[index]["prediction"] = str(int(probability[1] >= threshold))
+            chosen.append(1)
+        else:
+            best = int(probability.argmax())
+            rows[index]["probability"] = float(probability[best])
+            rows[index]["prediction"] = classes[best]
+            chosen.append(best)
+    if cam_dir is not None:
+        for (index, _), overlay in zip(batch, model.overlays(images, chosen)):
+            Image.fromarray(overlay).save(cam_dir / overlay_name(index, rows[index]["path"]))
+
+
+def overlay_name(index: int, path: str) -> str:
+    """The overlay's file name: the row's number, then the film's name cut to 100 bytes, so that any name fits
+    a file system's 255."""
+    stem = Path(path).stem.encode()[:STEM_BYTES].decode("utf-8", "ignore")
+    return f"{index:05d}_{stem}.png"

@@ -225,3 +225,20 @@ def test_annotations_beside_labels_csv_reach_data_raw_and_bad_ones_are_one_line_
     (folder / "annotations.json").symlink_to(tmp_path / "elsewhere.json")
     _one_line_error(run_stage("download", tmp_path, _folder_params(folder)),
                     f"{folder / 'annotations.json'} is a link to outside the data folder and is not read")
+
+
+def test_a_file_name_that_is_not_utf8_reaches_the_manifest_by_its_text_form(tmp_path):
+    import os
+
+    films = tmp_path / "films"
+    for index in range(3):
+        write_png(films / f"normal/n{index}.png", radiograph_like(index))
+        write_png(films / f"fracture/f{index}.png", radiograph_like(10 + index))
+    os.rename(films / "normal/n0.png", os.fsencode(films) + b"/normal/caf\xe9.png")  # a Latin-1 disk's name
+    result = run_stage("download", tmp_path, _folder_params(films))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "are not UTF-8" in result.stderr and "e.g. normal/caf%E9.png" in result.stderr
+    manifest = pd.read_csv(tmp_path / "data/raw/manifest.csv", keep_default_na=False).set_index("image_id")
+    assert manifest.loc["normal/caf%E9", "path"] == "source/normal/caf%E9.png" and len(manifest) == 6
+    assert hashlib.sha256((films / "normal/caf\udce9.png").read_bytes()).hexdigest() == \
+        manifest.loc["normal/caf%E9", "sha256"], "the film itself, copied under its text name"

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,3 +169,67 @@ def test_the_onnx_export_predicts_without_pytorch_as_the_checkpoint_does(tmp_pat
                                  "films")
     assert cam.returncode == 1 and "Grad-CAM needs the PyTorch checkpoint" in cam.stderr
     assert "Traceback" not in cam.stderr
+
+
+def _predict_here(tmp_path, monkeypatch, *args):
+    """`python -m fracture predict` in this process, from `tmp_path`."""
+    from fracture.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    main(["predict", *map(str, args)])
+
+
+def test_a_decompression_bomb_is_too_large_before_it_is_decoded(tmp_path, monkeypatch, png_bomb):
+    """9400 x 9400 at 16 bits in 190 kB: predict grew to 1.8 GB before it was found blank; now the header says it."""
+    import tracemalloc
+
+    model = _model(tmp_path / "model.pt")
+    write_png(tmp_path / "films/good.png", radiograph_like(0))
+    (tmp_path / "films/bomb.png").write_bytes(png_bomb.read_bytes())
+    tracemalloc.start()
+    try:
+        _predict_here(tmp_path, monkeypatch, "--model", model, "--out", "out.csv", "films")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False).set_index("path")
+    assert table["error"].to_dict() == {"films/bomb.png": "too_large", "films/good.png": ""}
+    assert "9400x9400" in table.loc["films/bomb.png", "detail"]
+    assert peak < 50 << 20, f"{peak} bytes traced; a decode would take 177 MB, its float copies 700 MB more"
+
+
+def test_names_that_are_not_utf8_or_too_long_for_an_overlay_are_all_written(tmp_path, monkeypatch):
+    import os
+
+    model = _model(tmp_path / "model.pt")
+    films = tmp_path / "films"
+    write_png(films / "a.png", radiograph_like(0))
+    os.rename(write_png(films / "b.png", radiograph_like(1)), os.fsencode(films) + b"/caf\xe9.png")  # Latin-1
+    long_name = "x" * 200 + "\u00e9" * 25 + ".png"  # 250 characters, 254 bytes: with an index, over NAME_MAX
+    write_png(films / long_name, radiograph_like(2))
+    Path(os.fsdecode(os.fsencode(films) + b"/broken\xe9.png")).write_text("not an image")
+    _predict_here(tmp_path, monkeypatch, "--model", model, "--out", "out.csv", "--cam", "cams", "films")
+    table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert table["path"].tolist() == ["films/a.png", "films/broken%E9.png", "films/caf%E9.png", f"films/{long_name}"]
+    assert table["error"].tolist() == ["", "not_an_image", "", ""]
+    overlays = sorted(path.name for path in (tmp_path / "cams").glob("*.png"))
+    assert len(overlays) == 3 and all(len(os.fsencode(name)) <= 255 for name in overlays)
+    assert overlays[1] == "00002_caf%E9.png" and overlays[2].startswith("00003_" + "x" * 100)
+
+
+def test_films_are_read_and_scored_a_batch_at_a_time_with_the_same_rows(tmp_path, monkeypatch):
+    import fracture.predict as predicting
+
+    model = predicting.open_model(_model(tmp_path / "model.pt"), "cpu")
+    for index in range(10):
+        write_png(tmp_path / f"films/{index:02d}.png", radiograph_like(index))
+    (tmp_path / "films/05.png").write_text("not an image")
+    whole = predicting.predict(model, [str(tmp_path / "films")])
+    events, read, score = [], predicting.read_grayscale, type(model).scores
+    monkeypatch.setattr(predicting, "BATCH", 3)
+    monkeypatch.setattr(predicting, "read_grayscale", lambda path: events.append("read") or read(path))
+    monkeypatch.setattr(type(model), "scores", lambda self, images: events.append(len(images)) or score(self, images))
+    batched = predicting.predict(model, [str(tmp_path / "films")])
+    assert batched.drop(columns="probability").equals(whole.drop(columns="probability"))
+    assert (batched["probability"] - whole["probability"]).abs().max() < 1e-6, "batches of 3, not one of 9"
+    assert events == ["read"] * 3 + [3] + ["read"] * 4 + [3] + ["read"] * 3 + [3], "never more than 3 held"

@@ -154,6 +154,9 @@ def unpack_zip(archive: Path, folder: DataFolder, max_bytes: int) -> None:
                 shutil.rmtree(scratch, ignore_errors=True)
     except zipfile.BadZipFile as error:
         raise UserError(f"{archive} is not a readable zip archive ({error}); download it again") from None
+    except UnicodeDecodeError:  # the UTF-8 flag is set on names that are not UTF-8
+        raise UserError(f"{archive} marks its file names as UTF-8 but they are not; re-create the zip (or unpack "
+                        f"it and give the folder)") from None
 
 
 def _move_in(archive: Path, scratch: Path, folder: DataFolder, max_bytes: int) -> None:

@@ -110,3 +110,12 @@ def test_a_name_the_file_system_refuses_is_one_line(tmp_path):
     archive = _zip(tmp_path / "long.zip", [("x" * 300 + ".png", b"x")])
     with pytest.raises(UserError, match=r"long.zip: cannot unpack entry 'x{300}.png' \(File name too long\)"):
         unpack_zip(archive, DataFolder(tmp_path / "out"), max_bytes=1000)
+
+
+def test_names_flagged_utf8_that_are_not_are_one_line(tmp_path):
+    archive = tmp_path / "films.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("caf\u00e9.png", b"x")  # written as UTF-8, with the flag that says so
+    archive.write_bytes(archive.read_bytes().replace(b"caf\xc3\xa9", b"caf\xe9_"))  # now Latin-1 under that flag
+    with pytest.raises(UserError, match="films.zip marks its file names as UTF-8 but they are not; re-create"):
+        unpack_zip(archive, DataFolder(tmp_path / "out"), 1 << 20)

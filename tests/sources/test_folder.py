@@ -84,3 +84,84 @@ def test_bad_labels_and_layouts_are_clear_errors(tmp_path):
     (tmp_path / "labels.csv").unlink()
     with pytest.raises(UserError, match="no labels.csv and no class folders"):
         parse_folder(DataFolder(tmp_path))
+
+
+def _acquire(folder, target):
+    """What the download stage does with a user's folder: copy it into `target` and list its images."""
+    from fracture.sources import acquire, data_config
+    from tests.conftest import tiny_params
+
+    return acquire(data_config(tiny_params(**{"data.source": "folder", "data.path": str(folder)})), target)[0]
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_one_warning_and_the_rest_is_read(tmp_path, caplog):
+    import shutil
+    import sys
+
+    from fracture.datafolder import MAX_DEPTH
+
+    films = tmp_path / "films"
+    write_png(films / "normal/a.png", radiograph_like(0))
+    write_png(films / ("fracture/" + "d/" * (MAX_DEPTH - 1) + "kept.png"), radiograph_like(1))
+    deep, depth = films / "fracture", sys.getrecursionlimit() + 100
+    for _ in range(depth):  # one level at a time: mkdir(parents=True) itself recurses
+        deep = deep / "d"
+        deep.mkdir(exist_ok=True)
+    write_png(deep / "lost.png", radiograph_like(2))
+    try:
+        manifest = _acquire(films, tmp_path / "raw")
+    finally:  # shutil.rmtree (and so pytest's clean-up) recurses once a level: the tree goes in pieces
+        for level in range(500 * (depth // 500), 0, -500):
+            films.joinpath("fracture", *["d"] * level).rename(tmp_path / f"piece{level}")
+        for piece in [*tmp_path.glob("piece*"), films]:
+            shutil.rmtree(piece)
+    assert manifest["path"].tolist() == ["source/fracture/" + "d/" * (MAX_DEPTH - 1) + "kept.png",
+                                         "source/normal/a.png"]
+    assert f"{films / 'fracture'}{'/d' * MAX_DEPTH} lies over {MAX_DEPTH} folders deep; the files in it are left " \
+           f"out" in caplog.text
+
+
+def test_an_unreadable_subfolder_is_left_out_with_a_warning_naming_it(tmp_path, monkeypatch, caplog):
+    import os
+
+    films = tmp_path / "films"
+    write_png(films / "normal/a.png", radiograph_like(0))
+    write_png(films / "fracture/b.png", radiograph_like(1))
+    write_png(films / "fracture/locked/c.png", radiograph_like(2))
+    scandir = os.scandir
+
+    def refusing(path="."):
+        if os.fspath(path) == os.fspath(films / "fracture/locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)  # tests run as root, who may read anything
+    manifest = _acquire(films, tmp_path / "raw")
+    assert manifest["image_id"].tolist() == ["fracture/b", "normal/a"]
+    assert f"{films / 'fracture/locked'} cannot be read (Permission denied); the files in it are left out" \
+        in caplog.text
+    monkeypatch.setattr(os, "scandir", lambda path=".": refusing(films / "fracture/locked"))
+    with pytest.raises(UserError, match=r"cannot read the folder .*films \(Permission denied\); make it readable"):
+        _acquire(films, tmp_path / "raw2")
+
+
+def test_a_name_that_is_not_utf8_is_listed_by_its_text_form_unless_that_name_is_taken(tmp_path, caplog):
+    import os
+
+    from fracture.datafolder import walk
+
+    films = tmp_path / "films"
+    write_png(films / "normal/a.png", radiograph_like(0))
+    write_png(films / "fracture/b.png", radiograph_like(1))
+    os.rename(films / "fracture/b.png", os.fsencode(films) + b"/fracture/caf\xe9.png")  # a Latin-1 name
+    write_png(films / "normal/x.png", radiograph_like(2))
+    os.rename(films / "normal/x.png", os.fsencode(films) + b"/normal/na\xefve.png")
+    write_png(films / "normal/na%EFve.png", radiograph_like(3))  # its text form is taken: that one is left out
+    assert [entry.relative for entry in walk(films)] == ["fracture/caf%E9.png", "normal/a.png", "normal/na%EFve.png"]
+    manifest = _acquire(films, tmp_path / "raw")
+    assert manifest["path"].tolist() == ["source/fracture/caf%E9.png", "source/normal/a.png",
+                                         "source/normal/na%EFve.png"]
+    assert (tmp_path / "raw/source/fracture/caf%E9.png").read_bytes() == \
+        (films / "fracture/caf\udce9.png").read_bytes()
+    assert f"{films / 'normal'}: a name that is not UTF-8 would be listed as na%EFve.png, which is taken" in caplog.text
+    assert "1 names under" in caplog.text and "e.g. fracture/caf%E9.png" in caplog.text
