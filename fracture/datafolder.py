@@ -19,10 +19,11 @@ import hashlib
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from .errors import UserError
 
@@ -218,6 +219,31 @@ def unread_reason(path: str, sha256: str) -> str | None:
     if escapes(path) or sha256.startswith("outside:"):
         return OUTSIDE
     return MISSING if sha256.startswith("missing:") else None
+
+
+def open_inside(path: Path, real_root: Path) -> BinaryIO | None:
+    """The regular file at `path`, opened for reading, or None when what was opened is not a regular file inside
+    `real_root` (a resolved path).
+
+    `walk` checks a path before anything opens it; a folder swapped for a
+    link in between would let a file from outside in. So the check is made
+    again on what was opened: the path, resolved now, must lie inside and be
+    the very file the descriptor holds (same device and inode), which no
+    later swap can change. Links that stay inside still work.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:  # O_NONBLOCK: a FIFO swapped in does not hang the open; it is refused below
+        opened = os.fstat(descriptor)
+        real = Path(os.path.realpath(path))
+        named = os.stat(real)
+        inside = (stat.S_ISREG(opened.st_mode) and real.is_relative_to(real_root)
+                  and (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino))
+    except OSError:  # the path changed again under us: what was opened cannot be shown to be inside
+        inside = False
+    if not inside:
+        os.close(descriptor)
+        return None
+    return os.fdopen(descriptor, "rb")
 
 
 def file_sha256(path: Path | str) -> str:

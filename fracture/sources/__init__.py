@@ -12,8 +12,10 @@ outside it, so nothing from outside reaches `data/raw` or the DVC cache.
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import shutil
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Callable
 import pandas as pd
 
 from ..annotations import read_coco
-from ..datafolder import DataFolder, walk
+from ..datafolder import DataFolder, Entry, open_inside, walk
 from ..errors import ParamError, UserError
 from ..parallel import worker_count
 from ..params import Section, seed
@@ -47,6 +49,7 @@ ANNOTATION_FILES: dict[str, Callable[..., tuple[str, dict[str, str]] | None]] = 
     "folder": folder_annotations, "fracatlas": fracatlas_annotations, "synthetic": synthetic_annotations}
 PUBLIC_URLS = {"fracatlas": [FRACATLAS_URL]}
 SOURCE_FOLDER = "source"
+COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -147,18 +150,34 @@ def materialize(item: Path, folder: DataFolder, max_bytes: int) -> None:
         return
     if not item.is_dir():
         raise ParamError("data.path", str(item), "no such file or folder")
+    real_root = item.resolve()
     for entry in walk(item):
         folder.origins[entry.relative] = str(entry.path)
-        if entry.outside:
+        if entry.outside or not _stage(entry, item, real_root, folder, max_bytes):
             folder.outside.add(entry.relative)
-        elif entry.path.suffix.lower() == ".zip":  # by name only: no other file of a large folder is opened twice
-            unpack_zip(entry.path, folder, max_bytes)
-        else:
-            destination = folder.root / entry.relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                shutil.copy2(entry.path, destination)
-            except OSError as error:
-                raise UserError(f"cannot copy {entry.path} ({error.strerror}); make it readable or move it out of "
-                                f"{item}") from None
 
+
+def _stage(entry: Entry, item: Path, real_root: Path, folder: DataFolder, max_bytes: int) -> bool:
+    """Unpack or copy one file of the user's folder `item` (resolved: `real_root`) from what was opened, checked
+    to lie inside it (see `open_inside`); False when it does not: the folder changed since it was listed."""
+    try:
+        source = open_inside(entry.path, real_root)
+    except OSError as error:
+        raise UserError(f"cannot copy {entry.path} ({error.strerror}); make it readable or move it out of "
+                        f"{item}") from None
+    if source is None:
+        log.warning(f"{entry.path} led outside {item} when it was opened (a folder changed into a link while "
+                    f"it was copied); it was not read")
+        return False
+    with source:
+        if entry.path.suffix.lower() == ".zip":  # by name only: no other file of a large folder is opened twice
+            unpack_zip(entry.path, folder, max_bytes, source)
+            return True
+        destination = folder.root / entry.relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(destination, "wb") as sink:  # as shutil.copy2: the bytes, then the mode and times
+            shutil.copyfileobj(source, sink, COPY_CHUNK)
+        status = os.fstat(source.fileno())
+    os.chmod(destination, stat.S_IMODE(status.st_mode))
+    os.utime(destination, ns=(status.st_atime_ns, status.st_mtime_ns))
+    return True

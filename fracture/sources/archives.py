@@ -20,6 +20,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from ..datafolder import DataFolder, walk
 from ..errors import UserError
@@ -140,10 +141,11 @@ class _EntryReader:
         self.handle.close()
 
 
-def unpack_zip(archive: Path, folder: DataFolder, max_bytes: int) -> None:
-    """Unpack `archive` into `folder` after checking every entry and the total size; links resolved as in a folder."""
+def unpack_zip(archive: Path, folder: DataFolder, max_bytes: int, opened: BinaryIO | None = None) -> None:
+    """Unpack `archive` (read from `opened` where it is open already) into `folder` after checking every entry and
+    the total size; links resolved as in a folder."""
     try:
-        with zipfile.ZipFile(archive) as bundle:
+        with zipfile.ZipFile(opened or archive) as bundle:
             _check(archive, bundle.infolist(), max_bytes)
             folder.root.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=".unpack.", dir=folder.root.parent))
