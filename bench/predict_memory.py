@@ -8,9 +8,10 @@ been about 26 GB). The films are made up at the model's input size
 holding the smaller one's files (hard links); the model is an untrained
 simple_cnn saved as the train stage saves one, with the pipeline's
 preprocessing and quality rules. Each run is its own process, on the CPU,
-and its peak RSS comes from the kernel (wait4). Target: 5,000 films' peak
-<= 1.05 x 500 films' peak; it also prints what each film beyond the first
-500 added.
+and its peak RSS is its own high-water mark (VmHWM, Linux). Target: 5,000
+films' peak <= 1.05 x 500 films' peak; it also prints what each film beyond
+the first 500 added (a few KiB of malloc's per-thread arenas: with
+MALLOC_ARENA_MAX=1 it is none).
 
     python bench/predict_memory.py [--small 500] [--large 5000]
 """
@@ -39,6 +40,13 @@ from fracture.models import build_model  # noqa: E402
 from fracture.params import load_params  # noqa: E402
 from fracture.preprocessing import Normalization  # noqa: E402
 
+# predict, then its own peak (VmHWM: ru_maxrss would keep the peak of the process it was started from).
+MEASURED = ("import runpy, sys\n"
+            "try:\n"
+            "    runpy.run_module('fracture', run_name='__main__', alter_sys=True)\n"
+            "finally:\n"
+            "    status = open('/proc/self/status').read().splitlines()\n"
+            "    print(next(line for line in status if line.startswith('VmHWM:')), file=sys.stderr)\n")
 TARGET = 1.05  # before predict streamed: 1.10 at 128 px (each film's 16 kB square kept)
 
 
@@ -73,15 +81,14 @@ def _peak(model: Path, films: Path, out: Path) -> tuple[float, float]:
     """(peak RSS in MiB, seconds) of one predict process over `films`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "fracture", "predict", "--model", str(model), "--out", str(out),
-                                "--device", "cpu", str(films)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"predict failed:\n{errors}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start
+    result = subprocess.run([sys.executable, "-c", MEASURED, "predict", "--model", str(model), "--out", str(out),
+                             "--device", "cpu", str(films)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    peak = result.stderr.strip().splitlines()[-1]
+    if result.returncode != 0 or not peak.startswith("VmHWM:"):
+        raise SystemExit(f"predict failed:\n{result.stderr}")
+    return int(peak.split()[1]) / 1024, seconds
 
 
 def main() -> None:
