@@ -31,6 +31,7 @@ from ..params import Section, seed
 from .archives import unpack_zip
 from .download import Retry, fetch, parse_checksum
 from .folder import folder_annotations, parse_folder
+from .fracatlas import CHECKSUM as FRACATLAS_CHECKSUM
 from .fracatlas import URL as FRACATLAS_URL
 from .fracatlas import fracatlas_annotations, parse_fracatlas
 from .grazpedwri import parse_grazpedwri
@@ -48,6 +49,7 @@ SOURCES = tuple(PARSERS)
 ANNOTATION_FILES: dict[str, Callable[..., tuple[str, dict[str, str]] | None]] = {
     "folder": folder_annotations, "fracatlas": fracatlas_annotations, "synthetic": synthetic_annotations}
 PUBLIC_URLS = {"fracatlas": [FRACATLAS_URL]}
+PUBLIC_CHECKSUMS = {FRACATLAS_URL: FRACATLAS_CHECKSUM}  # the publishers' checksums by URL, where they give one
 SOURCE_FOLDER = "source"
 COPY_CHUNK = 1 << 20
 
@@ -102,7 +104,8 @@ def data_config(params: dict) -> DataConfig:
     )
     max_gb = data.number("max_unpacked_gb", minimum=0.001)
     cache_dir = Path(data.text("cache_dir") or "data/downloads")
-    return DataConfig(source, path, urls, checksums or [""] * len(urls), cache_dir, config, int(max_gb * 2**30),
+    checksums = checksums or [PUBLIC_CHECKSUMS.get(url, "") for url in urls]  # data.checksum overrides a pinned one
+    return DataConfig(source, path, urls, checksums, cache_dir, config, int(max_gb * 2**30),
                       worker_count(params), data.integer("retries", minimum=1, maximum=20))
 
 

@@ -3,8 +3,12 @@
 A transfer lands in `<name>.part` and resumes from there with a Range request
 after a cut connection; failures are retried with exponential backoff; the
 file is verified against a checksum when one is given and only then renamed
-into place, so a complete file in the cache is always a good one and is used
-without touching the network. A server that answers with a web page (a
+into place, its sha256 recorded beside it (`<file>.sha256`). A cached file is
+used without touching the network, but only after it is checked again, every
+time: against the checksum when one is given, else against the recorded
+sha256, so a file truncated or altered in the cache is caught. A mismatch is
+one line naming the file and both digests; the file is never deleted or
+replaced behind the user's back. A server that answers with a web page (a
 sign-in or quota page, served with status 200) is caught from its content
 type or its first bytes before anything is written, and the download stops
 with one line naming the URL and what came back.
@@ -28,6 +32,7 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..storage import atomic_path
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -94,7 +99,8 @@ def fetch(url: str, cache_dir: Path, checksum: str = "", retry: Retry = Retry())
     if final.is_file() and _first_bytes_are_a_page(final):
         log.warning(f"{final} is a web page, not the file (an earlier download); downloading {url} again")
         final.unlink()
-    if final.is_file() and (expected is None or file_digest(final, expected[0]) == expected[1]):
+    if final.is_file():
+        _check_cached(final, expected)
         log.info(f"using cached {final}")
         return final
     partial = final.with_name(final.name + ".part")
@@ -127,8 +133,36 @@ def fetch(url: str, cache_dir: Path, checksum: str = "", retry: Retry = Retry())
             partial.unlink()
             raise UserError(f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {actual}; "
                             f"the download was corrupt (run again) or data.checksum is wrong")
+    with atomic_path(digest_record(final)) as record:
+        record.write_text(f"{file_digest(partial, 'sha256')}  {final.name}\n")
     os.replace(partial, final)
     return final
+
+
+def digest_record(path: Path) -> Path:
+    """Where the sha256 of a completed download is kept, in `sha256sum` format."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _check_cached(path: Path, expected: tuple[str, str] | None) -> None:
+    """Use a cached file only while it is what was downloaded: it matches the checksum given, or else the sha256
+    recorded when its download completed (a file cached before records were kept gets one now)."""
+    record = digest_record(path)
+    if expected is None and not record.is_file():
+        log.warning(f"{path} has no record of its sha256 (an earlier version downloaded it); recording it now")
+        with atomic_path(record) as temporary:
+            temporary.write_text(f"{file_digest(path, 'sha256')}  {path.name}\n")
+        return
+    if expected is None:
+        recorded = record.read_bytes().decode("ascii", "replace").split()
+        expected, against = ("sha256", recorded[0].lower() if recorded else ""), f"the sha256 recorded in {record}"
+    else:
+        against = "the checksum given for it (data.checksum, or the source's published one)"
+    found = file_digest(path, expected[0])
+    if found != expected[1]:
+        raise UserError(f"the cached download {path} does not match {against}: expected {expected[0]} {expected[1]}, "
+                        f"found {found}; it was altered or cut short in the cache, so it is not used: delete it to "
+                        f"download it again")
 
 
 def _first_bytes_are_a_page(path: Path) -> bool:

@@ -28,6 +28,10 @@ from .rows import image_row, rows_frame
 from .tables import find_table, read_table, readable
 
 URL = "https://figshare.com/ndownloader/files/43283628"
+# The publisher's checksum of that file (figshare lists an MD5 per file: api.figshare.com/v2/articles/22363012, its
+# files' computed_md5), as md5:<hex>. Left empty: no public record of this file id's MD5 was found to pin, and none
+# is made up. Until one is, a download is checked against the sha256 recorded when it completed.
+CHECKSUM = ""
 ANNOTATIONS_FILE = "COCO_fracture_masks.json"  # FracAtlas/Annotations/COCO JSON/
 REGION_FLAGS = ("hand", "leg", "hip", "shoulder")
 VIEW_FLAGS = ("frontal", "lateral", "oblique")

@@ -1,10 +1,11 @@
 import hashlib
+import logging
 import socket
 
 import pytest
 
 from fracture.errors import UserError
-from fracture.sources.download import Retry, cache_name, fetch
+from fracture.sources.download import Retry, cache_name, digest_record, fetch
 from tests.conftest import zip_bytes
 
 FAST = Retry(attempts=3, backoff=0.01, timeout=5)
@@ -15,7 +16,8 @@ def test_normal_download_lands_whole_and_is_then_served_from_the_cache(tmp_path,
     file_server.files["/data/archive.zip"] = PAYLOAD
     path = fetch(f"{file_server.url}/data/archive.zip", tmp_path, retry=FAST)
     assert path.read_bytes() == PAYLOAD and path.name.endswith("-archive.zip")
-    assert [p.name for p in tmp_path.iterdir()] == [path.name], "no partial file left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, f"{path.name}.sha256"], "no partial file left"
+    assert digest_record(path).read_text() == f"{hashlib.sha256(PAYLOAD).hexdigest()}  {path.name}\n"
     assert fetch(f"{file_server.url}/data/archive.zip", tmp_path, retry=FAST) == path
     assert len(file_server.requests) == 1, "the second call did not touch the network"
 
@@ -44,12 +46,50 @@ def test_a_checksum_mismatch_keeps_nothing(tmp_path, file_server):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_cached_file_with_the_wrong_checksum_is_downloaded_again(tmp_path, file_server):
+def _altered(tmp_path, file_server, checksum=""):
+    """A download whose cached file is then changed (cut short, or rewritten) as a disk or a person might."""
     file_server.files["/f.zip"] = PAYLOAD
-    first = fetch(f"{file_server.url}/f.zip", tmp_path, retry=FAST)
-    first.write_bytes(b"tampered")
-    again = fetch(f"{file_server.url}/f.zip", tmp_path, "sha256:" + hashlib.sha256(PAYLOAD).hexdigest(), FAST)
-    assert again.read_bytes() == PAYLOAD
+    cached = fetch(f"{file_server.url}/f.zip", tmp_path, checksum, FAST)
+    cached.write_bytes(PAYLOAD[:1000])
+    return f"{file_server.url}/f.zip", cached
+
+
+@pytest.mark.parametrize("checksum, expected", [
+    ("", f"expected sha256 {hashlib.sha256(PAYLOAD).hexdigest()}"),
+    ("md5:" + hashlib.md5(PAYLOAD).hexdigest(), f"expected md5 {hashlib.md5(PAYLOAD).hexdigest()}")],
+    ids=["recorded-sha256", "given-checksum"])
+def test_a_cached_file_altered_after_its_download_is_one_line_and_is_kept(tmp_path, file_server, checksum, expected):
+    url, cached = _altered(tmp_path, file_server, checksum)
+    with pytest.raises(UserError) as error:
+        fetch(url, tmp_path, checksum, FAST)
+    message = str(error.value)
+    algorithm = checksum.split(":")[0] or "sha256"
+    assert message.startswith(f"the cached download {cached} does not match") and "\n" not in message
+    assert expected in message and f"found {hashlib.new(algorithm, PAYLOAD[:1000]).hexdigest()}" in message
+    assert "delete it to download it again" in message
+    assert cached.read_bytes() == PAYLOAD[:1000], "neither deleted nor replaced"
+    assert len(file_server.requests) == 1, "and not downloaded again behind the user's back"
+
+
+def test_a_good_cache_is_used_without_the_network(tmp_path, file_server):
+    url = f"{file_server.url}/f.zip"
+    file_server.files["/f.zip"] = PAYLOAD
+    first = fetch(url, tmp_path, retry=FAST)
+    file_server.close()
+    assert fetch(url, tmp_path, retry=FAST) == first
+    assert fetch(url, tmp_path, "md5:" + hashlib.md5(PAYLOAD).hexdigest(), FAST) == first
+
+
+def test_a_file_cached_before_records_were_kept_gets_one(tmp_path, file_server, caplog):
+    url = f"{file_server.url}/f.zip"
+    cached = tmp_path / cache_name(url)
+    cached.write_bytes(PAYLOAD)
+    with caplog.at_level(logging.WARNING, logger="fracture.sources.download"):
+        assert fetch(url, tmp_path, retry=FAST) == cached
+    assert f"{cached} has no record of its sha256" in caplog.text and not file_server.requests
+    cached.write_bytes(b"changed")
+    with pytest.raises(UserError, match="does not match the sha256 recorded in"):
+        fetch(url, tmp_path, retry=FAST)
 
 
 def test_404_names_the_url_and_the_alternative(tmp_path, file_server):

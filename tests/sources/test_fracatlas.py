@@ -1,6 +1,11 @@
+import hashlib
 import json
 
+import pytest
+
+import fracture.sources as sources
 from fracture.datafolder import DataFolder
+from fracture.errors import UserError
 from fracture.sources import acquire, data_config
 from fracture.sources.fracatlas import conservative_groups, parse_fracatlas
 from tests.conftest import radiograph_like, tiny_params, write_png, zip_bytes
@@ -78,3 +83,24 @@ def test_the_public_archive_url_is_fetched_and_unpacked(tmp_path, file_server, m
 def test_without_path_or_url_the_figshare_archive_is_the_default():
     config = data_config(tiny_params(**{"data.source": "fracatlas"}))
     assert config.urls == ["https://figshare.com/ndownloader/files/43283628"]
+
+
+def test_the_publishers_checksum_is_pinned_per_url_and_data_checksum_overrides_it(tmp_path, file_server, monkeypatch):
+    """A public archive is checked against the checksum pinned for its URL (what figshare lists), unless the user
+    gives data.checksum; a mismatch is one line and nothing is kept."""
+    archive = zip_bytes({"FracAtlas/dataset.csv": b"x"})
+    url = f"{file_server.url}/ndownloader/files/43283628"
+    file_server.files["/ndownloader/files/43283628"] = archive
+    monkeypatch.setattr(sources, "PUBLIC_URLS", {"fracatlas": [url]})
+    monkeypatch.setattr(sources, "PUBLIC_CHECKSUMS", {url: "md5:" + "0" * 32})
+    monkeypatch.chdir(tmp_path)
+    params = tiny_params(**{"data.source": "fracatlas", "data.retries": 1})
+    assert data_config(params).checksums == ["md5:" + "0" * 32]
+    with pytest.raises(UserError) as error:
+        acquire(data_config(params), tmp_path / "raw")
+    assert str(error.value) == (f"checksum mismatch for {url}: expected md5 {'0' * 32}, got "
+                                f"{hashlib.md5(archive).hexdigest()}; the download was corrupt (run again) or "
+                                f"data.checksum is wrong")
+    assert not any((tmp_path / "data/downloads").iterdir())
+    given = "sha256:" + hashlib.sha256(archive).hexdigest()
+    assert data_config(tiny_params(**{"data.source": "fracatlas", "data.checksum": given})).checksums == [given]
