@@ -28,7 +28,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fracture.models import build_model, classifier_head  # noqa: E402
+from fracture.models.architectures import build_model, classifier_head  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:

@@ -29,11 +29,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fracture.enhancement import enhance_config, process_image  # noqa: E402
-from fracture.parallel import available_cores, ordered_map  # noqa: E402
-from fracture.params import load_params  # noqa: E402
-from fracture.selection import filter_config, screen_image  # noqa: E402
-from fracture.sources.synthetic import SyntheticConfig, generate  # noqa: E402
+from fracture.core.parallel import available_cores, ordered_map  # noqa: E402
+from fracture.core.params import load_params  # noqa: E402
+from fracture.data.enhance import enhance_config, process_image  # noqa: E402
+from fracture.data.filter import filter_config, screen_image  # noqa: E402
+from fracture.data.sources.synthetic import SyntheticConfig, generate  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "fracatlas_large"
 SUFFIXES = {".png", ".jpg", ".jpeg"}

@@ -33,12 +33,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fracture.enhancement import enhance_config  # noqa: E402
-from fracture.imaging.screening import quality_rules  # noqa: E402
+from fracture.core.params import load_params  # noqa: E402
+from fracture.data.enhance import enhance_config  # noqa: E402
+from fracture.data.filter import quality_rules  # noqa: E402
+from fracture.imaging.preprocessing import Normalization  # noqa: E402
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint  # noqa: E402
-from fracture.models import build_model  # noqa: E402
-from fracture.params import load_params  # noqa: E402
-from fracture.preprocessing import Normalization  # noqa: E402
+from fracture.models.architectures import build_model  # noqa: E402
 
 # predict, then its own peak (VmHWM: ru_maxrss would keep the peak of the process it was started from).
 MEASURED = ("import runpy, sys\n"

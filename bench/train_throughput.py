@@ -22,11 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fracture.core.params import load_params  # noqa: E402
+from fracture.data.processed import SplitData  # noqa: E402
+from fracture.imaging.preprocessing import Normalization  # noqa: E402
 from fracture.inference.device import resolve_device  # noqa: E402
-from fracture.models import build_model  # noqa: E402
-from fracture.params import load_params  # noqa: E402
-from fracture.preprocessing import Normalization  # noqa: E402
-from fracture.processed import SplitData  # noqa: E402
+from fracture.models.architectures import build_model  # noqa: E402
 from fracture.training.config import train_config  # noqa: E402
 from fracture.training.data import prepare_batch  # noqa: E402
 from fracture.training.loop import make_optimizer, optimizer_step, train_one_epoch  # noqa: E402

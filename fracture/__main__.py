@@ -12,8 +12,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from .errors import run_stage
-from .storage import write_csv
+from fracture.core.errors import run_stage
+from fracture.core.storage import write_csv
 
 log = logging.getLogger("fracture")
 
@@ -53,9 +53,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _predict(arguments: argparse.Namespace) -> None:
-    from .errors import UserError
-    from .predict import OUTPUT_COLUMNS, open_model, predict
-    from .storage import command_folder, refuse_overwrite
+    from fracture.commands.predict import OUTPUT_COLUMNS, open_model, predict
+    from fracture.core.errors import UserError
+    from fracture.core.storage import command_folder, refuse_overwrite
 
     if arguments.out.is_dir():
         raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
@@ -78,12 +78,12 @@ def _predict(arguments: argparse.Namespace) -> None:
 
 
 def _validate(arguments: argparse.Namespace) -> None:
-    from .errors import UserError
-    from .external import EXTERNAL_SOURCES, ExternalSet, Settings, checked_name, validate
-    from .inference.device import resolve_device
-    from .inference.model import LoadedModel
-    from .params import load_params
-    from .paths import EXTERNAL_DIR
+    from fracture.core.errors import UserError
+    from fracture.core.params import load_params
+    from fracture.core.paths import EXTERNAL_DIR
+    from fracture.evaluation.outside_sets import EXTERNAL_SOURCES, ExternalSet, Settings, checked_name, validate
+    from fracture.inference.device import resolve_device
+    from fracture.inference.loaded_model import LoadedModel
 
     if not arguments.data.exists():
         raise UserError(f"{arguments.data} not found; give the set's folder, zip or file")
@@ -100,11 +100,11 @@ def _validate(arguments: argparse.Namespace) -> None:
 
 
 def _compare(arguments: argparse.Namespace) -> None:
-    from .comparison.analysis import compare
-    from .comparison.document import write_comparison
-    from .comparison.experiments import finished_experiments, load_experiment
-    from .errors import UserError
-    from .storage import refuse_foreign
+    from fracture.comparison.analysis import compare
+    from fracture.comparison.document import write_comparison
+    from fracture.comparison.experiments import finished_experiments, load_experiment
+    from fracture.core.errors import UserError
+    from fracture.core.storage import refuse_foreign
 
     refuse_foreign(arguments.out, "compare")  # before the experiments are read, not after
     found = [(rev, rev) for rev in arguments.revs] if arguments.revs else finished_experiments(arguments.experiments)

@@ -2,12 +2,12 @@
 
 import logging
 
-from fracture.errors import run_stage
-from fracture.manifest import write_manifest
-from fracture.params import load_params
-from fracture.paths import RAW
-from fracture.sources import acquire, data_config
-from fracture.storage import atomic_path, write_json
+from fracture.core.errors import run_stage
+from fracture.core.params import load_params
+from fracture.core.paths import RAW
+from fracture.core.storage import atomic_path, write_json
+from fracture.data.manifest import write_manifest
+from fracture.data.sources import acquire, data_config
 
 log = logging.getLogger("stages.download")
 

@@ -5,15 +5,15 @@ import logging
 
 import numpy as np
 
-from fracture.enhancement import enhance, enhance_config, montage_rows, placed_annotations
-from fracture.errors import run_stage
+from fracture.core.errors import run_stage
+from fracture.core.parallel import worker_count
+from fracture.core.params import load_params
+from fracture.core.paths import ENHANCE_REPORTS, PROCESSED, RAW, SPLIT_DATA
+from fracture.core.storage import atomic_path, read_json, write_json
+from fracture.data.enhance import enhance, enhance_config, montage_rows, placed_annotations
+from fracture.data.manifest import COLUMNS, read_manifest, write_manifest
 from fracture.imaging.montage import montage
-from fracture.manifest import COLUMNS, read_manifest, write_manifest
-from fracture.parallel import worker_count
-from fracture.params import load_params
-from fracture.paths import ENHANCE_REPORTS, PROCESSED, RAW, SPLIT_DATA
-from fracture.preprocessing import ANNOTATIONS_FILE, IMAGES_FILE, MANIFEST_FILE
-from fracture.storage import atomic_path, read_json, write_json
+from fracture.imaging.preprocessing import ANNOTATIONS_FILE, IMAGES_FILE, MANIFEST_FILE
 
 log = logging.getLogger("stages.enhance")
 

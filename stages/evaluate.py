@@ -9,19 +9,20 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from fracture.errors import run_stage
-from fracture.evaluation import Task, evaluate_config, split_metrics
-from fracture.explain import cam_overlays, pick_examples
-from fracture.grouping import has_studies
+from fracture.core.errors import run_stage
+from fracture.core.params import load_params
+from fracture.core.paths import EVAL_DIR, EVAL_METRICS, MODEL, PROCESSED, SPLIT_REPORT
+from fracture.core.storage import atomic_path, read_json, write_csv, write_json
+from fracture.data.grouping import has_studies
+from fracture.data.processed import load_split, read_processed_manifest
+from fracture.evaluation.examples import pick_examples
+from fracture.evaluation.measurement import LabelledSet, measure, scored_predictions
+from fracture.evaluation.scoring import Task, evaluate_config, split_metrics
+from fracture.evaluation.shortcuts import findings
+from fracture.imaging.preprocessing import ANNOTATIONS_FILE
 from fracture.inference.device import resolve_device
-from fracture.inference.model import LoadedModel
-from fracture.measurement import LabelledSet, measure, scored_predictions
-from fracture.params import load_params
-from fracture.paths import EVAL_DIR, EVAL_METRICS, MODEL, PROCESSED, SPLIT_REPORT
-from fracture.preprocessing import ANNOTATIONS_FILE
-from fracture.processed import load_split, read_processed_manifest
-from fracture.shortcuts import findings
-from fracture.storage import atomic_path, read_json, write_csv, write_json
+from fracture.inference.gradcam import cam_overlays
+from fracture.inference.loaded_model import LoadedModel
 
 log = logging.getLogger("stages.evaluate")
 

@@ -5,12 +5,12 @@ import logging
 
 import torch
 
-from fracture.errors import UserError, run_stage
-from fracture.export import PARITY_LIMIT, export_onnx, parity
-from fracture.inference.model import LoadedModel
-from fracture.paths import EXPORT_REPORT, MODEL, ONNX_MODEL, PROCESSED
-from fracture.processed import load_split
-from fracture.storage import write_json
+from fracture.core.errors import UserError, run_stage
+from fracture.core.paths import EXPORT_REPORT, MODEL, ONNX_MODEL, PROCESSED
+from fracture.core.storage import write_json
+from fracture.data.processed import load_split
+from fracture.inference.export import PARITY_LIMIT, export_onnx, parity
+from fracture.inference.loaded_model import LoadedModel
 
 log = logging.getLogger("stages.export")
 

@@ -4,12 +4,12 @@ as evaluate measures the test split, into reports/external/<name>/."""
 import logging
 import sys
 
-from fracture.errors import UserError, run_stage
-from fracture.external import Settings, external_sets, validate
+from fracture.core.errors import UserError, run_stage
+from fracture.core.params import load_params
+from fracture.core.paths import EXTERNAL_DIR, MODEL
+from fracture.evaluation.outside_sets import Settings, external_sets, validate
 from fracture.inference.device import resolve_device
-from fracture.inference.model import LoadedModel
-from fracture.params import load_params
-from fracture.paths import EXTERNAL_DIR, MODEL
+from fracture.inference.loaded_model import LoadedModel
 
 log = logging.getLogger("stages.external")
 

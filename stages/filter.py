@@ -2,13 +2,13 @@
 
 import logging
 
-from fracture.errors import run_stage
-from fracture.manifest import read_manifest, write_manifest
-from fracture.parallel import worker_count
-from fracture.params import load_params
-from fracture.paths import FILTER_REPORT, FILTERED, RAW
-from fracture.selection import apply_filter, filter_config
-from fracture.storage import atomic_path, write_json
+from fracture.core.errors import run_stage
+from fracture.core.parallel import worker_count
+from fracture.core.params import load_params
+from fracture.core.paths import FILTER_REPORT, FILTERED, RAW
+from fracture.core.storage import atomic_path, write_json
+from fracture.data.filter import apply_filter, filter_config
+from fracture.data.manifest import read_manifest, write_manifest
 
 log = logging.getLogger("stages.filter")
 

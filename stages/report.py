@@ -3,14 +3,14 @@
 
 import logging
 
-from fracture.errors import run_stage
-from fracture.params import load_params
-from fracture.paths import REPORTS
+from fracture.core.errors import run_stage
+from fracture.core.params import load_params
+from fracture.core.paths import REPORTS
+from fracture.core.storage import write_json, write_text
 from fracture.reporting.card import card_markdown, model_card
 from fracture.reporting.content import RunOutputs, build_report
 from fracture.reporting.document import to_html, to_markdown
-from fracture.reporting.external import read_external
-from fracture.storage import write_json, write_text
+from fracture.reporting.outside_tables import read_external
 
 log = logging.getLogger("stages.report")
 

@@ -3,12 +3,12 @@ power to predict the label on the training split, measured before any training."
 
 import logging
 
-from fracture.errors import run_stage
-from fracture.manifest import read_manifest, write_manifest
-from fracture.params import load_params
-from fracture.paths import FILTERED, SPLIT_DATA, SPLIT_REPORT
-from fracture.shortcuts import findings, shortcut_check
-from fracture.splitting import (
+from fracture.core.errors import run_stage
+from fracture.core.params import load_params
+from fracture.core.paths import FILTERED, SPLIT_DATA, SPLIT_REPORT
+from fracture.core.storage import write_json
+from fracture.data.manifest import read_manifest, write_manifest
+from fracture.data.split import (
     assign_splits,
     check_split,
     count_table,
@@ -17,7 +17,7 @@ from fracture.splitting import (
     split_report,
     uses_official_test,
 )
-from fracture.storage import write_json
+from fracture.evaluation.shortcuts import findings, shortcut_check
 
 log = logging.getLogger("stages.split")
 

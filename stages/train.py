@@ -12,16 +12,16 @@ from pathlib import Path
 
 import torch
 
-from fracture.errors import run_stage
-from fracture.grouping import has_studies
-from fracture.imaging.screening import quality_rules
+from fracture.core.errors import run_stage
+from fracture.core.params import load_params
+from fracture.core.paths import MODEL, PROCESSED, TRAIN_REPORTS
+from fracture.data.filter import quality_rules
+from fracture.data.grouping import has_studies
+from fracture.data.processed import load_split, read_processed_manifest, task_classes
+from fracture.imaging.preprocessing import Normalization, Preprocessing
 from fracture.inference.checkpoint import save_checkpoint
 from fracture.inference.device import resolve_device
-from fracture.models import build_model, pretrained_normalization
-from fracture.params import load_params
-from fracture.paths import MODEL, PROCESSED, TRAIN_REPORTS
-from fracture.preprocessing import Normalization, Preprocessing
-from fracture.processed import load_split, read_processed_manifest, task_classes
+from fracture.models.architectures import build_model, pretrained_normalization
 from fracture.training import distributed
 from fracture.training.config import check_gpus, make_deterministic, train_config
 from fracture.training.live import log_epoch, open_live

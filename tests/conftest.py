@@ -85,7 +85,7 @@ def radiograph_like(seed: int, size: int = 96) -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory) -> Path:
     """A tiny synthetic data set in MURA layout, generated once per session."""
-    from fracture.sources.synthetic import SyntheticConfig, generate
+    from fracture.data.sources.synthetic import SyntheticConfig, generate
 
     root = tmp_path_factory.mktemp("synthetic")
     generate(SyntheticConfig(patients=30, image_size=96, seed=7), root)

@@ -80,4 +80,4 @@ def test_the_closure_follows_lazy_and_relative_imports(tmp_path):
     assert "fracture/imaging/dicom.py" in closure, "read_grayscale imports the DICOM reader inside a function"
     assert "fracture/imaging/pixels.py" in closure and "fracture/__init__.py" in closure
     download = {str(path.relative_to(REPO)) for path in import_closure(REPO / "stages/download.py")}
-    assert "fracture/sources/synthetic.py" in download, "relative imports of a package's __init__"
+    assert "fracture/data/sources/synthetic.py" in download, "relative imports of a package's __init__"

@@ -4,8 +4,8 @@ files; each refusal is one line, given before any work is done."""
 import pytest
 
 from fracture.__main__ import main
+from tests.commands.test_predict import _model
 from tests.conftest import radiograph_like, write_png
-from tests.test_predict import _model
 
 
 def _one_line(capsys, exit_status, *fragments) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fracture.metrics import COLLAPSED_SPREAD
+from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from tests.conftest import REPO, copy_project, dvc, git, stage_env, stages_run, tiny_params
 
 ALL_STAGES = ["download", "filter", "split", "enhance", "train", "export", "evaluate", "report"]
@@ -98,9 +98,10 @@ def test_plots_render_offline_with_the_vega_kept_in_the_repository(project):
     assert 'var e="5.20.2"' in page and "vegaEmbed('#" in page  # vega inlined, and DVC's plots embedded with it
 
 
-# Every architecture takes a training step in tests/test_models.py and gets a Grad-CAM in tests/test_explain.py, and
-# vgg16's export is checked in tests/test_export.py; here the offline-pretrained backbone stands for the experiment
-# path (vgg16 here cost two minutes of the suite, most of it a 528 MB export).
+# Every architecture takes a training step in tests/models/test_architectures.py and gets a Grad-CAM in
+# tests/inference/test_gradcam.py, and vgg16's export is checked in tests/inference/test_export.py; here the
+# offline-pretrained backbone stands for the experiment path (vgg16 here cost two minutes of the suite, most of it
+# a 528 MB export).
 @pytest.mark.parametrize("arch", ["efficientnet_lite0"])
 def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, arch):
     result = dvc(project, "exp", "run", "-S", f"model.arch={arch}", "-S", "train.epochs=1")

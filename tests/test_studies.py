@@ -5,9 +5,9 @@ import subprocess
 import pytest
 import yaml
 
-from fracture.enhancement import enhance_config
-from fracture.params import check_known_keys
-from fracture.splitting import split_config
+from fracture.core.params import check_known_keys
+from fracture.data.enhance import enhance_config
+from fracture.data.split import split_config
 from fracture.training.config import train_config
 from tests.conftest import REPO, default_params, with_overrides
 

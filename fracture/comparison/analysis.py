@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
-from ..evaluation import EvaluateConfig, Task, predictions_frame, split_metrics
-from ..metrics import group_resamples, patient_bootstrap, roc_auc, study_level, validation_thresholds
-from .estimates import table_estimates
-from .experiments import Experiment
-from .folds import pool, pool_folds
-from .paired import clustered_mcnemar, holm, paired_auc_differences
+from fracture.comparison.estimates import table_estimates
+from fracture.comparison.experiments import Experiment
+from fracture.comparison.folds import pool, pool_folds
+from fracture.comparison.paired import clustered_mcnemar, holm, paired_auc_differences
+from fracture.core.errors import UserError
+from fracture.evaluation.metrics import group_resamples, patient_bootstrap, roc_auc, study_level, validation_thresholds
+from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
 
 SEED_PARAM = "train.seed"
 LEVELS = ("image", "study")

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from ..reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from ..reporting.figures import forest_plot, roc_overlay
-from ..reporting.numbers import fmt, fmt_ci
-from ..storage import command_folder, write_json, write_text
-from .analysis import POINTING, TESTED
-from .estimates import MIN_COUNT
-from .experiments import Experiment
+from fracture.comparison.analysis import POINTING, TESTED
+from fracture.comparison.estimates import MIN_COUNT
+from fracture.comparison.experiments import Experiment
+from fracture.core.storage import command_folder, write_json, write_text
+from fracture.reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
+from fracture.reporting.figures import forest_plot, roc_overlay
+from fracture.reporting.numbers import fmt, fmt_ci
 
 TITLE = "Experiment comparison"
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import UserError
-from ..paths import EVAL_DIR, SPLIT_REPORT, TRAIN_REPORTS
-from ..paths import EVAL_METRICS as EVAL_JSON
+from fracture.core.errors import UserError
+from fracture.core.paths import EVAL_DIR, SPLIT_REPORT, TRAIN_REPORTS
+from fracture.core.paths import EVAL_METRICS as EVAL_JSON
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
-from ..intervals import wilson
-from ..metrics import patient_bootstrap, roc_auc
-from .experiments import Experiment
+from fracture.comparison.experiments import Experiment
+from fracture.core.errors import UserError
+from fracture.evaluation.intervals import wilson
+from fracture.evaluation.metrics import patient_bootstrap, roc_auc
 
 FOLD_PARAM = "split.fold"
 POOLED = "all"  # the value of split.fold in a pooled result's params

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.stats import binomtest, chi2, norm
 from statsmodels.stats.multitest import multipletests
 
-from ..metrics import roc_auc
+from fracture.evaluation.metrics import roc_auc
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pydicom.filereader import read_file_meta_info
 from pydicom.pixels import apply_modality_lut, apply_voi, get_decoder
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from .pixels import MAX_PIXELS, UnreadableImage, scale_to_uint8
+from fracture.imaging.pixels import MAX_PIXELS, UnreadableImage, scale_to_uint8
 
 DISPLAY_NUMBERS = ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept")
 DISPLAY_SEQUENCES = ("VOILUTSequence", "ModalityLUTSequence")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..params import Bound
+from fracture.core.params import Bound
 
 FILTER_NAMES = ("none", "clahe", "bilateral", "median")
 # What each filter's options may be, for params.yaml's enhance section and a model file's chain alike. Past 255 px

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..datafolder import is_dicom
-from .pixels import UnreadableImage, check_size, scale_to_uint8
+from fracture.imaging.formats import is_dicom
+from fracture.imaging.pixels import UnreadableImage, check_size, scale_to_uint8
 
 
 def read_grayscale(path: Path | str) -> np.ndarray:
@@ -30,7 +30,7 @@ def read_grayscale(path: Path | str) -> np.ndarray:
         if path.stat().st_size == 0:
             raise UnreadableImage("empty_file")
         if is_dicom(path):
-            from .dicom import read_dicom  # pydicom is loaded only when a DICOM file is met
+            from fracture.imaging.dicom import read_dicom  # pydicom is loaded only when a DICOM file is met
 
             return read_dicom(path)
         with warnings.catch_warnings():
@@ -59,4 +59,3 @@ def to_uint8_gray(image: Image.Image) -> np.ndarray:
     if image.mode != "L":
         image = image.convert("L")
     return np.asarray(image, dtype=np.uint8).copy()
-

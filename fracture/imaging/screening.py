@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import Bound, Section
-from .pixels import UnreadableImage
+from fracture.core.params import Bound
+from fracture.imaging.pixels import UnreadableImage
 
 # The least of each rule, in params.yaml and in a model file alike. No upper bound: a stricter rule refuses more
 # films, each with its reason, and asks for nothing more.
@@ -34,9 +34,3 @@ class QualityRules:
                                                f"{self.min_size}")
         if float(np.std(image)) < self.min_std:
             raise UnreadableImage("blank", f"grey-level spread under filter.min_std {self.min_std}")
-
-
-def quality_rules(params: dict) -> QualityRules:
-    section = Section(params, "filter")
-    return QualityRules(MIN_SIZE.read(section, "min_size"), MIN_STD.read(section, "min_std"))
-

@@ -23,13 +23,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import __version__
-from ..errors import UserError
-from ..imaging.screening import QualityRules
-from ..models import build_model, is_architecture
-from ..preprocessing import Preprocessing
-from ..storage import atomic_path
-from .metadata import WIDTH, MetadataMismatch, Thresholds, check_fields, check_use, require, shown, written_by
+from fracture import __version__
+from fracture.core.errors import UserError
+from fracture.core.storage import atomic_path
+from fracture.imaging.preprocessing import Preprocessing
+from fracture.imaging.screening import QualityRules
+from fracture.inference.metadata import (
+    WIDTH,
+    MetadataMismatch,
+    Thresholds,
+    check_fields,
+    check_use,
+    require,
+    shown,
+    written_by,
+)
+from fracture.models.architectures import build_model, is_architecture
 
 log = logging.getLogger(__name__)
 

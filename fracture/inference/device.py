@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import UserError
+from fracture.core.errors import UserError
 
 
 def resolve_device(requested: str, local_rank: int = 0, setting: str = "train.device") -> torch.device:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import reprlib
 from dataclasses import dataclass, fields
 
-from ..imaging.filters import FITS, MAX_FILTERS, OPTION_BOUNDS
-from ..imaging.screening import MIN_SIZE, MIN_STD
-from ..params import Bound
-from ..preprocessing import IMAGE_SIZE
+from fracture.core.params import Bound
+from fracture.imaging.filters import FITS, MAX_FILTERS, OPTION_BOUNDS
+from fracture.imaging.preprocessing import IMAGE_SIZE
+from fracture.imaging.screening import MIN_SIZE, MIN_STD
 
 TASKS = ("fracture", "region")
 TTA_MODES = ("none", "hflip")  # test-time augmentation: the film alone, or the mean with its mirror image

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..imaging.screening import QualityRules
-from ..preprocessing import Preprocessing
-from .metadata import MetadataMismatch, check_fields, check_use, require, shown, written_by
+from fracture.core.errors import UserError
+from fracture.imaging.preprocessing import Preprocessing
+from fracture.imaging.screening import QualityRules
+from fracture.inference.metadata import MetadataMismatch, check_fields, check_use, require, shown, written_by
 
 PREFIX = "fracture."
 FORMAT = "1"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..preprocessing import Normalization
+from fracture.imaging.preprocessing import Normalization
 
 EVAL_BATCH = 128
 

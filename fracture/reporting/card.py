@@ -15,14 +15,14 @@ from pathlib import Path
 
 import jsonschema
 
-from .. import __version__
-from ..covariates import MIN_CASES
-from ..metrics import COLLAPSED_SPREAD
-from ..provenance import DATA_SOURCES, pretrained_weights
-from .document import markdown_text
-from .external import what_differs
-from .numbers import fmt_ci
-from .subgroups import TOO_SMALL
+from fracture import __version__
+from fracture.data.covariates import MIN_CASES
+from fracture.evaluation.metrics import COLLAPSED_SPREAD
+from fracture.reporting.document import markdown_text
+from fracture.reporting.numbers import fmt_ci
+from fracture.reporting.outside_tables import what_differs
+from fracture.reporting.provenance import DATA_SOURCES, pretrained_weights
+from fracture.reporting.subgroup_tables import TOO_SMALL
 
 SCHEMA = Path(__file__).with_name("model_card.schema.json")
 METRICS = ("auc", "pr_auc", "sensitivity", "specificity", "precision", "f1", "accuracy", "kappa")

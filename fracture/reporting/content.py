@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import UserError
-from ..manifest import SPLITS
-from ..metrics import COLLAPSED_SPREAD
-from ..paths import EVAL_METRICS, REPORTS
-from ..storage import read_json
-from . import figures
-from .document import Block, Figure, Heading, Paragraph, Table
-from .external import external_section
-from .numbers import fmt, fmt_ci, with_ci
-from .subgroups import subgroup_section
+from fracture.core.errors import UserError
+from fracture.core.paths import EVAL_METRICS, REPORTS
+from fracture.core.storage import read_json
+from fracture.data.manifest import SPLITS
+from fracture.evaluation.metrics import COLLAPSED_SPREAD
+from fracture.reporting import figures
+from fracture.reporting.document import Block, Figure, Heading, Paragraph, Table
+from fracture.reporting.numbers import fmt, fmt_ci, with_ci
+from fracture.reporting.outside_tables import external_section
+from fracture.reporting.subgroup_tables import subgroup_section
 
 BINARY_ROWS = [("ROC-AUC", "auc"), ("PR-AUC", "pr_auc"), ("accuracy", "accuracy"), ("sensitivity", "sensitivity"),
                ("specificity", "specificity"), ("precision", "precision"), ("F1", "f1"), ("Cohen's kappa", "kappa")]

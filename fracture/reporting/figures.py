@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..storage import atomic_path  # noqa: E402
+from fracture.core.storage import atomic_path  # noqa: E402
 
 # Fixed metadata keeps PNG bytes identical between identical runs.
 PNG_METADATA = {"Software": None}

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UserError
-from ..inference.metadata import TASKS, TTA_MODES, WIDTH
-from ..metrics import THRESHOLD_METHODS
-from ..models import ARCHITECTURES, is_architecture
-from ..params import Section
-from .augment import AugmentConfig
+from fracture.core.errors import UserError
+from fracture.core.params import Section
+from fracture.evaluation.metrics import THRESHOLD_METHODS
+from fracture.inference.metadata import TASKS, TTA_MODES, WIDTH
+from fracture.models.architectures import ARCHITECTURES, is_architecture
+from fracture.training.augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
 OPTIMIZERS = ("adam", "adamw", "sgd")

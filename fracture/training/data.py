@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..inference.predictor import standardised, to_unit
-from ..preprocessing import Normalization
-from .augment import AugmentConfig, augment
+from fracture.imaging.preprocessing import Normalization
+from fracture.inference.predictor import standardised, to_unit
+from fracture.training.augment import AugmentConfig, augment
 
 
 def prepare_batch(images: torch.Tensor, normalization: Normalization, device: torch.device,

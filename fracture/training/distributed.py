@@ -18,7 +18,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from .resume import Ranks
+from fracture.training.resume import Ranks
 
 
 def under_torchrun() -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 from dvclive import Live
 from scmrepo.exceptions import SCMError
 
-from ..errors import UserError
-from .loop import EpochResult
+from fracture.core.errors import UserError
+from fracture.training.loop import EpochResult
 
 log = logging.getLogger(__name__)
 

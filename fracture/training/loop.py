@@ -28,16 +28,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import UserError
-from ..inference.predictor import batch_indices, predict_probabilities
-from ..metrics import auc_of, output_spread
-from ..models import classifier_head
-from ..preprocessing import Normalization
-from ..processed import SplitData
-from .config import TrainConfig
-from .data import prepare_batch
-from .ema import WeightAverage
-from .resume import EpochResult, Progress, Ranks, Resume, TrainingState
+from fracture.core.errors import UserError
+from fracture.data.processed import SplitData
+from fracture.evaluation.metrics import auc_of, output_spread
+from fracture.imaging.preprocessing import Normalization
+from fracture.inference.predictor import batch_indices, predict_probabilities
+from fracture.models.architectures import classifier_head
+from fracture.training.config import TrainConfig
+from fracture.training.data import prepare_batch
+from fracture.training.ema import WeightAverage
+from fracture.training.resume import EpochResult, Progress, Ranks, Resume, TrainingState
 
 log = logging.getLogger(__name__)
 

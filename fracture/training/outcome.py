@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..imaging.screening import QualityRules
-from ..inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions
-from ..inference.predictor import predict_probabilities
-from ..metrics import COLLAPSED_SPREAD, binary_metrics, output_spread, validation_thresholds
-from ..preprocessing import Preprocessing
-from ..processed import SplitData
-from .config import TrainConfig
-from .loop import FitResult
+from fracture.data.processed import SplitData
+from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, output_spread, validation_thresholds
+from fracture.imaging.preprocessing import Preprocessing
+from fracture.imaging.screening import QualityRules
+from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions
+from fracture.inference.predictor import predict_probabilities
+from fracture.training.config import TrainConfig
+from fracture.training.loop import FitResult
 
 log = logging.getLogger(__name__)
 NORMALIZATION_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)

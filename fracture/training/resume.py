@@ -24,8 +24,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..storage import atomic_path
-from .ema import WeightAverage
+from fracture.core.storage import atomic_path
+from fracture.training.ema import WeightAverage
 
 log = logging.getLogger(__name__)
 SAVED_KEYS = {"fingerprint", "epoch", "best", "waited", "best_epoch", "best_state", "history", "model", "optimizer",

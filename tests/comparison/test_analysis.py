@@ -13,9 +13,9 @@ from fracture.comparison.analysis import (
     seed_groups,
 )
 from fracture.comparison.experiments import Experiment, flatten
-from fracture.errors import UserError
-from fracture.evaluation import EvaluateConfig, Task, predictions_frame, split_metrics
-from fracture.metrics import validation_thresholds
+from fracture.core.errors import UserError
+from fracture.evaluation.metrics import validation_thresholds
+from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
 
 PARAMS = {"base.seed": 42, "model.arch": "simple_cnn", "train.seed": 42, "evaluate.bootstrap_resamples": 200,
           "evaluate.ci_level": 0.95, "evaluate.calibration_bins": 10}
@@ -145,7 +145,7 @@ def test_an_unknown_baseline_is_one_clear_error():
 
 
 def test_every_number_of_the_table_has_an_interval_and_a_small_count_gets_wilsons():
-    from fracture.intervals import wilson
+    from fracture.evaluation.intervals import wilson
 
     # Wilson (1927) by hand: 0 of 2 at 95%: centre (0 + z^2/4) / (1 + z^2/2), half-width z/(1 + z^2/2) x z/4.
     z = 1.959964

@@ -4,7 +4,7 @@ import dvc.api
 import pytest
 
 from fracture.comparison.experiments import finished_experiments
-from fracture.errors import UserError
+from fracture.core.errors import UserError
 
 ROWS = [  # as dvc.api.exp_show lists them: the baseline, then its experiments newest first
     {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None},

@@ -8,9 +8,9 @@ import pytest
 
 from fracture.comparison.analysis import compare
 from fracture.comparison.folds import pool_folds
-from fracture.errors import UserError
-from fracture.metrics import roc_auc
-from fracture.splitting import SplitConfig, assign_splits, check_split, cross_validation_summary
+from fracture.core.errors import UserError
+from fracture.data.split import SplitConfig, assign_splits, check_split, cross_validation_summary
+from fracture.evaluation.metrics import roc_auc
 
 from .test_analysis import _experiment
 

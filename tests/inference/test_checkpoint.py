@@ -7,12 +7,12 @@ import torch
 
 import fracture
 from fracture.__main__ import main
-from fracture.errors import UserError
+from fracture.core.errors import UserError
 from fracture.imaging.filters import FilterStep
+from fracture.imaging.preprocessing import Normalization, Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, load_checkpoint, save_checkpoint
-from fracture.models import build_model
-from fracture.preprocessing import Normalization, Preprocessing
+from fracture.models.architectures import build_model
 from fracture.training.config import train_config
 from fracture.training.outcome import RunOutcome, run_metadata
 from tests.conftest import radiograph_like, tiny_params, write_png

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from fracture.__main__ import main
-from fracture.errors import UserError
-from fracture.export import export_onnx
+from fracture.core.errors import UserError
 from fracture.imaging.filters import FilterStep
+from fracture.imaging.preprocessing import Normalization, Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds
-from fracture.inference.model import LoadedModel
+from fracture.inference.export import export_onnx
+from fracture.inference.loaded_model import LoadedModel
 from fracture.inference.onnx_model import OnnxModel
-from fracture.models import build_model
-from fracture.preprocessing import Normalization, Preprocessing
+from fracture.models.architectures import build_model
 from tests.conftest import radiograph_like, write_png
 
 

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from fracture.errors import UserError
+from fracture.core.errors import UserError
+from fracture.imaging.preprocessing import Normalization
 from fracture.inference.device import resolve_device
 from fracture.inference.predictor import predict_probabilities
-from fracture.models import build_model
-from fracture.preprocessing import Normalization
+from fracture.models.architectures import build_model
 
 
 def test_hflip_is_the_mean_of_the_film_and_its_mirror_image():

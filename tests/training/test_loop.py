@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from fracture.errors import UserError
-from fracture.metrics import COLLAPSED_SPREAD
-from fracture.models import build_model
-from fracture.preprocessing import Normalization
-from fracture.processed import SplitData
+from fracture.core.errors import UserError
+from fracture.data.processed import SplitData
+from fracture.evaluation.metrics import COLLAPSED_SPREAD
+from fracture.imaging.preprocessing import Normalization
+from fracture.models.architectures import build_model
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
 from fracture.training.ema import WeightAverage

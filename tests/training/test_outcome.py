@@ -1,6 +1,6 @@
 import pytest
 
-from fracture.models import build_model
+from fracture.models.architectures import build_model
 from fracture.training.outcome import collapse_advice
 
 

@@ -9,8 +9,8 @@ import shutil
 import pytest
 import torch
 
-from fracture.models import build_model
-from fracture.preprocessing import Normalization
+from fracture.imaging.preprocessing import Normalization
+from fracture.models.architectures import build_model
 from fracture.training.ema import WeightAverage
 from fracture.training.loop import fit, make_optimizer
 from fracture.training.resume import Ranks, Resume, TrainingState

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fracture.metrics import COLLAPSED_SPREAD
+from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from tests.conftest import run_stage, stage_env, tiny_params
 
 PREPARE = ("download", "filter", "split", "enhance")

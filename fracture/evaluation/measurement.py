@@ -1,0 +1,103 @@
+"""Measuring a trained model on one labelled set: the statistics the test split gets, for any set.
+
+The test split and every outside set (`evaluate.external`, `python -m
+fracture validate`) go through `measure`, so their numbers mean the same
+thing: image and study metrics at the thresholds frozen on validation with
+intervals over the set's own patient groups, per region, calibration, the
+curves, metrics per subgroup and under each shortcut, and, where the set has
+the annotators' boxes, where the model's Grad-CAM falls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fracture.evaluation.examples import outlined
+from fracture.evaluation.localisation import film_boxes, image_scores, localisation_report, with_localisation
+from fracture.evaluation.scoring import (
+    EvaluateConfig,
+    Task,
+    calibration_points,
+    confusion_rows,
+    pr_points,
+    predictions_frame,
+    region_metrics,
+    roc_points,
+    split_metrics,
+)
+from fracture.evaluation.subgroups import chosen, prediction_levels, shortcut_metrics, subgroup_metrics
+from fracture.inference.gradcam import cam_maps, overlays
+from fracture.inference.loaded_model import LoadedModel
+
+CAM_BATCH = 32
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """Images as the model sees them (uint8, n x 1 x size x size) with their manifest rows (covariates included),
+    the manifest their subgroup levels are cut over, and their annotations in model-input pixels by image id."""
+
+    images: torch.Tensor
+    rows: pd.DataFrame
+    levels_from: pd.DataFrame
+    annotations: dict = field(default_factory=dict)
+    studies: bool = False
+
+
+@dataclass(frozen=True)
+class Measurement:
+    metrics: dict
+    predictions: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+    gallery: list[np.ndarray]
+
+
+def localise(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFrame,
+             config: EvaluateConfig) -> tuple[dict | None, dict, list[np.ndarray]]:
+    """Where the fracture-class Grad-CAM of each annotated fractured image falls, against its annotations and its
+    film's place in the square: the summary, each image's scores, and the first few (by image id) drawn with their
+    outlines."""
+    annotations = labelled.annotations
+    fractured = predictions[(predictions["label"] == 1) & predictions["image_id"].isin(list(annotations))]
+    if fractured.empty:
+        return None, {}, []
+    scores, gallery, films = {}, [], film_boxes(labelled.rows, model.preprocessing)
+    for start in range(0, len(fractured), CAM_BATCH):
+        batch = fractured.iloc[start:start + CAM_BATCH]
+        images = labelled.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
+        heat = cam_maps(model.network, images, model.preprocessing.normalization, [1] * len(batch), model.device)
+        scores.update((image_id, image_scores(one, annotations[image_id], films.get(image_id)))
+                      for image_id, one in zip(batch["image_id"], heat))
+        shown = max(0, 2 * config.cam_examples - len(gallery))
+        gallery += [outlined(overlay, annotations[image_id]) for overlay, image_id in
+                    zip(overlays(images[:shown], heat[:shown]), batch["image_id"][:shown])]
+    report = localisation_report(predictions, scores, labelled.images.shape[-1], config.resamples, config.seed,
+                                 config.ci_level)
+    return report, scores, gallery
+
+
+def scored_predictions(model: LoadedModel, labelled: LabelledSet, task: Task) -> pd.DataFrame:
+    return predictions_frame(labelled.rows, model.probabilities(labelled.images), task)
+
+
+def measure(model: LoadedModel, labelled: LabelledSet, task: Task, shortcuts: list[dict],
+            config: EvaluateConfig) -> Measurement:
+    """Every statistic of one labelled set, `shortcuts` being the findings to score it under."""
+    predictions = scored_predictions(model, labelled, task)
+    metrics = {"set": split_metrics(predictions, task, config, with_ci=True, studies=labelled.studies),
+               "by_region": region_metrics(predictions, task, config)}
+    calibration, metrics["set"]["image"]["ece"] = calibration_points(predictions, task, config.calibration_bins)
+    metrics["localisation"], scores, gallery = localise(model, labelled, predictions, config) if task.binary \
+        else (None, {}, [])
+    if task.binary:
+        levels = prediction_levels(labelled.levels_from, predictions)
+        metrics["by_subgroup"] = subgroup_metrics(predictions, chosen(levels, config.subgroups, labelled.levels_from),
+                                                  task, config)
+        metrics["shortcuts"] = shortcut_metrics(predictions, levels, shortcuts, task, config)
+    curves = {"roc": roc_points(predictions, task), "pr": pr_points(predictions, task),
+              "confusion": confusion_rows(predictions, task), "calibration": calibration}
+    return Measurement(metrics, with_localisation(predictions, scores), curves, gallery)

@@ -1,0 +1,60 @@
+"""A trained model ready to use: its network on a device, and what its checkpoint says about using it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fracture.imaging.preprocessing import Preprocessing
+from fracture.imaging.screening import QualityRules
+from fracture.inference.checkpoint import CheckpointMetadata, load_checkpoint
+from fracture.inference.predictor import predict_probabilities
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    network: nn.Module
+    metadata: CheckpointMetadata
+    device: torch.device
+
+    @classmethod
+    def load(cls, path: Path | str, device: torch.device) -> "LoadedModel":
+        network, metadata = load_checkpoint(path, device)
+        return cls(network, metadata, device)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.metadata.preprocessing
+
+    @property
+    def classes(self) -> list[str]:
+        return self.metadata.classes
+
+    @property
+    def threshold(self) -> float | None:
+        return self.metadata.thresholds.image
+
+    @property
+    def quality(self) -> QualityRules | None:
+        return self.metadata.quality
+
+    def probabilities(self, images: torch.Tensor) -> np.ndarray:
+        """Class probabilities (N x classes) of uint8 images prepared by `preprocessing`, with the checkpoint's
+        test-time augmentation."""
+        return predict_probabilities(self.network, images, self.preprocessing.normalization, self.device,
+                                     self.metadata.tta).numpy()
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """As `probabilities`, for uint8 arrays (N x size x size), as `OnnxModel.scores` takes them."""
+        return self.probabilities(torch.from_numpy(images).unsqueeze(1))
+
+    def overlays(self, images: np.ndarray, classes: list[int]) -> list[np.ndarray]:
+        """Grad-CAM of each image for its class, over the image."""
+        from fracture.inference.gradcam import cam_overlays
+
+        return cam_overlays(self.network, torch.from_numpy(images).unsqueeze(1), self.preprocessing.normalization,
+                            classes, self.device)
