@@ -26,10 +26,17 @@ from fracture.core.params import load_params  # noqa: E402
 from fracture.data.processed import SplitData  # noqa: E402
 from fracture.imaging.preprocessing import Normalization  # noqa: E402
 from fracture.inference.device import resolve_device  # noqa: E402
+from fracture.inference.presets import ModelInput  # noqa: E402
 from fracture.models.architectures import build_model  # noqa: E402
 from fracture.training.config import train_config  # noqa: E402
-from fracture.training.data import prepare_batch  # noqa: E402
-from fracture.training.loop import make_optimizer, optimizer_step, train_one_epoch  # noqa: E402
+from fracture.training.loop import (  # noqa: E402
+    Splits,
+    TrainingRun,
+    make_optimizer,
+    optimizer_step,
+    train_one_epoch,
+)
+from fracture.training.resume import TrainingState  # noqa: E402
 
 
 def _arguments() -> argparse.Namespace:
@@ -57,17 +64,18 @@ def main() -> None:
     images = torch.randint(0, 256, (arguments.images, 1, arguments.size, arguments.size), dtype=torch.uint8,
                            generator=generator)
     labels = torch.randint(0, 2, (arguments.images,), generator=generator)
-    data = SplitData(images.to(device) if device.type == "cuda" else images, labels, pd.DataFrame())
-    normalization = Normalization.of(images)
+    data = SplitData(images, labels, pd.DataFrame())
+    inputs = ModelInput(Normalization.of(images), device, channels_last=device.type == "cuda")
     model = build_model(config.arch, 2, width=config.width).to(device)
     cuda = device.type == "cuda"
     if cuda:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=cuda)
-    criterion = torch.nn.CrossEntropyLoss()
+    run = TrainingRun.of(model, Splits(data, data, 2), inputs, config)
+    criterion = run.criteria[0]
     steps = arguments.images // arguments.batch
-    batch = prepare_batch(images[:arguments.batch], normalization, device, channels_last=cuda)
+    batch = inputs(images[:arguments.batch])
     targets = labels[:arguments.batch].to(device)
 
     def bare_epoch() -> None:
@@ -76,8 +84,8 @@ def main() -> None:
             optimizer_step(model, batch, targets, criterion, optimizer, scaler)
 
     def loop_epoch() -> None:
-        train_one_epoch(model, data, normalization, criterion, optimizer, scaler, config, device,
-                        torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
+        train_one_epoch(run, TrainingState(model, optimizer, None, scaler, torch.Generator().manual_seed(1),
+                                           torch.Generator().manual_seed(2)))
 
     def timed(epoch) -> float:
         _synchronize(device)

@@ -40,8 +40,7 @@ def save_gradcam(model, data, predictions, task, per_outcome, annotated) -> None
             index = torch.as_tensor(rows.index.to_numpy(copy=True))
             targets = [1] * len(rows) if task.binary else np.argmax(
                 rows[task.probability_columns].to_numpy(), axis=1).tolist()
-            for rank, overlay in enumerate(cam_overlays(model.network, data.images[index],
-                                                        model.preprocessing.normalization, targets, model.device)):
+            for rank, overlay in enumerate(cam_overlays(model.network, data.images[index], model.inputs, targets)):
                 Image.fromarray(overlay).save(folder / f"{outcome}_{rank + 1}.png")
 
 

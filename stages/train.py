@@ -21,11 +21,12 @@ from fracture.data.processed import load_split, read_processed_manifest, task_cl
 from fracture.imaging.preprocessing import Normalization, Preprocessing
 from fracture.inference.checkpoint import save_checkpoint
 from fracture.inference.device import resolve_device
+from fracture.inference.presets import ModelInput
 from fracture.models.architectures import build_model, pretrained_normalization
 from fracture.training import distributed
 from fracture.training.config import check_gpus, make_deterministic, train_config
 from fracture.training.live import log_epoch, open_live
-from fracture.training.loop import fit
+from fracture.training.loop import EpochHooks, Splits, fit
 from fracture.training.outcome import judge_run, run_metadata
 from fracture.training.resume import Resume, resume_fingerprint
 
@@ -55,9 +56,10 @@ def main() -> None:
              f"{len(train)} train / {len(val)} val images")
 
     with open_live(TRAIN_REPORTS) if ranks.main else nullcontext() as live:
-        result = fit(model, train, val, preprocessing.normalization, len(classes), config, device,
-                     (lambda epoch: log_epoch(live, epoch)) if live else (lambda epoch: None),
-                     resume=Resume(RESUME, resume_fingerprint(params, PROCESSED)))
+        hooks = EpochHooks((lambda epoch: log_epoch(live, epoch)) if live else (lambda epoch: None),
+                           Resume(RESUME, resume_fingerprint(params, PROCESSED)))
+        result = fit(model, Splits(train, val, len(classes)),
+                     ModelInput(preprocessing.normalization, device, config.channels_last), config, hooks)
         if ranks.main:
             model.load_state_dict(result.best_state)
             outcome = judge_run(model, result, val, preprocessing, config, device, has_studies(manifest))

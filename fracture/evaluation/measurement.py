@@ -69,7 +69,7 @@ def localise(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFram
     for start in range(0, len(fractured), CAM_BATCH):
         batch = fractured.iloc[start:start + CAM_BATCH]
         images = labelled.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        heat = cam_maps(model.network, images, model.preprocessing.normalization, [1] * len(batch), model.device)
+        heat = cam_maps(model.network, images, model.inputs, [1] * len(batch))
         scores.update((image_id, image_scores(one, annotations[image_id], films.get(image_id)))
                       for image_id, one in zip(batch["image_id"], heat))
         shown = max(0, 2 * config.cam_examples - len(gallery))

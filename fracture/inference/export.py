@@ -27,7 +27,8 @@ from fracture.core.paths import MODEL
 from fracture.core.storage import atomic_path
 from fracture.inference.loaded_model import LoadedModel
 from fracture.inference.onnx_model import INPUT, OUTPUT, OnnxModel, describe
-from fracture.inference.predictor import standardised, tta_probabilities
+from fracture.inference.predictor import tta_probabilities
+from fracture.inference.presets import ModelInput
 
 OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's convolutional networks
 # Two runtimes sum float32 in other orders: a pretrained efficientnet_lite0 differed by 1.03e-04 on the 691 test films
@@ -86,10 +87,10 @@ class Probabilities(nn.Module):
     def __init__(self, model: LoadedModel):
         super().__init__()
         self.network = exportable(model.network, model.preprocessing.image_size)
-        self.normalization, self.tta = model.preprocessing.normalization, model.metadata.tta
+        self.inputs, self.tta = ModelInput(model.preprocessing.normalization, torch.device("cpu")), model.metadata.tta
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return tta_probabilities(self.network, standardised(images / 255.0, self.normalization), self.tta)
+        return tta_probabilities(self.network, self.inputs.standardised(images / 255.0), self.tta)
 
 
 def _description(model: LoadedModel) -> dict[str, str]:

@@ -13,8 +13,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from fracture.imaging.preprocessing import Normalization
-from fracture.inference.predictor import standardised, to_unit
+from fracture.inference.presets import ModelInput
 from fracture.models.architectures import GrayscaleBackbone, SimpleCNN
 
 
@@ -33,19 +32,17 @@ def target_layer(model: nn.Module) -> nn.Module:
     return convolutions[-1]
 
 
-def cam_maps(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],
-             device: torch.device) -> np.ndarray:
+def cam_maps(model: nn.Module, images: torch.Tensor, inputs: ModelInput, classes: list[int]) -> np.ndarray:
     """The class-`classes[i]` Grad-CAM of each uint8 image (N x 1 x H x W), N x H x W, at the input's size."""
     model.eval()
-    inputs = standardised(to_unit(images, device), normalization).requires_grad_(True)
+    batch = inputs(images).requires_grad_(True)
     with GradCAM(model=model, target_layers=[target_layer(model)]) as cam:
-        return cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in classes])
+        return cam(input_tensor=batch, targets=[ClassifierOutputTarget(c) for c in classes])
 
 
-def cam_overlays(model: nn.Module, images: torch.Tensor, normalization: Normalization, classes: list[int],
-                 device: torch.device) -> list[np.ndarray]:
+def cam_overlays(model: nn.Module, images: torch.Tensor, inputs: ModelInput, classes: list[int]) -> list[np.ndarray]:
     """RGB uint8 overlays of the class-`classes[i]` Grad-CAM on each uint8 image (N x 1 x H x W)."""
-    return overlays(images, cam_maps(model, images, normalization, classes, device))
+    return overlays(images, cam_maps(model, images, inputs, classes))
 
 
 def overlays(images: torch.Tensor, maps: np.ndarray) -> list[np.ndarray]:

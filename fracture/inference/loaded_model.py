@@ -13,6 +13,7 @@ from fracture.imaging.preprocessing import Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, load_checkpoint
 from fracture.inference.predictor import predict_probabilities
+from fracture.inference.presets import ModelInput
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class LoadedModel:
         return self.metadata.preprocessing
 
     @property
+    def inputs(self) -> ModelInput:
+        return ModelInput.on(self.preprocessing.normalization, self.device)
+
+    @property
     def classes(self) -> list[str]:
         return self.metadata.classes
 
@@ -45,8 +50,7 @@ class LoadedModel:
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N x classes) of uint8 images prepared by `preprocessing`, with the checkpoint's
         test-time augmentation."""
-        return predict_probabilities(self.network, images, self.preprocessing.normalization, self.device,
-                                     self.metadata.tta).numpy()
+        return predict_probabilities(self.network, images, self.inputs, self.metadata.tta).numpy()
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """As `probabilities`, for uint8 arrays (N x size x size), as `OnnxModel.scores` takes them."""
@@ -56,5 +60,4 @@ class LoadedModel:
         """Grad-CAM of each image for its class, over the image."""
         from fracture.inference.gradcam import cam_overlays
 
-        return cam_overlays(self.network, torch.from_numpy(images).unsqueeze(1), self.preprocessing.normalization,
-                            classes, self.device)
+        return cam_overlays(self.network, torch.from_numpy(images).unsqueeze(1), self.inputs, classes)

@@ -1,8 +1,8 @@
 """Probabilities of a model for uint8 images: batched, on a device, with optional test-time augmentation.
 
-Images stay uint8 until a batch is taken; each batch is scaled to 0..1 and
-standardised by the checkpoint's normalisation, exactly as in training. On
-CUDA the forward pass runs in float16 autocast and channels-last memory.
+Images stay uint8 until a batch is taken; each batch becomes the network's
+input through `ModelInput`, exactly as in training. On CUDA the forward pass
+runs in float16 autocast (and, by `ModelInput.on`, channels-last memory).
 With `tta = hflip` a film's probabilities are the mean of its own and its
 mirror image's: the training augmentation flips films, so both are films
 the model knows, and the thresholds chosen on validation with the same
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fracture.imaging.preprocessing import Normalization
+from fracture.inference.presets import ModelInput
 
 EVAL_BATCH = 128
 
@@ -25,16 +25,6 @@ def batch_indices(count: int, batch_size: int, generator: torch.Generator | None
     return order.split(batch_size)
 
 
-def to_unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 images as floats in 0..1 on `device`."""
-    return images.to(device, non_blocking=True).float().div_(255.0)
-
-
-def standardised(batch: torch.Tensor, normalization: Normalization, channels_last: bool = False) -> torch.Tensor:
-    batch = (batch - normalization.mean) / normalization.std
-    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
-
-
 def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str) -> torch.Tensor:
     """Softmax probabilities of a standardised batch, averaged with its mirror image's for `hflip`; the ONNX
     export traces this same function into its graph."""
@@ -42,20 +32,15 @@ def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str) -> tor
     return sum(torch.softmax(network(view).float(), dim=1) for view in views) / len(views)
 
 
-def model_input(images: torch.Tensor, normalization: Normalization, device: torch.device) -> torch.Tensor:
-    """uint8 images as the model takes them on `device`."""
-    return standardised(to_unit(images, device), normalization, channels_last=device.type == "cuda")
-
-
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, normalization: Normalization,
-                          device: torch.device, tta: str = "none", batch_size: int = EVAL_BATCH) -> torch.Tensor:
+def predict_probabilities(model: nn.Module, images: torch.Tensor, inputs: ModelInput, tta: str = "none",
+                          batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Softmax probabilities (N x classes) on CPU, in float32."""
     model.eval()
-    cuda = device.type == "cuda"
+    device = inputs.device
     outputs = []
     for indices in batch_indices(len(images), batch_size):
-        with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
-            probabilities = tta_probabilities(model, model_input(images[indices], normalization, device), tta)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            probabilities = tta_probabilities(model, inputs(images[indices]), tta)
         outputs.append(probabilities.cpu())
     return torch.cat(outputs)

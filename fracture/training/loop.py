@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -31,15 +32,37 @@ from torch.nn.parallel import DistributedDataParallel
 from fracture.core.errors import UserError
 from fracture.data.processed import SplitData
 from fracture.evaluation.metrics import auc_of, output_spread
-from fracture.imaging.preprocessing import Normalization
 from fracture.inference.predictor import batch_indices, predict_probabilities
+from fracture.inference.presets import ModelInput
 from fracture.models.architectures import classifier_head
+from fracture.training.augment import augment
 from fracture.training.config import TrainConfig
-from fracture.training.data import prepare_batch
 from fracture.training.ema import WeightAverage
 from fracture.training.resume import EpochResult, Progress, Ranks, Resume, TrainingState
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The films a run learns from and the films it is validated on, and how many classes they hold."""
+
+    train: SplitData
+    val: SplitData
+    num_classes: int
+
+
+def _ignore(result: EpochResult) -> None:
+    """An epoch nobody watches."""
+
+
+@dataclass(frozen=True)
+class EpochHooks:
+    """What follows a run from outside, epoch by epoch: who sees each result (the live log), and where its state
+    is saved after each epoch and picked up from after an interruption."""
+
+    on_epoch: Callable[[EpochResult], None] = _ignore
+    resume: Resume = Resume()
 
 
 @dataclass
@@ -189,35 +212,35 @@ def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
     return loss.detach()
 
 
-def train_one_epoch(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
-                    optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, config: TrainConfig,
-                    device: torch.device, shuffle: torch.Generator, augmentation: torch.Generator,
-                    ranks: Ranks = Ranks(), epoch: int = 1, average: WeightAverage | None = None) -> float:
-    """One pass over the training split; returns the mean loss per image (over all ranks). `average`, if any,
-    follows every step."""
+def train_one_epoch(run: "TrainingRun", state: TrainingState, epoch: int = 1) -> float:
+    """One pass over the training split; returns the mean loss per image (over all ranks). The state's moving
+    average of the weights, if any, follows every step."""
+    model, config, device = run.trained, run.config, run.inputs.device
     model.train()
     total = torch.zeros(2, dtype=torch.float64, device=device)
     plan = LearningRatePlan.of(config)
-    batches = rank_batches(data.labels, config.batch_size, shuffle, ranks, config.sampler)
-    with head_only(model, optimizer, plan.frozen(epoch), ranks):
+    batches = rank_batches(run.train.labels, config.batch_size, state.shuffle, run.ranks, config.sampler)
+    augmented = partial(augment, config=config.augment, generator=state.augmentation)
+    with head_only(model, state.optimizer, plan.frozen(epoch), run.ranks):
         for step, indices in enumerate(batches):
-            plan.apply(optimizer, epoch, step, len(batches))
-            inputs = prepare_batch(data.images[indices], normalization, device, config.augment, augmentation,
-                                   config.channels_last)
-            targets = data.labels[indices].to(device, non_blocking=True)
-            loss = optimizer_step(model, inputs, targets, criterion, optimizer, scaler, config.grad_clip)
-            if average is not None:
-                average.update(model.module if isinstance(model, DistributedDataParallel) else model)
+            plan.apply(state.optimizer, epoch, step, len(batches))
+            inputs = run.inputs(run.train.images[indices], augmented)
+            targets = run.train.labels[indices].to(device, non_blocking=True)
+            loss = optimizer_step(model, inputs, targets, run.criteria[0], state.optimizer, state.scaler,
+                                  config.grad_clip)
+            if state.average is not None:
+                state.average.update(model.module if isinstance(model, DistributedDataParallel) else model)
             total += torch.stack([loss.double() * len(indices), torch.tensor(len(indices), device=device)])
-    if ranks.world > 1:
+    if run.ranks.world > 1:
         dist.all_reduce(total)
     return float(total[0] / total[1].clamp_min(1))
 
 
-def evaluate(model: nn.Module, data: SplitData, normalization: Normalization, criterion: nn.Module,
-             device: torch.device) -> tuple[float, float, np.ndarray]:
-    """Validation loss, AUC and probabilities; both NaN when the outputs are not finite (a diverged model)."""
-    probabilities = predict_probabilities(model, data.images, normalization, device)
+def evaluate(model: nn.Module, data: SplitData, inputs: ModelInput,
+             criterion: nn.Module) -> tuple[float, float, np.ndarray]:
+    """Validation loss, AUC and probabilities; both NaN when the outputs are not finite (a diverged model). Scored
+    as inference scores, whatever memory format training uses."""
+    probabilities = predict_probabilities(model, data.images, ModelInput.on(inputs.normalization, inputs.device))
     if not torch.isfinite(probabilities).all():
         return math.nan, math.nan, probabilities.numpy()
     loss = criterion(torch.log(probabilities.clamp_min(1e-12)), data.labels).item()
@@ -237,31 +260,41 @@ def _training_state(model: nn.Module, config: TrainConfig, device: torch.device,
 
 
 @dataclass(frozen=True)
-class _Epochs:
-    """What every epoch of one run shares: its splits, what it trains, its losses, and where it runs."""
+class TrainingRun:
+    """What every epoch of one run shares: its splits, what it trains, its losses, its input, and its ranks."""
 
     train: SplitData
     val: SplitData
     trained: nn.Module  # the model, or its DDP wrapper
     criteria: tuple[nn.Module, nn.Module]  # the training loss on logits, the validation loss on log-probabilities
-    normalization: Normalization
+    inputs: ModelInput
     config: TrainConfig
-    device: torch.device
     ranks: Ranks
+
+    @classmethod
+    def of(cls, model: nn.Module, splits: Splits, inputs: ModelInput, config: TrainConfig) -> "TrainingRun":
+        ranks, device = Ranks.current(), inputs.device
+        weights = class_weights(splits.train.labels, splits.num_classes) if config.class_weights else None
+        criteria = (nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None,
+                                        label_smoothing=config.label_smoothing),
+                    nn.NLLLoss(weight=weights))  # validation loss: on the hard labels
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+            if ranks.world > 1 else model
+        train = splits.train
+        if device.type == "cuda":
+            train = SplitData(train.images.to(device), train.labels, train.rows)  # uint8 split stays on the GPU
+        return cls(train, splits.val, trained, criteria, inputs, config, ranks)
 
     def run(self, state: TrainingState, epoch: int) -> EpochResult:
         """Train one epoch; rank 0 validates and every rank gets its verdict."""
         started = time.perf_counter()
-        train_loss = train_one_epoch(self.trained, self.train, self.normalization, self.criteria[0], state.optimizer,
-                                     state.scaler, self.config, self.device, state.shuffle, state.augmentation,
-                                     self.ranks, epoch, state.average)
+        train_loss = train_one_epoch(self, state, epoch)
         decision = torch.zeros(3, dtype=torch.float64)
         if self.ranks.main:
-            val_loss, val_auc, probabilities = evaluate(state.kept, self.val, self.normalization, self.criteria[1],
-                                                        self.device)
+            val_loss, val_auc, probabilities = evaluate(state.kept, self.val, self.inputs, self.criteria[1])
             decision[:] = torch.tensor([val_loss, val_auc, output_spread(probabilities)])
         if self.ranks.world > 1:
-            decision = decision.to(self.device)
+            decision = decision.to(self.inputs.device)
             dist.broadcast(decision, src=0)
         result = EpochResult(epoch, train_loss, float(decision[0]), float(decision[1]),
                              state.optimizer.param_groups[0]["lr"], time.perf_counter() - started, float(decision[2]))
@@ -271,42 +304,28 @@ class _Epochs:
         return result
 
 
-def _epochs(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
-            config: TrainConfig, device: torch.device) -> _Epochs:
-    ranks = Ranks.current()
-    weights = class_weights(train.labels, num_classes) if config.class_weights else None
-    criteria = (nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None,
-                                    label_smoothing=config.label_smoothing),
-                nn.NLLLoss(weight=weights))  # validation loss: on the hard labels
-    trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if ranks.world > 1 else model
-    if device.type == "cuda":
-        train = SplitData(train.images.to(device), train.labels, train.rows)  # uint8 split stays on the GPU
-    return _Epochs(train, val, trained, criteria, normalization, config, device, ranks)
-
-
-def fit(model: nn.Module, train: SplitData, val: SplitData, normalization: Normalization, num_classes: int,
-        config: TrainConfig, device: torch.device,
-        on_epoch: Callable[[EpochResult], None] = lambda result: None, resume: Resume = Resume()) -> FitResult:
+def fit(model: nn.Module, splits: Splits, inputs: ModelInput, config: TrainConfig,
+        hooks: EpochHooks = EpochHooks()) -> FitResult:
     """Train with the learning-rate plan and early stopping on `config.monitor`; keep the best weights (of the
     moving average, where there is one).
 
-    `on_epoch` sees every epoch of the run's history in order, those restored
-    from a resume file first. The state is saved to `resume` after each epoch
-    and picked up from it when it holds this run.
+    `hooks.on_epoch` sees every epoch of the run's history in order, those
+    restored from a resume file first. The state is saved to `hooks.resume`
+    after each epoch and picked up from it when it holds this run.
     """
-    epochs = _epochs(model, train, val, normalization, num_classes, config, device)
-    state = _training_state(model, config, device, epochs.ranks)
-    progress = resume.load(state, config.epochs, device, epochs.ranks) or Progress(
+    run = TrainingRun.of(model, splits, inputs, config)
+    device = inputs.device
+    state = _training_state(model, config, device, run.ranks)
+    progress = hooks.resume.load(state, config.epochs, device, run.ranks) or Progress(
         best_state=copy.deepcopy(model.state_dict()))
     for past in progress.history:
-        on_epoch(past)
+        hooks.on_epoch(past)
     sign = 1.0 if config.monitor_mode == "max" else -1.0
     while progress.epoch < config.epochs and progress.waited < config.patience:
-        result = epochs.run(state, progress.epoch + 1)
+        result = run.run(state, progress.epoch + 1)
         progress.record(result, sign * result.monitored(config.monitor), state.kept)
         if result.epoch > LearningRatePlan.of(config).epochs and config.schedule == "plateau":
             state.scheduler.step(result.monitored(config.monitor))  # the plateau schedule takes over from the plan
-        resume.save(progress, state, device, epochs.ranks)  # every rank takes part in gathering the random states
-        on_epoch(result)
+        hooks.resume.save(progress, state, device, run.ranks)  # every rank takes part in gathering the random states
+        hooks.on_epoch(result)
     return FitResult(progress.best_state, progress.best_epoch, progress.history, progress.waited >= config.patience)

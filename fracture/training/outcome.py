@@ -20,6 +20,7 @@ from fracture.imaging.preprocessing import Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions
 from fracture.inference.predictor import predict_probabilities
+from fracture.inference.presets import ModelInput
 from fracture.training.config import TrainConfig
 from fracture.training.loop import FitResult
 
@@ -62,7 +63,8 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
     summary = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "stopped_early": result.stopped_early,
                "train_seconds": round(sum(epoch.seconds for epoch in result.history), 1)}
-    probabilities = predict_probabilities(model, val.images, preprocessing.normalization, device, config.tta).numpy()
+    inputs = ModelInput.on(preprocessing.normalization, device)
+    probabilities = predict_probabilities(model, val.images, inputs, config.tta).numpy()
     summary["val_output_spread"] = output_spread(probabilities)
     if summary["val_output_spread"] < COLLAPSED_SPREAD:
         log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "

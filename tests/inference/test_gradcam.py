@@ -7,6 +7,7 @@ from fracture.evaluation.examples import pick_examples
 from fracture.evaluation.scoring import Task
 from fracture.imaging.preprocessing import Normalization
 from fracture.inference.gradcam import cam_overlays, target_layer
+from fracture.inference.presets import ModelInput
 from fracture.models.architectures import ARCHITECTURES, build_model
 
 
@@ -23,7 +24,7 @@ def test_the_target_layer_is_a_spatial_feature_map(arch):
 def test_overlays_are_rgb_images_of_the_input_size():
     model = build_model("simple_cnn", 2, width=4)
     images = torch.randint(0, 255, (3, 1, 32, 32), dtype=torch.uint8)
-    overlays = cam_overlays(model, images, Normalization(0.5, 0.25), [1, 0, 1], torch.device("cpu"))
+    overlays = cam_overlays(model, images, ModelInput(Normalization(0.5, 0.25), torch.device("cpu")), [1, 0, 1])
     assert len(overlays) == 3 and overlays[0].shape == (32, 32, 3) and overlays[0].dtype == np.uint8
 
 
@@ -63,7 +64,7 @@ def test_grad_cam_finds_the_evidence_of_a_model_whose_evidence_is_known(stride):
     annotation = [{"box": [40, 12, 8, 8], "polygons": []}]
     model = _BrightSpotDetector(stride).eval()
     assert target_layer(model) is model.conv
-    maps = cam_maps(model, images, Normalization(0.0, 1.0), [1, 1], torch.device("cpu"))
+    maps = cam_maps(model, images, ModelInput(Normalization(0.0, 1.0), torch.device("cpu")), [1, 1])
     assert maps.shape == (2, 64, 64)
     inside, outside = image_scores(maps[0], annotation), image_scores(maps[1], annotation)
     assert inside["hit"] == 1.0 and inside["mass_inside"] > 0.25, \

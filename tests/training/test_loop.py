@@ -10,12 +10,15 @@ from fracture.core.errors import UserError
 from fracture.data.processed import SplitData
 from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from fracture.imaging.preprocessing import Normalization
+from fracture.inference.presets import ModelInput
 from fracture.models.architectures import build_model
 from fracture.training.augment import AugmentConfig
 from fracture.training.config import train_config
 from fracture.training.ema import WeightAverage
 from fracture.training.loop import (
+    EpochHooks,
     LearningRatePlan,
+    Splits,
     class_weights,
     fit,
     make_optimizer,
@@ -41,11 +44,15 @@ def _config(**changes):
     return dataclasses.replace(config, augment=AugmentConfig(), **changes)
 
 
+def _cpu_input(train):
+    return ModelInput(Normalization.of(train.images), torch.device("cpu"))
+
+
 def _fit(config, seed=0):
     torch.manual_seed(seed)
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
     model = build_model("simple_cnn", 2, width=4)
-    return model, fit(model, train, val, Normalization.of(train.images), 2, config, torch.device("cpu"))
+    return model, fit(model, Splits(train, val, 2), _cpu_input(train), config)
 
 
 def test_balanced_class_weights():
@@ -97,16 +104,15 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path, recipe):
     config = _config(epochs=4, lr=0.01, patience=10, **recipe)
     uninterrupted, expected = _fit(config)
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
-    normalization = Normalization.of(train.images)
+    splits, inputs = Splits(train, val, 2), _cpu_input(train)
     resume = Resume(tmp_path / "resume.pt", "run-a")
     torch.manual_seed(0)
     with pytest.raises(_Stop):
-        fit(build_model("simple_cnn", 2, width=4), train, val, normalization, 2, config, torch.device("cpu"),
-            _stop_after(2), resume)
+        fit(build_model("simple_cnn", 2, width=4), splits, inputs, config, EpochHooks(_stop_after(2), resume))
     torch.manual_seed(99)  # a fresh process: other initial weights and RNG, all replaced from the resume file
     seen = []
     model = build_model("simple_cnn", 2, width=4)
-    result = fit(model, train, val, normalization, 2, config, torch.device("cpu"), seen.append, resume)
+    result = fit(model, splits, inputs, config, EpochHooks(seen.append, resume))
     assert [epoch.epoch for epoch in seen] == [1, 2, 3, 4]
     assert [_scores(epoch) for epoch in result.history] == [_scores(epoch) for epoch in expected.history]
     assert result.best_epoch == expected.best_epoch
@@ -119,14 +125,13 @@ def test_an_interrupted_fit_resumes_to_the_same_result(tmp_path, recipe):
 
 def test_a_stopped_fit_goes_on_under_a_new_epoch_budget_as_if_run_with_it(tmp_path):
     train, val = _bright_square_task(64, 1), _bright_square_task(32, 2)
-    normalization = Normalization.of(train.images)
     resume = Resume(tmp_path / "resume.pt", "run-a")
 
     def resumed(epochs, on_epoch=lambda epoch: None):
         torch.manual_seed(0)
         model = build_model("simple_cnn", 2, width=4)
         config = _config(epochs=epochs, lr=0.01, patience=10)
-        return model, fit(model, train, val, normalization, 2, config, torch.device("cpu"), on_epoch, resume)
+        return model, fit(model, Splits(train, val, 2), _cpu_input(train), config, EpochHooks(on_epoch, resume))
 
     with pytest.raises(_Stop):
         resumed(6, _stop_after(3))
@@ -144,11 +149,11 @@ def test_a_resume_file_of_another_run_is_ignored(tmp_path):
     config = _config(epochs=2)
     train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
     resume = tmp_path / "resume.pt"
-    fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2, config,
-        torch.device("cpu"), resume=Resume(resume, "run-a"))
+    fit(build_model("simple_cnn", 2, width=4), Splits(train, val, 2), _cpu_input(train), config,
+        EpochHooks(resume=Resume(resume, "run-a")))
     seen = []
-    fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2,
-        _config(epochs=1), torch.device("cpu"), seen.append, Resume(resume, "run-b"))
+    fit(build_model("simple_cnn", 2, width=4), Splits(train, val, 2), _cpu_input(train), _config(epochs=1),
+        EpochHooks(seen.append, Resume(resume, "run-b")))
     assert [epoch.epoch for epoch in seen] == [1]
 
 
@@ -163,7 +168,7 @@ def test_on_resume_each_rank_takes_back_its_own_random_state(tmp_path):
     resume = tmp_path / "resume.pt"
     train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
     model = build_model("simple_cnn", 2, width=4)
-    fit(model, train, val, Normalization.of(train.images), 2, config, torch.device("cpu"), resume=Resume(resume, "run"))
+    fit(model, Splits(train, val, 2), _cpu_input(train), config, EpochHooks(resume=Resume(resume, "run")))
     state = torch.load(resume, weights_only=False)
     rank1 = {**state["rng"][0], "augmentation": torch.Generator().manual_seed(99).get_state()}
     torch.save({**state, "rng": [state["rng"][0], rank1]}, resume)
@@ -213,7 +218,7 @@ def test_head_only_training_leaves_the_backbone_and_its_statistics_alone():
     train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
     model = build_model("simple_cnn", 2, width=4)
     before = {key: value.clone() for key, value in model.state_dict().items()}
-    fit(model, train, val, Normalization.of(train.images), 2, _config(epochs=1, freeze_epochs=1), torch.device("cpu"))
+    fit(model, Splits(train, val, 2), _cpu_input(train), _config(epochs=1, freeze_epochs=1))
     after = model.state_dict()
     assert all(torch.equal(before[key], after[key]) for key in before if key.startswith("features."))
     assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("classifier."))

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from fracture.imaging.preprocessing import Normalization
+from fracture.inference.presets import ModelInput
 from fracture.models.architectures import build_model
 from fracture.training.ema import WeightAverage
-from fracture.training.loop import fit, make_optimizer
+from fracture.training.loop import EpochHooks, Splits, fit, make_optimizer
 from fracture.training.resume import Ranks, Resume, TrainingState
 from tests.conftest import run_stage, tiny_params
 from tests.training.test_loop import _bright_square_task, _config
@@ -44,8 +45,9 @@ def saved_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("resume") / "train.pt"
     config = _config(epochs=1, ema=0.9)
     train, val = _bright_square_task(32, 1), _bright_square_task(16, 2)
-    fit(build_model("simple_cnn", 2, width=4), train, val, Normalization.of(train.images), 2, config, CPU,
-        resume=Resume(path, "run"))
+    inputs = ModelInput(Normalization.of(train.images), CPU)
+    fit(build_model("simple_cnn", 2, width=4), Splits(train, val, 2), inputs, config,
+        EpochHooks(resume=Resume(path, "run")))
     return path, config
 
 

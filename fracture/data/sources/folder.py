@@ -29,7 +29,7 @@ from fracture.core.errors import UserError
 from fracture.data.covariates import carried_columns
 from fracture.data.folder import OUTSIDE, DataFolder, without_image_suffix
 from fracture.data.grouping import IMAGE, PATIENT, PSEUDO_PATIENT, USER_GROUP
-from fracture.data.sources.rows import image_row, rows_frame
+from fracture.data.sources.rows import FoundImage, image_row, rows_frame
 from fracture.data.sources.tables import LABELS_FILE, label_of, labels_of, read_table, readable
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,11 @@ def _csv_rows(folder: DataFolder, csv_relative: str, source: str) -> pd.DataFram
     rows = []
     for index, (path, relative) in enumerate(zip(table["path"], relatives)):
         image_id = without_image_suffix(path)
-        rows.append(image_row(folder, relative, image_id=image_id, patient_id=group[index] or image_id,
-                              study_id=study[index] or image_id, region=region[index].lower() or "unspecified",
-                              label=int(labels[index]), view=view[index].lower(), source=source,
-                              grouping=grouping[index],
-                              covariates={name: table[name].iloc[index] for name in covariates}))
+        found = FoundImage(image_id=image_id, patient_id=group[index] or image_id, study_id=study[index] or image_id,
+                           region=region[index].lower() or "unspecified", label=int(labels[index]),
+                           grouping=grouping[index], view=view[index].lower(),
+                           covariates={name: table[name].iloc[index] for name in covariates})
+        rows.append(image_row(folder, relative, found, source))
     return rows_frame(rows)
 
 
@@ -96,8 +96,9 @@ def _from_class_folders(folder: DataFolder, source: str) -> pd.DataFrame:
         if label is None:
             continue
         image_id = without_image_suffix(entry.relative)
-        rows.append(image_row(folder, entry.relative, image_id=image_id, patient_id=image_id, study_id=image_id,
-                              region="unspecified", label=label, source=source, grouping=IMAGE))
+        found = FoundImage(image_id=image_id, patient_id=image_id, study_id=image_id, region="unspecified",
+                           label=label, grouping=IMAGE)
+        rows.append(image_row(folder, entry.relative, found, source))
     if not rows:
         raise UserError(f"no {LABELS_FILE} and no class folders (normal/abnormal, 0/1, ...) with images in "
                         f"{folder.shown()}")

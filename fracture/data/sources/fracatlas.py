@@ -24,7 +24,7 @@ import pandas as pd
 from fracture.core.errors import UserError
 from fracture.data.folder import DataFolder
 from fracture.data.grouping import PSEUDO_PATIENT
-from fracture.data.sources.rows import image_row, rows_frame
+from fracture.data.sources.rows import FoundImage, image_row, rows_frame
 from fracture.data.sources.tables import find_table, read_table, readable
 
 URL = "https://figshare.com/ndownloader/files/43283628"
@@ -97,11 +97,12 @@ def parse_fracatlas(folder: DataFolder, source: str = "fracatlas") -> pd.DataFra
             continue  # listed but not shipped: nothing to screen
         region_flags = _flags(entry, REGION_FLAGS)
         views = _flags(entry, VIEW_FLAGS)
-        rows.append(image_row(
-            folder, image, image_id=Path(entry["image_id"]).stem, patient_id="", study_id="",
-            region=_region(region_flags), label=int(entry["fractured"] in ("1", "1.0", "True")),
-            view=next(iter(views)) if len(views) == 1 else "", source=source, grouping=PSEUDO_PATIENT,
-            covariates={name: _flag_text(entry.get(name, "")) for name in COVARIATES if name in table.columns}))
+        found = FoundImage(
+            image_id=Path(entry["image_id"]).stem, patient_id="", study_id="", region=_region(region_flags),
+            label=int(entry["fractured"] in ("1", "1.0", "True")), grouping=PSEUDO_PATIENT,
+            view=next(iter(views)) if len(views) == 1 else "",
+            covariates={name: _flag_text(entry.get(name, "")) for name in COVARIATES if name in table.columns})
+        rows.append(image_row(folder, image, found, source))
         flags.append(region_flags)
     if not rows:
         raise UserError(f"none of the images listed in {folder.shown(index)} were found in its images folder")

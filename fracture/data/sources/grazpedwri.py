@@ -17,7 +17,7 @@ import pandas as pd
 from fracture.core.errors import UserError
 from fracture.data.folder import DataFolder
 from fracture.data.grouping import PATIENT
-from fracture.data.sources.rows import image_row, rows_frame
+from fracture.data.sources.rows import FoundImage, image_row, rows_frame
 from fracture.data.sources.tables import find_table, read_table
 
 REQUIRED = ("filestem", "patient_id", "fracture_visible")
@@ -45,11 +45,12 @@ def parse_grazpedwri(folder: DataFolder, source: str = "grazpedwri") -> pd.DataF
         image = images.get(entry["filestem"])
         if image is None:
             continue
-        rows.append(image_row(
-            folder, image, image_id=entry["filestem"], patient_id=f"grazpedwri-{entry['patient_id']}",
+        found = FoundImage(
+            image_id=entry["filestem"], patient_id=f"grazpedwri-{entry['patient_id']}",
             study_id=f"grazpedwri-{_study(entry)}", region="wrist", label=_flag(entry["fracture_visible"]),
-            view=VIEWS.get(str(entry.get("projection", "")).strip().split(".")[0], ""), source=source,
-            grouping=PATIENT, covariates={name: entry[name] for name in COVARIATES if name in table.columns}))
+            grouping=PATIENT, view=VIEWS.get(str(entry.get("projection", "")).strip().split(".")[0], ""),
+            covariates={name: entry[name] for name in COVARIATES if name in table.columns})
+        rows.append(image_row(folder, image, found, source))
     if not rows:
         raise UserError(f"none of the {len(table)} images in {folder.shown(index)} were found as <filestem>.png "
                         f"in {folder.shown()}")

@@ -15,7 +15,7 @@ import pandas as pd
 from fracture.core.errors import UserError
 from fracture.data.folder import DataFolder
 from fracture.data.grouping import PATIENT
-from fracture.data.sources.rows import image_row, rows_frame
+from fracture.data.sources.rows import FoundImage, image_row, rows_frame
 
 MURA_PATH = re.compile(
     r"(?:^|/)(?P<split>train|valid)/XR_(?P<region>[A-Z]+)/(?P<patient>patient\d+)/"
@@ -31,11 +31,11 @@ def parse_mura(folder: DataFolder, source: str = "mura") -> pd.DataFrame:
         if match is None:
             continue
         study = f"{match['split']}/XR_{match['region']}/{match['patient']}/{match['study']}"
-        rows.append(image_row(
-            folder, entry.relative, image_id=f"{study}_{match['outcome']}/{Path(match['image']).stem}",
-            patient_id=match["patient"], study_id=study, region=match["region"].lower(),
-            label=int(match["outcome"] == "positive"), source=source, source_split=match["split"],
-            grouping=PATIENT))
+        found = FoundImage(
+            image_id=f"{study}_{match['outcome']}/{Path(match['image']).stem}", patient_id=match["patient"],
+            study_id=study, region=match["region"].lower(), label=int(match["outcome"] == "positive"),
+            grouping=PATIENT, source_split=match["split"])
+        rows.append(image_row(folder, entry.relative, found, source))
     if not rows:
         raise UserError(f"no MURA images in {folder.shown()}: expected "
                         f"train|valid/XR_<REGION>/patient*/study*_positive|negative/*.png")
