@@ -19,7 +19,7 @@ from fracture import __version__
 from fracture.data.covariates import MIN_CASES
 from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from fracture.reporting.document import markdown_text
-from fracture.reporting.numbers import fmt_ci
+from fracture.reporting.numbers import fmt, fmt_ci
 from fracture.reporting.outside_tables import what_differs
 from fracture.reporting.provenance import DATA_SOURCES, pretrained_weights
 from fracture.reporting.subgroup_tables import TOO_SMALL
@@ -239,7 +239,7 @@ def card_markdown(card: dict) -> str:
              f"- Pretrained weights: {details['pretrained_weights']['source']}; license: "
              f"{details['pretrained_weights']['license']}.",
              f"- Thresholds (frozen on validation, {details['thresholds']['method']}): image "
-             f"{details['thresholds']['image']}, study {details['thresholds']['study']}.",
+             f"{fmt(details['thresholds']['image'])}, study {fmt(details['thresholds']['study'])}.",
              f"- fracture {details['project_version']}, commit {details['commit']}, card written {details['date']}; "
              f"{details['license']}.", "", "## Intended use", f"- Primary uses: "
              f"{card['intended_use']['primary_uses']}", f"- Primary users: {card['intended_use']['primary_users']}",
