@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Test-time augmentation on real films: the README's recommended recipe with train.tta none and hflip (the same
-# weights: TTA changes only how validation and test films are scored), then the paired comparison.
+# Test-time augmentation on real films (docs/studies/fracatlas.md): the recipe then recommended, fa-lite0-none's,
+# with train.tta none and hflip (the same weights: TTA changes only how validation and test films are scored),
+# then the paired comparison.
 # Usage: bash studies/tta.sh [DATA_FOLDER]   (about 12 minutes on 2 CPU cores)
 set -euo pipefail
 
