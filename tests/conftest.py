@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import io
+import logging
 import os
 import stat
 import subprocess
 import sys
 import zipfile
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -18,6 +22,19 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+_RUNNING = {"e2e": False}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Note whether the test about to run (its fixtures first) is marked e2e, for `_require_e2e`."""
+    _RUNNING["e2e"] = item.get_closest_marker("e2e") is not None
+
+
+def _require_e2e(what: str) -> None:
+    """A test that starts a stage, dvc or the command line in a new process belongs to the e2e tier: the fast tier
+    (`-m "not e2e"`) stays fast only if every such test says so."""
+    assert _RUNNING["e2e"], f"{what} starts a process: mark the test (or its module) @pytest.mark.e2e"
 
 
 def default_params() -> dict:
@@ -63,10 +80,44 @@ def stage_env() -> dict:
 
 def run_stage(name: str, workdir: Path, params: dict | None = None) -> subprocess.CompletedProcess:
     """Run `python -m stages.<name>` in `workdir` (writing params.yaml there first if given)."""
+    _require_e2e(f"stage {name}")
     if params is not None:
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     return subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=workdir, env=stage_env(),
                           capture_output=True, text=True, timeout=600)
+
+
+def in_process(call: Callable[[], None], workdir: Path) -> subprocess.CompletedProcess:
+    """What a process running `call` in `workdir` prints and returns, run in this one: seconds faster than a
+    new interpreter importing torch again. Logs reach its stderr as a stage's do."""
+    out, err = io.StringIO(), io.StringIO()
+    handler, root = logging.StreamHandler(err), logging.getLogger()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, before = root.level, os.getcwd()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    os.chdir(workdir)
+    code = 0
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            call()
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        os.chdir(before)
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return subprocess.CompletedProcess([], code, out.getvalue(), err.getvalue())
+
+
+def run_stage_here(name: str, workdir: Path, params: dict | None = None) -> subprocess.CompletedProcess:
+    """As `run_stage`, in this process: for a stage that stops before its work (a bad param, a missing input)."""
+    from fracture.core.errors import run_stage as stage_runner
+
+    if params is not None:
+        (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    script = importlib.import_module(f"stages.{name}")
+    return in_process(lambda: stage_runner(script.main), workdir)
 
 
 def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
@@ -117,6 +168,7 @@ def git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def dvc(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run a dvc command in `workdir` with this interpreter's environment; fail loudly on error."""
+    _require_e2e(f"dvc {args[0]}")
     env = stage_env()
     env.pop("PYTHONPATH")  # stages must import the copy's own package
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tests.conftest import radiograph_like, run_stage, tiny_params, write_dicom, write_png
+from tests.conftest import radiograph_like, run_stage_here, tiny_params, write_dicom, write_png
 
 
 def _corpus(folder):
@@ -47,7 +47,7 @@ def test_every_bad_case_is_rejected_with_its_reason_and_converted_ones_are_kept(
     _corpus(tmp_path / "corpus")
     params = tiny_params(**{"data.source": "folder", "data.path": str(tmp_path / "corpus"), "filter.regions": ["all"]})
     for stage in ("download", "filter"):
-        result = run_stage(stage, tmp_path, params)
+        result = run_stage_here(stage, tmp_path, params)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     rejected = pd.read_csv(tmp_path / "data/filtered/rejected.csv")
     outside = str((tmp_path / "outside").as_posix())

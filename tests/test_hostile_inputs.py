@@ -24,6 +24,8 @@ from tests.conftest import (
     zip_with_links,
 )
 
+pytestmark = pytest.mark.e2e
+
 MARKER = b"TOP-SECRET-MARKER-0f3a"  # stands for /etc/passwd: a file that must never be copied anywhere
 
 

@@ -11,6 +11,8 @@ import yaml
 from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from tests.conftest import REPO, copy_project, dvc, git, stage_env, stages_run, tiny_params
 
+pytestmark = pytest.mark.e2e
+
 ALL_STAGES = ["download", "filter", "split", "enhance", "train", "export", "evaluate", "report"]
 
 

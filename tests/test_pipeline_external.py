@@ -12,6 +12,8 @@ from fracture.reporting.content import RunOutputs
 from tests.conftest import copy_project, dvc, stages_run, tiny_params
 from tests.test_pipeline import _fracture_cli
 
+pytestmark = pytest.mark.e2e
+
 STAGES = ["download", "filter", "split", "enhance", "train", "export", "evaluate", "external@made_up", "report"]
 
 

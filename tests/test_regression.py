@@ -8,6 +8,8 @@ import yaml
 
 from tests.conftest import REPO, copy_project, dvc
 
+pytestmark = pytest.mark.e2e
+
 GATE = yaml.safe_load((REPO / "tests/regression_tolerance.yaml").read_text())
 
 

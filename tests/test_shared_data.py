@@ -8,8 +8,9 @@ import pytest
 from tests.conftest import SHARED_DATA, copy_project, dvc, stages_run, tiny_params
 
 FRACATLAS = SHARED_DATA / "fracatlas"
-pytestmark = pytest.mark.skipif(not (FRACATLAS / "labels.csv").is_file(),
-                                reason=f"the FracAtlas sample is not at {FRACATLAS} (../shared beside the repo)")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not (FRACATLAS / "labels.csv").is_file(),
+                                 reason=f"the FracAtlas sample is not at {FRACATLAS} (../shared beside the repo)")]
 
 
 def test_pipeline_runs_on_the_fracatlas_sample(tmp_path):

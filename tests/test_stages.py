@@ -1,10 +1,14 @@
-"""Stage scripts stop on bad params or missing inputs with one line, and write nothing."""
+"""Stage scripts stop on bad params or missing inputs with one line, and write nothing.
+
+Each stage runs in this process (`run_stage_here`), as its script's `run_stage` runs it; one test runs real
+stage processes, so the line a user sees from `python -m stages.<name>` is checked too.
+"""
 
 import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import png_bytes, radiograph_like, run_stage, tiny_params, zip_bytes
+from tests.conftest import png_bytes, radiograph_like, run_stage, run_stage_here, tiny_params, zip_bytes
 
 
 def _assert_one_line_error(result, *fragments):
@@ -29,7 +33,7 @@ def _assert_one_line_error(result, *fragments):
     ("split", {"split.val_fraction": 0.6, "split.test_fraction": 0.5}, ["val_fraction + split.test_fraction"]),
 ])
 def test_bad_params_stop_the_stage_with_one_line(tmp_path, stage, overrides, fragments):
-    _assert_one_line_error(run_stage(stage, tmp_path, tiny_params(**overrides)), *fragments)
+    _assert_one_line_error(run_stage_here(stage, tmp_path, tiny_params(**overrides)), *fragments)
     assert not (tmp_path / "data").exists() and not (tmp_path / "models").exists()
 
 
@@ -40,10 +44,11 @@ def test_a_region_without_images_names_the_regions_present(tmp_path):
                    "label": 1, "view": "", "source": "t", "source_split": "", "sha256": "0",
                    "grouping": "patient"}]).to_csv(
         raw / "manifest.csv", index=False)
-    result = run_stage("filter", tmp_path, tiny_params(**{"filter.regions": ["elbow"]}))
+    result = run_stage_here("filter", tmp_path, tiny_params(**{"filter.regions": ["elbow"]}))
     _assert_one_line_error(result, "filter.regions = 'elbow'", "choose from: all, wrist")
 
 
+@pytest.mark.e2e
 def test_missing_inputs_say_which_stage_to_run(tmp_path):
     _assert_one_line_error(run_stage("filter", tmp_path, tiny_params()), "data/raw/manifest.csv not found", "dvc repro")
     _assert_one_line_error(run_stage("evaluate", tmp_path, tiny_params()), "models/model.pt not found")
@@ -52,7 +57,7 @@ def test_missing_inputs_say_which_stage_to_run(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_asking_for_cuda_without_a_gpu_is_a_user_error(tmp_path):
-    _assert_one_line_error(run_stage("train", tmp_path, tiny_params(**{"train.device": "cuda"})), "no CUDA GPU")
+    _assert_one_line_error(run_stage_here("train", tmp_path, tiny_params(**{"train.device": "cuda"})), "no CUDA GPU")
 
 
 def _closed_port_url(name):
@@ -65,7 +70,8 @@ def _closed_port_url(name):
 
 def test_offline_download_names_the_url_and_data_path(tmp_path):
     url = _closed_port_url("MURA-v1.1.zip")
-    result = run_stage("download", tmp_path, tiny_params(**{"data.source": "mura", "data.url": url, "data.retries": 1}))
+    result = run_stage_here("download", tmp_path, tiny_params(**{"data.source": "mura", "data.url": url,
+                                                                  "data.retries": 1}))
     _assert_one_line_error(result, url, "data.path")
     assert not (tmp_path / "data/raw").exists()
 
@@ -74,7 +80,7 @@ def test_a_malicious_archive_is_refused_and_nothing_is_written(tmp_path, file_se
     file_server.files["/evil.zip"] = zip_bytes({"MURA-v1.1/train/XR_WRIST/patient1/study1_positive/image1.png": b"x",
                                                 "../../outside.png": b"x"})
     params = tiny_params(**{"data.source": "mura", "data.url": f"{file_server.url}/evil.zip"})
-    _assert_one_line_error(run_stage("download", tmp_path, params), "refusing entry '../../outside.png'")
+    _assert_one_line_error(run_stage_here("download", tmp_path, params), "refusing entry '../../outside.png'")
     assert not (tmp_path / "data/raw").exists() and not (tmp_path.parent / "outside.png").exists()
 
 
@@ -83,7 +89,7 @@ def test_mura_from_a_url(tmp_path, file_server):
                png_bytes(radiograph_like(p)) for split, p in [("train", 1), ("train", 2), ("valid", 3)]}
     file_server.files["/MURA-v1.1.zip"] = zip_bytes(entries)
     params = tiny_params(**{"data.source": "mura", "data.url": f"{file_server.url}/MURA-v1.1.zip"})
-    result = run_stage("download", tmp_path, params)
+    result = run_stage_here("download", tmp_path, params)
     assert result.returncode == 0, result.stderr
     manifest = pd.read_csv(tmp_path / "data/raw/manifest.csv")
     assert sorted(manifest["source_split"]) == ["train", "train", "valid"]

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from fracture.__main__ import main
 from fracture.imaging.filters import FilterStep
 from fracture.imaging.preprocessing import Normalization, Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, save_checkpoint
 from fracture.models.architectures import build_model
-from tests.conftest import radiograph_like, stage_env, write_dicom, write_png
+from tests.conftest import in_process, radiograph_like, stage_env, write_dicom, write_png
 
 
 def _model(path, task="fracture"):
@@ -27,8 +29,8 @@ def _model(path, task="fracture"):
 
 
 def _predict(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "fracture", "predict", *map(str, args)], cwd=tmp_path,
-                          env=stage_env(), capture_output=True, text=True, timeout=300)
+    """`python -m fracture predict` from `tmp_path`, run in this process (its exit status, stdout and stderr)."""
+    return in_process(lambda: main(["predict", *map(str, args)]), tmp_path)
 
 
 def test_files_folders_dicom_labels_csv_and_bad_files(tmp_path):
@@ -146,6 +148,7 @@ def _predict_without_torch(tmp_path, *args):
                           text=True, timeout=300)
 
 
+@pytest.mark.e2e
 def test_the_onnx_export_predicts_without_pytorch_as_the_checkpoint_does(tmp_path):
     from fracture.inference.export import export_onnx
     from fracture.inference.loaded_model import LoadedModel
@@ -172,9 +175,7 @@ def test_the_onnx_export_predicts_without_pytorch_as_the_checkpoint_does(tmp_pat
 
 
 def _predict_here(tmp_path, monkeypatch, *args):
-    """`python -m fracture predict` in this process, from `tmp_path`."""
-    from fracture.__main__ import main
-
+    """`python -m fracture predict` in this process, from `tmp_path`, its errors raised."""
     monkeypatch.chdir(tmp_path)
     main(["predict", *map(str, args)])
 

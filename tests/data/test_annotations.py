@@ -7,7 +7,7 @@ import pytest
 from fracture.core.errors import UserError
 from fracture.data import annotations
 from fracture.data.annotations import MAX_OUTLINE_POINTS, read_coco
-from tests.conftest import radiograph_like, run_stage, tiny_params, write_png
+from tests.conftest import radiograph_like, run_stage_here, tiny_params, write_png
 
 IMAGE_IDS = {"images/a.png": "images/a", "images/b.png": "images/b"}
 
@@ -91,7 +91,7 @@ def test_a_hostile_annotations_file_stops_the_download_stage_with_one_line(tmp_p
     write_png(folder / "a.png", radiograph_like(1))
     (folder / "labels.csv").write_text("path,label\na.png,1\n")
     (folder / "annotations.json").write_text("[" * 100_000 + "]" * 100_000)
-    result = run_stage("download", tmp_path, tiny_params(**{"data.source": "folder", "data.path": str(folder)}))
+    result = run_stage_here("download", tmp_path, tiny_params(**{"data.source": "folder", "data.path": str(folder)}))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (f"error: {folder / 'annotations.json'} nests lists or objects "
                                                       f"too deeply for COCO annotations; it is not one")

@@ -15,7 +15,7 @@ from fracture.models.architectures import build_model
 from fracture.training.ema import WeightAverage
 from fracture.training.loop import EpochHooks, Splits, fit, make_optimizer
 from fracture.training.resume import Ranks, Resume, TrainingState
-from tests.conftest import run_stage, tiny_params
+from tests.conftest import run_stage, run_stage_here, tiny_params
 from tests.training.test_loop import _bright_square_task, _config
 
 CPU = torch.device("cpu")
@@ -129,11 +129,12 @@ def test_a_file_of_this_run_whose_contents_do_not_fit_leaves_the_state_as_it_was
     assert _same_state(state, before), "a file that failed part way left nothing of itself behind"
 
 
+@pytest.mark.e2e
 def test_the_train_stage_never_runs_a_planted_resume_file(tmp_path):
     """Through the real stage: the file's code would create a marker; it does not, and training runs afresh."""
     params = tiny_params(**{"train.epochs": 1})
     for stage in ("download", "filter", "split", "enhance"):
-        assert run_stage(stage, tmp_path, params).returncode == 0
+        assert run_stage_here(stage, tmp_path, params).returncode == 0
     marker, planted = tmp_path / "code-ran", tmp_path / "models/resume/train.pt"
     planted.parent.mkdir(parents=True)
     _planted(planted, marker)

@@ -16,6 +16,8 @@ import yaml
 from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from tests.conftest import run_stage, stage_env, tiny_params
 
+pytestmark = pytest.mark.e2e
+
 PREPARE = ("download", "filter", "split", "enhance")
 
 
