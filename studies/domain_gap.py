@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fracture.evaluation.metrics import group_resamples, roc_auc  # noqa: E402
+from fracture.evaluation.intervals import group_resamples  # noqa: E402
+from fracture.evaluation.metrics import roc_auc  # noqa: E402
 
 
 def _auc_draws(frame: pd.DataFrame, resamples: int, seed: int) -> np.ndarray:

@@ -22,8 +22,10 @@ from fracture.comparison.experiments import Experiment
 from fracture.comparison.folds import pool, pool_folds
 from fracture.comparison.paired import clustered_mcnemar, holm, paired_auc_differences
 from fracture.core.errors import UserError
-from fracture.evaluation.metrics import group_resamples, patient_bootstrap, roc_auc, study_level, validation_thresholds
+from fracture.evaluation.intervals import group_resamples, patient_bootstrap
+from fracture.evaluation.metrics import roc_auc, study_level
 from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
+from fracture.evaluation.thresholds import validation_thresholds
 
 SEED_PARAM = "train.seed"
 LEVELS = ("image", "study")

@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from fracture.evaluation.intervals import wilson
-from fracture.evaluation.metrics import calibration, patient_bootstrap
+from fracture.evaluation.intervals import patient_bootstrap, wilson
+from fracture.evaluation.metrics import calibration
 
 MIN_COUNT = 10
 PROPORTIONS = {"sensitivity": ("tp", "fn"), "specificity": ("tn", "fp"), "ppv": ("tp", "fp"), "npv": ("tn", "fn")}

@@ -20,8 +20,8 @@ import pandas as pd
 
 from fracture.comparison.experiments import Experiment
 from fracture.core.errors import UserError
-from fracture.evaluation.intervals import wilson
-from fracture.evaluation.metrics import patient_bootstrap, roc_auc
+from fracture.evaluation.intervals import patient_bootstrap, wilson
+from fracture.evaluation.metrics import roc_auc
 
 FOLD_PARAM = "split.fold"
 POOLED = "all"  # the value of split.fold in a pooled result's params

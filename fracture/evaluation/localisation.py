@@ -26,8 +26,7 @@ from matplotlib.path import Path as PolygonPath
 
 from fracture.data.annotations import outlines
 from fracture.data.covariates import column_of, source_shape
-from fracture.evaluation.intervals import wilson
-from fracture.evaluation.metrics import patient_bootstrap
+from fracture.evaluation.intervals import patient_bootstrap, wilson
 from fracture.imaging.filters import Box, content_box
 from fracture.imaging.preprocessing import Preprocessing
 

@@ -1,22 +1,17 @@
 """Classification metrics computed the way a reviewer expects.
 
 ROC-AUC and PR-AUC are computed on probabilities, never on thresholded
-predictions. The decision threshold is chosen on validation data and then
-applied, frozen, to test data. Study-level scores average the probabilities of
-a study's views, as MURA's evaluation does. Confidence intervals come from a
-bootstrap that resamples patients, because a patient's films are not
-independent observations.
+predictions; the metrics at a threshold take one chosen on validation data
+(`thresholds.py`) and frozen. Study-level scores average the probabilities of
+a study's views, as MURA's evaluation does; their intervals come from
+`intervals.patient_bootstrap`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_curve
 
-THRESHOLD_METHODS = ("youden", "sensitivity")
 # Below this spread of validation probabilities a model gives every image the
 # same answer: its AUC is chance and its threshold meaningless.
 COLLAPSED_SPREAD = 0.01
@@ -130,50 +125,6 @@ def output_spread(probabilities) -> float:
     return float(np.asarray(probabilities, dtype=float).std(axis=0).max())
 
 
-def youden_threshold(labels, probabilities) -> float:
-    """The threshold maximising sensitivity + specificity - 1.
-
-    Among ties the lowest threshold wins: it trades specificity for
-    sensitivity, and a missed fracture costs more than a false alarm.
-    """
-    fpr, tpr, thresholds = roc_curve(labels, probabilities)
-    finite = np.isfinite(thresholds)
-    j = (tpr - fpr)[finite]
-    candidates = thresholds[finite]
-    return float(candidates[np.flatnonzero(j == j.max())[-1]])
-
-
-def sensitivity_threshold(labels, probabilities, target: float) -> float:
-    """The highest threshold whose sensitivity reaches `target`."""
-    labels = np.asarray(labels, dtype=int)
-    positives = np.sort(np.asarray(probabilities, dtype=float)[labels == 1])[::-1]
-    needed = int(np.ceil(target * len(positives)))
-    return float(positives[max(needed, 1) - 1])
-
-
-def choose_threshold(labels, probabilities, method: str, target_sensitivity: float) -> float:
-    if method == "youden":
-        return youden_threshold(labels, probabilities)
-    return sensitivity_threshold(labels, probabilities, target_sensitivity)
-
-
-def validation_thresholds(frame: pd.DataFrame, method: str, target_sensitivity: float,
-                          studies: bool = True) -> tuple[float, float | None]:
-    """The image and the study threshold, both chosen on validation predictions.
-
-    `frame` has one row per image with `label`, `probability`, `study_id` and
-    `patient_id`. A study's probability is the mean of its views', which sits
-    below that of the view where the fracture shows, so studies get their own
-    threshold rather than borrowing the images'. Data without `studies` (each
-    image its own study) gets no study threshold.
-    """
-    image = choose_threshold(frame["label"], frame["probability"], method, target_sensitivity)
-    if not studies:
-        return image, None
-    by_study = study_level(frame, ["probability"])
-    return image, choose_threshold(by_study["label"], by_study["probability"], method, target_sensitivity)
-
-
 def study_level(frame: pd.DataFrame, probability_columns: list[str]) -> pd.DataFrame:
     """One row per study: its label, its patient and the mean of its views' probabilities."""
     grouped = frame.groupby("study_id", sort=True)
@@ -181,35 +132,6 @@ def study_level(frame: pd.DataFrame, probability_columns: list[str]) -> pd.DataF
     studies["label"] = grouped["label"].max()
     studies["patient_id"] = grouped["patient_id"].first()
     return studies.reset_index()
-
-
-def group_resamples(groups, resamples: int, seed: int) -> list[np.ndarray]:
-    """Row positions of `resamples` draws of whole groups (patients) with replacement.
-
-    Scoring several models on the same draws is what makes their difference a
-    paired one.
-    """
-    rows_of = pd.Series(np.arange(len(groups))).groupby(np.asarray(groups)).apply(np.asarray).tolist()
-    rng = np.random.default_rng(seed)
-    return [np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
-            for _ in range(resamples)]
-
-
-def patient_bootstrap(patients, compute: Callable[[np.ndarray], dict], resamples: int, seed: int,
-                      level: float = 0.95) -> dict:
-    """Percentile intervals of each numeric metric over resamples of patients (with replacement).
-
-    `compute` takes row positions and returns a flat dict of metrics; a
-    resample in which a metric is undefined (one class only) is skipped for it.
-    """
-    draws: dict[str, list[float]] = {}
-    for rows in group_resamples(patients, resamples, seed):
-        for key, value in compute(rows).items():
-            if isinstance(value, float):
-                draws.setdefault(key, []).append(value)
-    tail = (1 - level) / 2 * 100
-    return {key: [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
-            for key, values in draws.items()}
 
 
 def calibration(labels, probabilities, bins: int = 10) -> tuple[pd.DataFrame, float | None]:

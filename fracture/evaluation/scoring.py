@@ -18,7 +18,8 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fracture.core.params import Section, seed
-from fracture.evaluation.metrics import binary_metrics, calibration, multiclass_metrics, patient_bootstrap, study_level
+from fracture.evaluation.intervals import patient_bootstrap
+from fracture.evaluation.metrics import binary_metrics, calibration, multiclass_metrics, study_level
 
 ROW_COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "split", "label"]
 

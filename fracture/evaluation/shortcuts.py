@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from fracture.data.covariates import MIN_CASES, subgroup_levels
-from fracture.evaluation.metrics import patient_bootstrap, roc_auc
+from fracture.evaluation.intervals import patient_bootstrap
+from fracture.evaluation.metrics import roc_auc
 
 RESAMPLES = 1000
 LABEL, PURE, AUC = "encodes_label", "one_label_level", "high_auc"

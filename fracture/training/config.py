@@ -8,7 +8,7 @@ import torch
 
 from fracture.core.errors import UserError
 from fracture.core.params import Section
-from fracture.evaluation.metrics import THRESHOLD_METHODS
+from fracture.evaluation.thresholds import THRESHOLD_METHODS
 from fracture.inference.metadata import TASKS, TTA_MODES, WIDTH
 from fracture.models.architectures import ARCHITECTURES, is_architecture
 from fracture.training.augment import AugmentConfig

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from fracture.data.processed import SplitData
-from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, output_spread, validation_thresholds
+from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, output_spread
+from fracture.evaluation.thresholds import validation_thresholds
 from fracture.imaging.preprocessing import Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions

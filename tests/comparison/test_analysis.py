@@ -14,8 +14,8 @@ from fracture.comparison.analysis import (
 )
 from fracture.comparison.experiments import Experiment, flatten
 from fracture.core.errors import UserError
-from fracture.evaluation.metrics import validation_thresholds
 from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
+from fracture.evaluation.thresholds import validation_thresholds
 
 PARAMS = {"base.seed": 42, "model.arch": "simple_cnn", "train.seed": 42, "evaluate.bootstrap_resamples": 200,
           "evaluate.ci_level": 0.95, "evaluate.calibration_bins": 10}

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import chi2
 
 from fracture.comparison.paired import bootstrap_p_value, clustered_mcnemar, holm, paired_auc_differences
-from fracture.evaluation.metrics import group_resamples
+from fracture.evaluation.intervals import group_resamples
 
 LABELS = np.array([1, 0, 1, 0])
 GROUPS = np.array(["g1", "g1", "g2", "g2"])

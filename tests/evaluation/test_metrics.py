@@ -8,15 +8,10 @@ from fracture.evaluation.metrics import (
     average_precision,
     binary_metrics,
     calibration,
-    choose_threshold,
     multiclass_metrics,
     output_spread,
-    patient_bootstrap,
     roc_auc,
-    sensitivity_threshold,
     study_level,
-    validation_thresholds,
-    youden_threshold,
 )
 
 LABELS = [1, 1, 1, 0, 0, 0, 0, 1]
@@ -45,22 +40,6 @@ def test_undefined_metrics_are_none_not_errors():
     m = binary_metrics([0, 0, 0], [0.1, 0.2, 0.3], threshold=0.5)
     assert m["auc"] is None and m["sensitivity"] is None and m["precision"] is None and m["kappa"] is None
     assert m["specificity"] == 1.0
-
-
-def test_youden_threshold_maximises_j_and_breaks_ties_towards_sensitivity():
-    # J = 0.75 both at 0.7 (sensitivity 3/4, specificity 1) and at 0.4 (1, 3/4): a missed
-    # fracture costs more than a false alarm, so the lower, more sensitive cut wins.
-    threshold = youden_threshold(LABELS, PROBS)
-    assert threshold == pytest.approx(0.4)
-    m = binary_metrics(LABELS, PROBS, threshold)
-    assert (m["sensitivity"], m["specificity"]) == (1.0, 0.75)
-    assert youden_threshold([0, 0, 1, 1], [0.1, 0.3, 0.35, 0.8]) == pytest.approx(0.35)
-
-
-def test_sensitivity_threshold_reaches_the_target_with_the_highest_cut():
-    assert sensitivity_threshold(LABELS, PROBS, 0.75) == pytest.approx(0.7)
-    assert sensitivity_threshold(LABELS, PROBS, 1.0) == pytest.approx(0.4)
-    assert choose_threshold(LABELS, PROBS, "sensitivity", 0.5) == pytest.approx(0.8)
 
 
 def test_study_level_averages_views():
@@ -98,56 +77,6 @@ def test_multiclass_metrics_by_hand():
     # kappa: p_o 4/6; marginals actual (2,2,2), predicted (2,3,1) -> p_e (4+6+2)/36
     assert m["kappa"] == pytest.approx((4 / 6 - 12 / 36) / (1 - 12 / 36))
     assert m["per_class"]["elbow"]["auc"] == pytest.approx(roc_auc_score([1, 1, 0, 0, 0, 0], probabilities[:, 0]))
-
-
-def test_bootstrap_resamples_patients_not_images():
-    # patient A's 10 films are all right, patient B's 10 all wrong: only 0, 1/2 or 1 can come out
-    patients = np.array(["A"] * 10 + ["B"] * 10)
-    correct = np.array([1.0] * 10 + [0.0] * 10)
-    seen = set()
-
-    def accuracy(rows):
-        seen.add(float(correct[rows].mean()))
-        return {"accuracy": float(correct[rows].mean()), "count": len(rows)}
-
-    interval = patient_bootstrap(patients, accuracy, resamples=400, seed=0)
-    assert seen == {0.0, 0.5, 1.0}
-    assert interval == {"accuracy": [0.0, 1.0]}, "an image bootstrap would give a narrow interval around 0.5"
-
-
-def test_bootstrap_is_seeded_and_skips_undefined_draws():
-    patients = np.repeat(np.arange(30), 2)
-    labels = np.tile([0, 1], 30)
-    scores = labels * 0.5 + np.random.default_rng(1).random(60) * 0.6
-    compute = lambda rows: binary_metrics(labels[rows], scores[rows], 0.5)  # noqa: E731
-    first = patient_bootstrap(patients, compute, 200, seed=3)
-    assert first == patient_bootstrap(patients, compute, 200, seed=3)
-    low, high = first["auc"]
-    assert low <= roc_auc(labels, scores) <= high and "tp" not in first
-
-
-def test_studies_get_their_own_validation_threshold():
-    # studies (views): s1 abnormal (0.9, 0.2), s2 normal (0.3, 0.1), s3 normal (0.5, 0.4), s4 abnormal (0.7, 0.35)
-    frame = pd.DataFrame({"study_id": np.repeat(["s1", "s2", "s3", "s4"], 2),
-                          "patient_id": np.repeat(["p1", "p2", "p3", "p4"], 2),
-                          "label": np.repeat([1, 0, 0, 1], 2),
-                          "probability": [0.9, 0.2, 0.3, 0.1, 0.5, 0.4, 0.7, 0.35]})
-    # images: J = 2/4 - 0 at 0.7, the best; study means 0.55, 0.2, 0.45, 0.525: J = 1 at 0.525, where 0.7
-    # would miss every abnormal study
-    assert validation_thresholds(frame, "youden", 0.9) == pytest.approx((0.7, 0.525))
-    assert validation_thresholds(frame, "sensitivity", 1.0) == pytest.approx((0.2, 0.525))
-
-
-def test_threshold_is_frozen_not_refitted_on_test():
-    from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
-
-    rows = pd.DataFrame({"image_id": list("abcd"), "path": "", "patient_id": list("abcd"), "study_id": list("abcd"),
-                         "region": "wrist", "split": "test", "label": [0, 0, 1, 1]})
-    probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.2, 0.8]])
-    task = Task("fracture", ["normal", "abnormal"], threshold=0.5, study_threshold=0.5)  # 0.35 would be perfect
-    metrics = split_metrics(predictions_frame(rows, probabilities, task), task, EvaluateConfig(0, 0.95, 10, 0, 0))
-    assert metrics["image"]["sensitivity"] == 0.5 and metrics["image"]["auc"] == 1.0
-    assert metrics["study"]["sensitivity"] == 0.5
 
 
 def test_calibration_table_and_ece_by_hand():
