@@ -1,0 +1,1 @@
+"""Measuring a model: metrics, thresholds, intervals, subgroups, shortcuts, localisation and outside sets."""

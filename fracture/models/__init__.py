@@ -1,0 +1,1 @@
+"""The networks a run can train, each taking one grey channel."""
