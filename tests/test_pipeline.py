@@ -135,9 +135,9 @@ def _fracture_cli(project, *args) -> subprocess.CompletedProcess:
 def test_compare_pools_cross_validated_recipes_and_judges_them_with_paired_statistics(project):
     subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=project, check=True)  # undo earlier -S
     for name, seed in (("tiny-a", 1), ("tiny-b", 2)):
-        for fold in (0, 1):
+        for fold in (0, 1):  # up to evaluate: compare reads the split, train and evaluate outputs, never export's
             dvc(project, "exp", "run", "--name", f"{name}-f{fold}", "-S", "train.epochs=1", "-S", f"train.seed={seed}",
-                "-S", "split.folds=2", "-S", f"split.fold={fold}")
+                "-S", "split.folds=2", "-S", f"split.fold={fold}", "evaluate")
     split = json.loads((project / "reports/split.json").read_text())
     filtered = pd.read_csv(project / "data/filtered/manifest.csv")
     assert split["cross_validation"]["images"] == len(filtered) and split["splits"]["test"]["images"] == \
