@@ -44,8 +44,8 @@ def pytest_collection_modifyitems(items):
 
 
 def _require_e2e(what: str) -> None:
-    """A test that starts a stage, dvc or the command line in a new process belongs to the e2e tier: the fast tier
-    (`-m "not e2e"`) stays fast only if every such test says so."""
+    """A test that starts a stage or dvc in a new process belongs to the e2e tier: the fast tier (`-m "not e2e"`)
+    stays fast only if every such test says so."""
     assert _RUNNING["e2e"], f"{what} starts a process: mark the test (or its module) @pytest.mark.e2e"
 
 
@@ -123,7 +123,8 @@ def in_process(call: Callable[[], None], workdir: Path) -> subprocess.CompletedP
 
 
 def run_stage_here(name: str, workdir: Path, params: dict | None = None) -> subprocess.CompletedProcess:
-    """As `run_stage`, in this process: for a stage that stops before its work (a bad param, a missing input)."""
+    """As `run_stage`, in this process: for the data stages, and for any stage that stops before it trains (a train
+    stage run here would leave torch's deterministic mode set for every later test)."""
     from fracture.core.errors import run_stage as stage_runner
 
     if params is not None:
