@@ -188,15 +188,16 @@ def build_model(arch: str, num_classes: int, pretrained: bool = False, width: in
         backbone = efficientnet_lite(arch, pretrained)
         backbone.reset_classifier(num_classes)
         return GrayscaleBackbone(backbone)
-    import timm
-    import torchvision
-
     if arch.startswith(TIMM_PREFIX):
+        import timm
+
         name = arch.removeprefix(TIMM_PREFIX)
         overlay = {"file": timm_weights_file(name)} if pretrained else None
         return GrayscaleBackbone(timm.create_model(name, pretrained=pretrained, num_classes=num_classes,
                                                    pretrained_cfg_overlay=overlay))
     if not pretrained:
+        import torchvision
+
         backbone = torchvision.models.get_model(arch, weights=None)
     else:
         backbone = _pretrained_backbone(arch)
