@@ -45,3 +45,33 @@ def test_the_one_command_refuses_a_folder_that_is_not_there_in_one_line(tmp_path
     assert result.returncode == 1
     assert result.stderr.strip() == f"recommended: {tmp_path / 'missing'} is not a folder; pass the folder of " \
                                     f"your labelled films"
+
+
+def _predictions(path, split: str, hand_shift: float, leg_shift: float, seed: int) -> None:
+    """Made-up predictions where hands and legs are told apart differently well."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    count = 240
+    region = np.where(np.arange(count) % 2, "hand", "leg")
+    labels = rng.integers(0, 2, count)
+    shift = np.where(region == "hand", hand_shift, leg_shift)
+    pd.DataFrame({"image_id": [f"{split}{i}" for i in range(count)], "patient_id": [f"{split}p{i // 2}" for i in
+                                                                                    range(count)],
+                  "label": labels, "probability": 1 / (1 + np.exp(-(shift * labels + rng.normal(0, 1, count)))),
+                  "region": region, "split": split}).to_csv(path, index=False)
+
+
+def test_the_domain_gap_of_a_region_compares_that_region_in_both_sets(tmp_path):
+    # Test split: hands poor (shift 0.3), legs good (3). Outside set: hands as good as legs (3). All test films
+    # would make the hand gap look small; hands against hands show the outside set's hands far better.
+    _predictions(tmp_path / "test.csv", "test", 0.3, 3.0, seed=0)
+    _predictions(tmp_path / "outside.csv", "outside", 3.0, 3.0, seed=1)
+    lines = subprocess.run(["python", "studies/domain_gap.py", tmp_path / "test.csv", tmp_path / "outside.csv",
+                            "--region", "hand", "--resamples", "300"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines[0].startswith("test split (hand)") and "120 images" in lines[0]
+    assert lines[1].startswith("outside set (hand)") and "120 images" in lines[1]
+    gap, low = (float(text) for text in lines[2].split(": ")[1].replace("[", "").replace(",", "").split()[:2])
+    assert gap > 0.2 and low > 0, lines[2]

@@ -11,23 +11,27 @@ on the ensemble's validation probabilities (fold by fold, then pooled).
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from fracture.comparison.estimates import table_estimates
 from fracture.comparison.experiments import Experiment
 from fracture.comparison.folds import pool, pool_folds
 from fracture.comparison.paired import clustered_mcnemar, holm, paired_auc_differences
+from fracture.comparison.selection import confirm_choice
 from fracture.core.errors import UserError
-from fracture.evaluation.intervals import group_resamples, patient_bootstrap
+from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.metrics import roc_auc, study_level
 from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
 from fracture.evaluation.thresholds import validation_thresholds
 
 SEED_PARAM = "train.seed"
+MIN_SEEDS = 3  # runs a side below which a recipe verdict is provisional
 LEVELS = ("image", "study")
 TESTED = ("auc", "sensitivity", "specificity")  # each comparison's metrics: with POINTING, the family Holm covers
 POINTING = "pointing_game"  # the Grad-CAM hit rate on annotated fractured test images, where both models have one
@@ -115,7 +119,8 @@ def _estimate(scores: dict, key: str) -> dict | None:
     if scores is None or scores.get(key) is None:
         return None
     interval = scores.get("ci", {}).get(key, {})
-    return {"value": scores[key], "low": interval.get("low"), "high": interval.get("high")}
+    return {"value": scores[key], "low": interval.get("low"), "high": interval.get("high"),
+            "method": interval.get("method")}
 
 
 def _localisation_and_shortcuts(evaluation: dict) -> dict:
@@ -140,6 +145,8 @@ def summary_row(experiment: Experiment, changed: dict, config: CompareConfig) ->
         "threshold": experiment.evaluation.get("threshold"),
         "best_epoch": experiment.train.get("best_epoch"), "train_seconds": experiment.train.get("train_seconds"),
         **_localisation_and_shortcuts(experiment.evaluation),
+        "fold_aucs": [fold["auc"] for fold in test["image"].get("folds", [])],
+        "mean_fold_auc": test["image"].get("mean_fold_auc"),
     }
 
 
@@ -172,9 +179,8 @@ def paired_differences(models: list[Experiment], reference: Experiment, config: 
     frames = {model.name: _scores_by_level(model, level) for model in models}
     base = frames[reference.name]
     labels, groups = base["label"].to_numpy(), base["patient_id"].to_numpy()
-    draws = group_resamples(groups, config.resamples, config.seed)
     aucs = paired_auc_differences(labels, {name: frame["probability"].to_numpy() for name, frame in frames.items()},
-                                  reference.name, draws, config.level)
+                                  reference.name, groups, config.resamples, config.seed, config.level)
     positive = labels == 1
     hits_reference = base["predicted"].to_numpy() == labels
     results = []
@@ -204,14 +210,13 @@ def region_differences(models: list[Experiment], reference: Experiment, config: 
         if len(set(labels)) < 2:
             continue
         scores = {name: frame["probability"].to_numpy()[rows.index] for name, frame in frames.items()}
-        aucs = {}
-        for name, values in scores.items():
-            interval = patient_bootstrap(groups, lambda draw, values=values: {"auc": roc_auc(labels[draw],
-                                                                                             values[draw])},
-                                         config.resamples, config.seed, config.level).get("auc", [None, None])
-            aucs[name] = {"value": roc_auc(labels, values), "low": interval[0], "high": interval[1]}
-        draws = group_resamples(groups, config.resamples, config.seed)
-        differences = paired_auc_differences(labels, scores, reference.name, draws, config.level)
+        intervals = patient_bootstrap(groups, lambda draw: {name: roc_auc(labels[draw], values[draw])
+                                                            for name, values in scores.items()},
+                                      config.resamples, config.seed, config.level)
+        aucs = {name: {"value": roc_auc(labels, values), "low": intervals.get(name, {}).get("low"),
+                       "high": intervals.get(name, {}).get("high")} for name, values in scores.items()}
+        differences = paired_auc_differences(labels, scores, reference.name, groups, config.resamples, config.seed,
+                                             config.level)
         results.append({"region": region, "images": len(rows), "abnormal": int(labels.sum()),
                         "groups": int(len(set(groups))), "auc": aucs,
                         "differences": {name: vars(difference) for name, difference in differences.items()}})
@@ -226,23 +231,74 @@ def paired_hits(reference: pd.DataFrame, other: pd.DataFrame, config: CompareCon
                              reference["patient_id"].to_numpy()[both], config.level)
 
 
-def adjust_family(differences: list[dict]) -> None:
-    """Holm over every test of the comparison (each model, level and metric): adds `p_holm` to each."""
+def adjust_family(differences: list[dict], verdicts: list[dict]) -> None:
+    """Holm over every test of the comparison (each model, level and metric, and each recipe verdict): adds `p_holm`
+    to each."""
     tests = [result[metric] for result in differences for metric in TESTED + (POINTING,) if metric in result]
+    tests += [verdict["auc"] for verdict in verdicts]
     for test, adjusted in zip(tests, holm([test["p_value"] for test in tests])):
         test["p_holm"] = adjusted
 
 
 def flag_within_seed_spread(differences: list[dict], groups: list[dict]) -> None:
-    """Mark image-level differences smaller than the run-to-run spread (largest seed-group sd) of their metric."""
+    """Mark image-level differences smaller than the spread of a difference between two runs of one recipe:
+    the square root of 2 times the largest seed-group standard deviation of their metric."""
     for result in differences:
         for metric in TESTED:
             spreads = [group[metric]["sd"] for group in groups if metric in group] if result["level"] == "image" \
                 else []
-            spread = max(spreads) if spreads else None
-            result[metric]["seed_sd"] = spread
+            spread = math.sqrt(2) * max(spreads) if spreads else None
+            result[metric]["seed_sd"] = max(spreads) if spreads else None
+            result[metric]["difference_sd"] = spread
             result[metric]["within_seed_spread"] = None if spread is None else bool(
                 abs(result[metric]["difference"]) < spread)
+
+
+def recipe_verdicts(groups: list[list[Experiment]], reference: Experiment, config: CompareConfig) -> list[dict]:
+    """Each recipe run over seeds against the reference's recipe over its seeds: the difference of their seed-mean
+    test AUCs, with the spread of the seeds counted.
+
+    Its variance is that of the films (the patient-group bootstrap of the
+    seed-mean difference, every run scored on the same draws) plus that of the
+    seeds (each recipe's sample variance of its runs' AUCs over its number of
+    runs); the interval and p come from Student's t with the Welch-Satterthwaite
+    degrees of freedom of the seed terms. With fewer than MIN_SEEDS runs a side
+    the verdict is marked provisional.
+    """
+    own = next((members for members in groups if reference in members), None)
+    if own is None:
+        return []
+    return [_verdict(members, own, config) for members in groups if members is not own]
+
+
+def _verdict(members: list[Experiment], own: list[Experiment], config: CompareConfig) -> dict:
+    frames = {run.name: run.test().sort_values("image_id").reset_index(drop=True) for run in members + own}
+    labels = frames[own[0].name]["label"].to_numpy()
+    scores = {name: frame["probability"].to_numpy() for name, frame in frames.items()}
+
+    def seed_mean(rows: np.ndarray, runs: list[Experiment]) -> float | None:
+        aucs = [roc_auc(labels[rows], scores[run.name][rows]) for run in runs]
+        return None if None in aucs else statistics.fmean(aucs)
+
+    def difference(rows: np.ndarray) -> dict:
+        mine, theirs = seed_mean(rows, members), seed_mean(rows, own)
+        return {} if mine is None or theirs is None else {"auc": mine - theirs}
+
+    observed = difference(np.arange(len(labels)))["auc"]
+    films = patient_bootstrap(frames[own[0].name]["patient_id"].to_numpy(), difference, config.resamples,
+                              config.seed, config.level, unbounded=("auc",)).get("auc", {})
+    terms = [statistics.variance([roc_auc(labels, scores[run.name]) for run in runs]) / len(runs)
+             for runs in (members, own)]
+    seed_df = sum(term ** 2 / (len(runs) - 1) for term, runs in zip(terms, (members, own)))
+    df = math.inf if seed_df == 0 else sum(terms) ** 2 / seed_df
+    se = math.sqrt((films.get("se") or 0.0) ** 2 + sum(terms))
+    half = float(student_t.ppf(1 - (1 - config.level) / 2, df)) * se
+    return {"name": ", ".join(run.name for run in members), "reference": ", ".join(run.name for run in own),
+            "seeds": len(members), "reference_seeds": len(own),
+            "auc": {"difference": observed, "low": observed - half, "high": observed + half,
+                    "p_value": float(2 * student_t.sf(abs(observed) / se, df)) if se > 0 else math.nan,
+                    "se_films": films.get("se"), "se_seeds": math.sqrt(sum(terms)), "df": df},
+            "provisional": min(len(members), len(own)) < MIN_SEEDS}
 
 
 def _pooled_folds(reference: Experiment) -> dict | None:
@@ -253,18 +309,27 @@ def _pooled_folds(reference: Experiment) -> dict | None:
             "assignment_sha256": deal["assignment_sha256"]}
 
 
-def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple[dict, list[Experiment]]:
-    """The whole comparison as one JSON-able dict (rows, seed groups, paired differences, settings), and the
-    models in the order of its rows: the experiments (the folds of a recipe pooled into one), then the
-    ensembles of their seed groups."""
-    config = CompareConfig.of(experiments[0])
+def _pooled(experiments: list[Experiment], config: CompareConfig,
+            baseline: str | None) -> tuple[list[Experiment], Experiment]:
+    """The experiments with each recipe's folds pooled under `config`, and the reference among them."""
     experiments = pool_folds(experiments, config.resamples, config.seed, config.level)
     check_same_test_set(experiments)
     names = [experiment.name for experiment in experiments]
     if baseline is not None and baseline not in names:
         raise UserError(f"compare: --baseline {baseline} is not among the compared experiments ({', '.join(names)})")
-    reference = experiments[names.index(baseline) if baseline else 0]
+    return experiments, experiments[names.index(baseline) if baseline else 0]
+
+
+def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple[dict, list[Experiment]]:
+    """The whole comparison as one JSON-able dict (rows, seed groups, paired differences, settings), and the
+    models in the order of its rows: the experiments (the folds of a recipe pooled into one), then the
+    ensembles of their seed groups."""
+    first = CompareConfig.of(experiments[0])
+    pooled, reference = _pooled(experiments, first, baseline)
     config = CompareConfig.of(reference)
+    if config != first:  # every recipe's folds pooled with the reference's bootstrap settings, not the first's
+        pooled, reference = _pooled(experiments, config, baseline)
+    experiments = pooled
     changed = changed_params(experiments)
     groups = seed_groups(experiments)
     ensembles = [ensemble(members, config) for members in groups]
@@ -274,13 +339,18 @@ def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple
     levels = LEVELS if reference.evaluation.get("has_studies") else LEVELS[:1]
     differences = [result for level in levels
                    for result in paired_differences(experiments + ensembles, reference, config, level)]
-    adjust_family(differences)
+    verdicts = recipe_verdicts(groups, reference, config)
+    recipes = groups + [[experiment] for experiment in experiments if not any(experiment in g for g in groups)]
+    confirmation = confirm_choice(recipes, reference, config.resamples, config.seed, config.level)
+    adjust_family(differences, verdicts + ([{"auc": confirmation["difference"]}] if confirmation else []))
     summaries = [group_summary(members) | {"ensemble": combined.name} for members, combined in zip(groups, ensembles)]
     flag_within_seed_spread(differences, summaries)
     test = reference.test()
     comparison = {"reference": reference.name, "rows": rows,
             "seed_groups": summaries,
             "differences": differences,
+            "verdicts": verdicts,
+            "confirmation": confirmation,
             "regions": region_differences(experiments + ensembles, reference, config),
             "cross_validation": _pooled_folds(reference),
             "settings": {"resamples": config.resamples, "ci_level": config.level, "seed": config.seed,

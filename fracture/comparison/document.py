@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 from sklearn.metrics import roc_curve
 
 from fracture.comparison.analysis import POINTING, TESTED
-from fracture.comparison.estimates import MIN_COUNT
 from fracture.comparison.experiments import Experiment
 from fracture.core.storage import command_folder, write_json, write_text
+from fracture.evaluation.intervals import MIN_COUNT
 from fracture.reporting.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from fracture.reporting.figures import forest_plot, roc_overlay
-from fracture.reporting.numbers import fmt, fmt_ci
+from fracture.reporting.numbers import fmt, fmt_ci, wilson_mark
 
 TITLE = "Experiment comparison"
 
@@ -21,8 +22,7 @@ TITLE = "Experiment comparison"
 def _interval(estimate: dict | None) -> str:
     """The value with its interval; (W) marks a Wilson interval, for a proportion on too few images."""
     estimate = estimate or {}
-    text = fmt_ci(estimate.get("value"), estimate.get("low"), estimate.get("high"))
-    return text + (" (W)" if estimate.get("method") == "wilson" else "")
+    return fmt_ci(estimate.get("value"), estimate.get("low"), estimate.get("high")) + wilson_mark(estimate)
 
 
 def _value_text(value) -> str:
@@ -113,6 +113,63 @@ def _pointing_table(comparison: dict) -> list[Block]:
             Table(["experiment", "Δ pointing game [CI]", "p", "p (Holm)", comparison["settings"]["unit"]], rows)]
 
 
+def _verdict_table(comparison: dict) -> list[Block]:
+    """Recipes over seeds: the seed-mean Δ AUC with the seeds' spread counted."""
+    if not comparison["verdicts"]:
+        return []
+    rows = [[verdict["name"], str(verdict["seeds"]), _difference(verdict["auc"]), _p(verdict["auc"]["p_value"]),
+             _p(verdict["auc"]["p_holm"]), f"{verdict['auc']['se_films']:.3f}" if verdict["auc"]["se_films"] else "n/a",
+             f"{verdict['auc']['se_seeds']:.3f}", "provisional" if verdict["provisional"] else ""]
+            for verdict in comparison["verdicts"]]
+    reference = comparison["verdicts"][0]
+    return [Heading("Recipes over seeds"),
+            Paragraph(f"Each recipe run over several train.seed values against the reference recipe "
+                      f"({reference['reference']}, {reference['reference_seeds']} runs): the difference of their "
+                      f"seed-mean image AUCs. Its standard error adds the films' part (the bootstrap over "
+                      f"{comparison['settings']['unit']}, every run scored on the same draws) and the seeds' part "
+                      f"(each recipe's variance of its runs' AUCs over its number of runs); the interval and p come "
+                      f"from Student's t with the Welch-Satterthwaite degrees of freedom of the seeds' part. This is "
+                      f"the verdict on a recipe: a single run's Δ above treats the trained model as fixed. With "
+                      f"fewer than 3 runs a side a verdict is provisional: two runs estimate a spread poorly."),
+            Table(["recipe", "runs", "Δ AUC vs the reference recipe [CI]", "p", "p (Holm)", "SE films", "SE seeds",
+                   ""], rows)]
+
+
+def _confirmation(comparison: dict) -> list[Block]:
+    """The search's pick against the same pick made fold by fold on the other folds' films."""
+    found = comparison.get("confirmation")
+    if not found:
+        return []
+    chosen = "; ".join(f"fold {fold}: {name}" for fold, name in found["chosen"].items())
+    return [Heading("The choice, confirmed on films that did not make it"),
+            Paragraph(f"Chosen on all films (the search's figure): {found['winner']}, pooled AUC "
+                      f"{found['search_auc']:.3f}, mean of its folds' AUCs {found['search_mean_fold_auc']:.3f}; "
+                      f"these films chose it, so the figure is optimistic. Confirmation: for each fold the recipe "
+                      f"with the best seed-mean pooled AUC on the other folds' films ({chosen}), scored on that "
+                      f"fold's films, which took no part in the choice; the choice is made again in every bootstrap "
+                      f"draw. Mean over the folds: {_interval(found['confirmed_auc'])}, against "
+                      f"{_interval(found['reference_auc'])} for {found['reference']} on the same folds; Δ "
+                      f"{_difference(found['difference'])} (p {_p(found['difference']['p_value'])}, Holm "
+                      f"{_p(found['difference']['p_holm'])}). A fold's model was trained on the films that chose for "
+                      f"the other folds, as in any cross-validation.")]
+
+
+def _fold_table(comparison: dict) -> list[Block]:
+    """Each pooled recipe's AUC per fold and their mean, beside the pooled AUC the differences use."""
+    rows = [[row["name"], _interval(row["auc"])] + [fmt(value) for value in row["fold_aucs"]]
+            + [fmt(row["mean_fold_auc"])] for row in comparison["rows"] if row.get("fold_aucs")]
+    if not rows:
+        return []
+    folds = max(len(row) for row in rows) - 3
+    return [Heading("Per fold", 3),
+            Paragraph("The pooled AUC ranks every fold model's probabilities together, and the differences above use "
+                      "it; it also pays for a difference in calibration between the folds' models, so each fold's "
+                      "own AUC and their mean are given beside it. A pooled AUC well below the mean says the folds' "
+                      "models disagree in scale."),
+            Table(["experiment", "pooled AUC"] + [f"fold {number}" for number in range(folds)] + ["mean of folds"],
+                  rows)]
+
+
 def _region_table(comparison: dict) -> list[Block]:
     if not comparison.get("regions"):
         return []
@@ -174,13 +231,14 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
         Heading(TITLE, 1),
         Paragraph(f"All experiments were tested on the same {settings['test_images']} images "
                   f"({settings['test_abnormal']} abnormal) from {settings['test_groups']} "
-                  f"{settings['unit']}. Intervals are {level}% percentile intervals from "
+                  f"{settings['unit']}. Intervals are {level}% intervals from "
                   f"{settings['resamples']} bootstrap resamples of {settings['unit_description']} "
-                  f"(seed {settings['seed']}). Sensitivity, specificity, PPV and NPV are per image at each "
+                  f"(seed {settings['seed']}): on the logit scale from the resamples' standard error for a metric "
+                  f"on 0..1, BCa for ECE's. Sensitivity, specificity, PPV and NPV are per image at each "
                   f"model's threshold frozen on validation, PPV and NPV at this test set's prevalence "
-                  f"({settings['test_abnormal'] / max(settings['test_images'], 1):.1%}). A proportion that rests "
-                  f"on fewer than {MIN_COUNT} images gets a Wilson score interval instead, marked (W): a "
-                  f"percentile bootstrap degenerates at that size. Where the runs measured them, \"AUC without\" "
+                  f"({settings['test_abnormal'] / max(settings['test_images'], 1):.1%}). A proportion of 0 or 1, or "
+                  f"one that rests on fewer than {MIN_COUNT} images, gets a Wilson score interval instead, marked "
+                  f"(W): the bootstrap's resamples cannot vary there. Where the runs measured them, \"AUC without\" "
                   f"is the test AUC without the films of the shortcuts that the split stage named on the training "
                   f"split (their run reports list them), and the pointing game is the share of annotated "
                   f"fractured test films whose fracture-class Grad-CAM peaks inside an annotator's box."),
@@ -195,26 +253,42 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
                              "of the tables above and below, with thresholds chosen on its validation "
                              "probabilities."),
                    _group_table(comparison)]
-    tests = sum(metric in result for result in comparison["differences"] for metric in TESTED + (POINTING,))
-    spread = ("† marks an image-level difference smaller than the largest seed-to-seed standard deviation of its "
-              "metric above: a single run's difference of that size is within run-to-run noise. "
-              if comparison["seed_groups"] else "")
+    tests = sum(metric in result for result in comparison["differences"] for metric in TESTED + (POINTING,)) + len(
+        comparison["verdicts"]) + bool(comparison["confirmation"])
+    spread = ("† marks an image-level difference smaller than the spread of a difference between two runs of one "
+              "recipe (√2 times the largest seed-to-seed standard deviation of its metric above): a single run's "
+              "difference of that size is within run-to-run noise. " if comparison["seed_groups"] else "")
     blocks += [Heading(f"Paired differences against {comparison['reference']}"),
                Paragraph(f"Δ is the other experiment minus {comparison['reference']}. Δ AUC: both models scored on "
                          f"the same bootstrap resamples of {settings['unit']}, so the interval is that of the "
-                         f"difference itself; p is two-sided (twice the share of resampled differences on the far "
-                         f"side of zero). Δ sensitivity and Δ specificity, at each model's frozen threshold: "
-                         f"Obuchowski's clustered McNemar test (1998), whose variance is taken over "
-                         f"{settings['unit']} since one patient's films are not independent, with its {level}% Wald "
-                         f"interval. p (Holm) adjusts over the whole family of {tests} tests in these tables (every "
-                         f"experiment, level and metric). A p above 0.05 does not show that two models are equal: "
-                         f"only an interval inside a margin fixed in advance would. {spread}"
+                         f"difference itself: Δ ± t × its bootstrap standard error, t on the {settings['unit']} "
+                         f"holding a fractured film less one, and p (two-sided) is that t test's: continuous, so it "
+                         f"can pass Holm, where a p counted from {settings['resamples']} draws is never below "
+                         f"{2 / (settings['resamples'] + 1):.3f}. "
+                         f"Δ sensitivity and Δ specificity, at each model's frozen threshold: Durkalski et al.'s "
+                         f"clustered McNemar test (2003), whose variance is taken over {settings['unit']} since one "
+                         f"patient's films are not independent, with the {level}% Wald interval that inverts it. "
+                         f"p (Holm) adjusts over the whole family of {tests} tests of this comparison (every "
+                         f"experiment, level and metric, the recipe verdicts and the confirmation below): this "
+                         f"family, not the tests of any other comparison of the same films, which controls only its "
+                         f"own. A p above 0.05 does not show that two models are equal: only an interval inside a "
+                         f"margin fixed in advance would. {spread}"
                          f"ECE, in the table above, is the expected calibration error of the positive class "
                          f"(P(abnormal) against the observed share, {settings['calibration_bins']} "
                          f"equal-width bins), not the top-label ECE of Guo et al.")]
     for level_name in settings["levels"]:
         blocks += [Heading(f"Per {level_name}", 3), _difference_table(comparison, level_name)]
-    return blocks + _pointing_table(comparison) + _region_table(comparison) + _figures(comparison, models, folder)
+    return (blocks + _verdict_table(comparison) + _confirmation(comparison) + _fold_table(comparison)
+            + _pointing_table(comparison) + _region_table(comparison) + _figures(comparison, models, folder))
+
+
+def _without_nan(value):
+    """NaN (a test too few groups can take, a missing interval) as JSON's null."""
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(item) for item in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def write_comparison(comparison: dict, models: list[Experiment], folder: Path) -> None:
@@ -223,4 +297,4 @@ def write_comparison(comparison: dict, models: list[Experiment], folder: Path) -
         blocks = build_document(comparison, models, staging)
         write_text(staging / "compare.md", to_markdown(blocks))
         write_text(staging / "compare.html", to_html(blocks, staging, TITLE))
-        write_json(staging / "compare.json", comparison)
+        write_json(staging / "compare.json", _without_nan(comparison))

@@ -1,25 +1,20 @@
 """Every number of the comparison's experiment table with its interval.
 
 Sensitivity, specificity, PPV and NPV (at the test set's own prevalence) and
-ECE get percentile intervals over resamples of patient groups, as ROC-AUC
-does in evaluate. A proportion that rests on fewer than MIN_COUNT images is
-too small for a percentile bootstrap (a compare of 20 test images with 2
-abnormal printed sensitivity 0.000 [0.000, 0.000]): it gets a Wilson score
-interval, which holds at that size though it cannot see patient groups, and
-the table says which.
+ECE get intervals over resamples of patient groups, as every metric does
+in evaluate. A proportion of 0 or 1, or one over fewer than ten images, gets
+Wilson's interval instead (a compare of 20 test images with 2 abnormal once
+printed sensitivity 0.000 [0.000, 0.000]), and the table says which.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from fracture.evaluation.intervals import patient_bootstrap, wilson
+from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.metrics import calibration
 
-MIN_COUNT = 10
 PROPORTIONS = {"sensitivity": ("tp", "fn"), "specificity": ("tn", "fp"), "ppv": ("tp", "fp"), "npv": ("tn", "fn")}
 
 
@@ -42,21 +37,17 @@ def table_estimates(test: pd.DataFrame, resamples: int, seed: int, level: float,
     labels, predicted = test["label"].to_numpy(), test["predicted"].to_numpy()
     probabilities = test["probability"].to_numpy()
     observed = _values(labels, predicted, probabilities, bins)
+    counts = _counts(labels, predicted)
+    totals = {name: (counts[hit], counts[hit] + counts[miss]) for name, (hit, miss) in PROPORTIONS.items()}
     intervals = patient_bootstrap(test["patient_id"].to_numpy(),
                                   lambda rows: _values(labels[rows], predicted[rows], probabilities[rows], bins),
-                                  resamples, seed, level)
-    counts = _counts(labels, predicted)
+                                  resamples, seed, level, totals)
     estimates: dict[str, dict | None] = {}
-    for name, (hit, miss) in PROPORTIONS.items():
-        total = counts[hit] + counts[miss]
-        if not total:
+    for name in (*PROPORTIONS, "ece"):
+        if name not in observed:
             estimates[name] = None
             continue
-        small = total < MIN_COUNT
-        low, high = wilson(counts[hit], total, level) if small else intervals.get(name, (math.nan, math.nan))
-        estimates[name] = {"value": observed[name], "low": low, "high": high, "count": total,
-                           "method": "wilson" if small else "bootstrap"}
-    low, high = intervals.get("ece", (math.nan, math.nan))
-    estimates["ece"] = {"value": observed.get("ece"), "low": low, "high": high, "count": len(labels),
-                        "method": "bootstrap"}
+        interval = intervals.get(name, {"low": None, "high": None, "method": None})
+        estimates[name] = {"value": observed[name], "low": interval["low"], "high": interval["high"],
+                           "count": totals[name][1] if name in totals else len(labels), "method": interval["method"]}
     return estimates

@@ -5,8 +5,10 @@ recipe. Pooled, every image is tested exactly once, each by the model that
 never saw its group, so the recipe is scored on the whole data set rather than
 on one test split. Each fold keeps its own frozen thresholds for sensitivity
 and specificity; the AUC ranks the pooled probabilities of the K models, the
-usual out-of-fold estimate (it also pays for any difference in scale between
-the folds' models). Folds are pooled only if they come from one deal (the
+usual out-of-fold estimate, which the comparison's differences use. It also
+pays for any difference in scale between the folds' models, so each fold's
+own AUC and their mean are kept beside it: a pooled AUC well below the mean says the
+folds' models are calibrated differently. Folds are pooled only if they come from one deal (the
 same data, seed and K), all K are there, and their test splits partition the
 data; anything else is refused in one line.
 """
@@ -20,7 +22,7 @@ import pandas as pd
 
 from fracture.comparison.experiments import Experiment
 from fracture.core.errors import UserError
-from fracture.evaluation.intervals import patient_bootstrap, wilson
+from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.metrics import roc_auc
 
 FOLD_PARAM = "split.fold"
@@ -52,20 +54,27 @@ def image_scores(test: pd.DataFrame, resamples: int, seed: int, level: float) ->
             values["specificity"] = float(1 - predicted[rows][~positive].mean())
         return {key: value for key, value in values.items() if value is not None}
 
+    positive = labels == 1
+    counts = {"sensitivity": (int(predicted[positive].sum()), int(positive.sum())),
+              "specificity": (int((1 - predicted[~positive]).sum()), int((~positive).sum()))}
     result = scores(np.arange(len(test)))
-    result["ci"] = {key: {"low": low, "high": high}
-                    for key, (low, high) in patient_bootstrap(test["patient_id"].to_numpy(), scores, resamples,
-                                                              seed, level).items()}
+    result["ci"] = {key: {"low": interval["low"], "high": interval["high"], "method": interval["method"]}
+                    for key, interval in patient_bootstrap(test["patient_id"].to_numpy(), scores, resamples, seed,
+                                                           level, counts).items()}
     return result
 
 
-def _pointing_game(test: pd.DataFrame, level: float) -> dict:
-    """The pooled share of annotated fractured films whose Grad-CAM peaks in a box, with its Wilson interval."""
+def _pointing_game(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict:
+    """The pooled share of annotated fractured films whose Grad-CAM peaks in a box, with its interval over groups."""
     if "cam_hit" not in test or not test["cam_hit"].notna().any():
         return {}
-    hits = test["cam_hit"].dropna()
-    low, high = wilson(int(hits.sum()), len(hits), level)
-    return {"annotated": {"hit": {"value": float(hits.mean()), "low": low, "high": high, "images": len(hits)}}}
+    scored = test[test["cam_hit"].notna()]
+    hits = scored["cam_hit"].to_numpy(dtype=float)
+    interval = patient_bootstrap(scored["patient_id"].to_numpy(), lambda rows: {"hit": float(hits[rows].mean())},
+                                 resamples, seed, level, {"hit": (int(hits.sum()), len(hits))}).get("hit", {})
+    return {"annotated": {"hit": {"value": float(hits.mean()), "low": interval.get("low"),
+                                  "high": interval.get("high"), "method": interval.get("method"),
+                                  "images": len(hits)}}}
 
 
 def _check_pool(folds: list[Experiment]) -> None:
@@ -93,11 +102,16 @@ def pool(folds: list[Experiment], resamples: int, seed: int, level: float, name:
         raise UserError(f"compare: the test splits of {', '.join(fold.name for fold in ordered)} hold "
                         f"{test['image_id'].nunique()} distinct of {len(test)} rows, not the {images} images "
                         f"of the fold deal once each; run the folds again from one commit")
+    image = image_scores(test, resamples, seed, level)
+    image["folds"] = [{"fold": int(number), "images": len(rows), "abnormal": int(rows["label"].sum()),
+                       "auc": roc_auc(rows["label"], rows["probability"])} for number, rows in test.groupby("fold")]
+    defined = [fold["auc"] for fold in image["folds"] if fold["auc"] is not None]
+    image["mean_fold_auc"] = float(np.mean(defined)) if len(defined) == len(image["folds"]) else None
     evaluation = {"task": "fracture", "threshold": None, "study_threshold": None, "has_studies": False,
                   "threshold_method": ordered[0].evaluation.get("threshold_method"),
                   "target_sensitivity": ordered[0].evaluation.get("target_sensitivity"),
-                  "test": {"image": image_scores(test, resamples, seed, level)},
-                  "localisation": _pointing_game(test, level)}
+                  "test": {"image": image},
+                  "localisation": _pointing_game(test, resamples, seed, level)}
     seconds = [fold.train.get("train_seconds") for fold in ordered]
     train = {"train_seconds": sum(seconds) if None not in seconds else None, "best_epoch": None}
     params = ordered[0].params | {FOLD_PARAM: POOLED}

@@ -10,10 +10,10 @@ The same scores for a trivial map, a Gaussian centred on the square, say what
 chance is. Where the film lies in the square is known, so two more rates say
 where a missing map went instead: its maximum in the letterbox padding, or on
 the film's edge (within two tolerances of it), where a padding border carries
-the film's shape rather than its anatomy. Means come with percentile intervals over resamples of patient
-groups, like every other interval of the project; a hit rate whose resamples
-all agree (no hit at all, say) gets a Wilson interval instead, since a
-percentile interval of [0, 0] would claim certainty that 41 films cannot give.
+the film's shape rather than its anatomy. Means come with intervals over resamples of patient groups, like
+every other interval of the project; a hit rate of 0 or 1, or over fewer than
+ten films, gets Wilson's interval instead (`intervals.needs_wilson`), since a
+bootstrap interval of [0, 0] would claim certainty that 41 films cannot give.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from matplotlib.path import Path as PolygonPath
 
 from fracture.data.annotations import outlines
 from fracture.data.covariates import column_of, source_shape
-from fracture.evaluation.intervals import patient_bootstrap, wilson
+from fracture.evaluation.intervals import patient_bootstrap
 from fracture.imaging.filters import Box, content_box
 from fracture.imaging.preprocessing import Preprocessing
 
@@ -103,15 +103,14 @@ def summarise(scores: list[dict[str, float]], groups: list[str], resamples: int,
         return {key: float(np.nanmean(values[rows])) for key, values in table.items()
                 if not np.isnan(values[rows]).all()}
 
-    intervals = patient_bootstrap(groups, means, resamples, seed, level)
-    observed = means(np.arange(len(groups)))
+    counts = {key: (int(np.nansum(table[key])), int(np.isfinite(table[key]).sum())) for key in HIT_RATES
+              if key in table}
+    intervals = patient_bootstrap(groups, means, resamples, seed, level, counts)
     summary = {"images": len(scores), "groups": int(len(set(groups)))}
-    for key, value in observed.items():
-        low, high = intervals.get(key, [math.nan, math.nan])
-        summary[key] = {"value": value, "low": low, "high": high, "method": "bootstrap"}
-        if key in HIT_RATES and not high > low:  # every resample alike (no hit, say): Wilson holds there
-            low, high = wilson(int(table[key].sum()), len(groups), level)
-            summary[key] = {"value": value, "low": low, "high": high, "method": "wilson"}
+    for key, value in means(np.arange(len(groups))).items():
+        interval = intervals.get(key, {"low": None, "high": None, "method": None})  # every resample alike
+        summary[key] = {"value": value, "low": interval["low"], "high": interval["high"],
+                        "method": interval["method"]}
     return summary
 
 

@@ -4,7 +4,7 @@ ROC-AUC and PR-AUC are computed on probabilities, never on thresholded
 predictions; the metrics at a threshold take one chosen on validation data
 (`thresholds.py`) and frozen. Study-level scores average the probabilities of
 a study's views, as MURA's evaluation does; their intervals come from
-`intervals.patient_bootstrap`.
+`intervals.patient_bootstrap`, with `proportion_counts` for its Wilson rule.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def roc_auc(labels, scores) -> float | None:
     positives, negatives = int(labels.sum()), int((~labels).sum())
     if not positives or not negatives:
         return None
-    ranks = pd.Series(np.asarray(scores, dtype=float)).rank(method="average").to_numpy()
+    scores = np.asarray(scores, dtype=float)
+    ordered = np.sort(scores)  # average ranks (1-based, ties shared): the bootstrap calls this thousands of times
+    ranks = (np.searchsorted(ordered, scores, "left") + np.searchsorted(ordered, scores, "right") + 1) / 2
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
@@ -73,6 +75,19 @@ def binary_metrics(labels, probabilities, threshold: float) -> dict:
         "kappa": _kappa((tp + tn) / n, expected) if n else None,
         "tp": tp, "tn": tn, "fp": fp, "fn": fn,
     }
+
+
+SIGNED = ("kappa",)  # metrics that can fall below 0: no logit interval
+
+
+def proportion_counts(result: dict) -> dict[str, tuple[int, int]]:
+    """Successes and total behind each proportion of a `binary_metrics` or `multiclass_metrics` result, for
+    the intervals' Wilson rule."""
+    if "tp" not in result:
+        return {"accuracy": (round(result["accuracy"] * result["n"]), result["n"])} if result["n"] else {}
+    tp, tn, fp, fn = (result[key] for key in ("tp", "tn", "fp", "fn"))
+    return {"accuracy": (tp + tn, tp + tn + fp + fn), "sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp),
+            "precision": (tp, tp + fp)}
 
 
 def auc_of(labels, probabilities) -> float | None:

@@ -4,7 +4,8 @@ The fracture task's thresholds come from the checkpoint, where training
 chose them on validation data, one for images and one for studies; here they
 are only applied. Every test metric is reported per image and, where the data
 has studies of several views, per study (mean of the views' probabilities),
-with a bootstrap confidence interval over patient groups, plus calibration
+with a bootstrap interval over patient groups (`intervals`; Wilson's for a proportion of
+0 or 1 or over fewer than ten images), plus calibration
 and, when several regions are present, a table per region. The region task
 is scored as a multi-class problem.
 """
@@ -19,7 +20,14 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fracture.core.params import Section, seed
 from fracture.evaluation.intervals import patient_bootstrap
-from fracture.evaluation.metrics import binary_metrics, calibration, multiclass_metrics, study_level
+from fracture.evaluation.metrics import (
+    SIGNED,
+    binary_metrics,
+    calibration,
+    multiclass_metrics,
+    proportion_counts,
+    study_level,
+)
 
 ROW_COLUMNS = ["image_id", "path", "patient_id", "study_id", "region", "split", "label"]
 
@@ -98,9 +106,10 @@ def scored(frame: pd.DataFrame, task: Task, config: EvaluateConfig, with_ci: boo
     probabilities = frame[task.probability_columns].to_numpy()
     result = task.scores(labels, probabilities)
     if with_ci and config.resamples:
-        result["ci"] = {key: {"low": low, "high": high} for key, (low, high) in patient_bootstrap(
-            frame["patient_id"].to_numpy(), lambda rows: task.scores(labels[rows], probabilities[rows]),
-            config.resamples, config.seed, config.ci_level).items()}
+        result["ci"] = {key: {"low": interval["low"], "high": interval["high"], "method": interval["method"]}
+                        for key, interval in patient_bootstrap(
+                            frame["patient_id"].to_numpy(), lambda rows: task.scores(labels[rows], probabilities[rows]),
+                            config.resamples, config.seed, config.ci_level, proportion_counts(result), SIGNED).items()}
     return result
 
 

@@ -31,9 +31,9 @@ def covariate_power(levels: pd.Series, labels: pd.Series, groups: pd.Series, see
     labels = labels.to_numpy()
     score = levels.map(pd.Series(labels, index=levels.index).groupby(levels).mean()).to_numpy()
     interval = patient_bootstrap(groups.to_numpy(), lambda rows: {"auc": roc_auc(labels[rows], score[rows])},
-                                 RESAMPLES, seed, level).get("auc", [None, None])
+                                 RESAMPLES, seed, level).get("auc", {})
     counts = pd.DataFrame({"level": levels.to_numpy(), "label": labels}).groupby("level")["label"].agg(["size", "sum"])
-    return {"auc": roc_auc(labels, score), "ci": {"low": interval[0], "high": interval[1]},
+    return {"auc": roc_auc(labels, score), "ci": {"low": interval.get("low"), "high": interval.get("high")},
             "levels": {name: {"images": int(row["size"]), "fractured": int(row["sum"])}
                        for name, row in counts.iterrows()}}
 

@@ -14,7 +14,7 @@ from fracture.data.manifest import SPLITS
 from fracture.evaluation.metrics import COLLAPSED_SPREAD
 from fracture.reporting import figures
 from fracture.reporting.document import Block, Figure, Heading, Paragraph, Table
-from fracture.reporting.numbers import fmt, fmt_ci, with_ci
+from fracture.reporting.numbers import fmt, fmt_ci, wilson_mark, with_ci
 from fracture.reporting.outside_tables import external_section
 from fracture.reporting.subgroup_tables import subgroup_section
 
@@ -170,9 +170,9 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
         if not scores["images"]:
             continue
         keys = ("hit", "chance_hit", "mass_inside", "chance_mass_inside", "peak_in_padding", "peak_at_film_edge")
+        # a key is missing where no map has positive mass: no share of it
         interval = {key: fmt_ci(scores[key]["value"], scores[key]["low"], scores[key]["high"])
-                    + (" (W)" if scores[key]["method"] == "wilson" else "")
-                    if key in scores else "n/a" for key in keys}  # no map with positive mass: no share of it
+                    + wilson_mark(scores[key]) if key in scores else "n/a" for key in keys}
         rows.append([f"{title} ({scores['images']} images, {scores['groups']} {unit})", interval["hit"],
                      interval["chance_hit"], interval["mass_inside"], interval["chance_mass_inside"],
                      fmt(scores["outline_share"]["value"]), interval["peak_in_padding"],
@@ -183,9 +183,9 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
                       f"whose map's maximum falls inside a box (allowing {localisation['tolerance_px']} pixels). "
                       f"Mass inside: the mean share of the map's positive mass inside the outlines; a map spread "
                       f"evenly scores the outlines' share of the image. A Gaussian centred on the square is the "
-                      f"chance map. Intervals are over resamples of {unit}; (W) marks a Wilson interval, for a "
-                      f"hit rate whose resamples all agree. Where the maximum went instead: the share of maps "
-                      f"peaking in the letterbox padding, and on the film's edge (inside it, within "
+                      f"chance map. Intervals are over resamples of {unit}; (W) marks a Wilson interval, for "
+                      f"a hit rate of 0 or 1 or over fewer than ten images. Where the maximum went instead: the "
+                      f"share of maps peaking in the letterbox padding, and on the film's edge (inside it, within "
                       f"{2 * localisation['tolerance_px']} pixels of the border between film and padding or "
                       f"square). A model that ranks films well but points elsewhere is not seeing the fracture."),
             Table(["images", "pointing game", "chance: centred map", "mass inside outlines",
@@ -230,7 +230,8 @@ def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: Ru
     header, table = _metric_table(test, val, binary)
     settings = params["evaluate"]
     text = (f"Brackets: {settings['ci_level']:.0%} bootstrap intervals from {settings['bootstrap_resamples']} "
-            f"resamples of {grouping['description']}, since one patient's films are not independent. ROC-AUC and "
+            f"resamples of {grouping['description']}, since one patient's films are not independent; (W) marks "
+            f"Wilson's interval, for a proportion of 0 or 1 or over fewer than ten images. ROC-AUC and "
             f"PR-AUC are computed on probabilities"
             + ("; a study's probability is the mean of its views'." if "study" in test else "."))
     if binary:

@@ -19,6 +19,11 @@ def fmt_ci(value, low=None, high=None) -> str:
 
 
 def with_ci(scores: dict, key: str) -> str:
-    """Metric `key` of an evaluate result with its interval from the result's `ci`."""
+    """Metric `key` of an evaluate result with its interval from the result's `ci`; (W) marks Wilson's."""
     interval = scores.get("ci", {}).get(key) or {}
-    return fmt_ci(scores.get(key), interval.get("low"), interval.get("high"))
+    return fmt_ci(scores.get(key), interval.get("low"), interval.get("high")) + wilson_mark(interval)
+
+
+def wilson_mark(interval: dict | None) -> str:
+    """' (W)' after an interval that is Wilson's (a proportion of 0 or 1, or on fewer than ten images)."""
+    return " (W)" if (interval or {}).get("method") == "wilson" else ""

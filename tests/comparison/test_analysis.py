@@ -81,7 +81,9 @@ def test_the_ensemble_averages_probabilities_and_freezes_its_own_thresholds():
     assert combined.evaluation["threshold"] == validation_thresholds(val, "youden", 0.9)[0]
     assert (combined.predictions["predicted"] == (expected >= combined.evaluation["threshold"])).all()
     assert combined.params["train.seed"] == [42, 1]
-    assert combined.evaluation["test"]["image"]["ci"]["auc"]["low"] <= combined.evaluation["test"]["image"]["auc"]
+    image = combined.evaluation["test"]["image"]
+    assert image["auc"] == 1.0 and "auc" not in image["ci"], "every resample ranks perfectly: no interval, not [1, 1]"
+    assert image["ci"]["accuracy"]["method"] == "logit" and image["ci"]["accuracy"]["low"] < image["accuracy"]
 
 
 def test_experiments_with_other_test_images_are_refused_by_name():
@@ -99,8 +101,10 @@ def test_experiments_with_other_test_labels_are_refused():
 
 
 def test_compare_pairs_every_model_with_the_reference_per_image_and_per_study():
-    experiments = [_experiment("weak", 0.2, seed=1), _experiment("strong", 0.8, {"model.arch": "resnet18"}, seed=2),
-                   _experiment("weak-2", 0.2, {"train.seed": 1}, seed=3)]
+    rows = _rows(patients=100)
+    experiments = [_experiment("weak", 0.2, seed=1, rows=rows),
+                   _experiment("strong", 0.8, {"model.arch": "resnet18"}, seed=2, rows=rows),
+                   _experiment("weak-2", 0.2, {"train.seed": 1}, seed=3, rows=rows)]
     comparison, models = compare(experiments, baseline="weak")
     assert [row["name"] for row in comparison["rows"]] == ["weak", "strong", "weak-2", "ensemble of weak, weak-2"]
     assert [model.name for model in models] == [row["name"] for row in comparison["rows"]]
@@ -111,7 +115,7 @@ def test_compare_pairs_every_model_with_the_reference_per_image_and_per_study():
     strong = comparison["differences"][0]["auc"]
     assert strong["difference"] > 0 and strong["low"] > 0 and strong["p_value"] < 0.05
     assert all(result["auc"]["p_holm"] >= result["auc"]["p_value"] for result in comparison["differences"])
-    assert comparison["settings"]["test_images"] == 40 and comparison["settings"]["unit"] == "patients"
+    assert comparison["settings"]["test_images"] == 100 and comparison["settings"]["unit"] == "patients"
 
 
 def test_holm_covers_the_whole_family_and_small_differences_are_flagged_against_the_seed_spread():
@@ -129,7 +133,9 @@ def test_holm_covers_the_whole_family_and_small_differences_are_flagged_against_
     for result in comparison["differences"]:
         auc = result["auc"]
         if result["level"] == "image":
-            assert auc["seed_sd"] == spread and auc["within_seed_spread"] == (abs(auc["difference"]) < spread)
+            assert auc["seed_sd"] == spread and auc["difference_sd"] == pytest.approx(2 ** 0.5 * spread), \
+                "the spread of a difference between two runs, not of one run"
+            assert auc["within_seed_spread"] == (abs(auc["difference"]) < 2 ** 0.5 * spread)
         else:
             assert auc["within_seed_spread"] is None, "the spread is measured on images"
     test = experiments[0].test()
@@ -158,7 +164,7 @@ def test_every_number_of_the_table_has_an_interval_and_a_small_count_gets_wilson
     row = comparison["rows"][0]
     for key in ("sensitivity", "specificity", "ppv", "npv", "ece"):
         assert row[key]["low"] <= row[key]["value"] <= row[key]["high"], key
-    assert row["sensitivity"]["method"] == "bootstrap" and row["sensitivity"]["count"] >= 10
+    assert row["sensitivity"]["method"] == "logit" and row["sensitivity"]["count"] >= 10
     small, _ = compare([_experiment("a", 0.8, rows=few), _experiment("b", 0.8, {"train.seed": 2}, rows=few)])
     sensitivity = small["rows"][0]["sensitivity"]
     assert sensitivity["count"] == 2 and sensitivity["method"] == "wilson" and sensitivity["high"] > sensitivity["low"]
@@ -189,7 +195,7 @@ def test_compare_shows_each_models_pointing_game_and_auc_without_shortcuts_and_p
     comparison, models = compare([_looking(base, hits_a), _looking(other, hits_b)])
     row = comparison["rows"][0]
     assert row["pointing_game"]["value"] == pytest.approx(np.mean(list(hits_a.values())))
-    assert row["auc_without_shortcuts"] == {"value": 0.7, "low": 0.6, "high": 0.8}
+    assert row["auc_without_shortcuts"] == {"value": 0.7, "low": 0.6, "high": 0.8, "method": None}
     assert row["without_text"] == "without hardware = 1"
     assert "cam_hit" not in models[-1].predictions, "an ensemble has no Grad-CAM of its own"
     image = next(result for result in comparison["differences"] if result["name"] == "b" and result["level"] == "image")

@@ -30,16 +30,17 @@ def _manifest(patients=90, seed=0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _folds(name, signal, manifest, seed=1, params=None, folds=FOLDS):
-    """One recipe's fold runs, each scored on its own fold's validation and test images, as evaluate would."""
+def _folds(name, signal, manifest, seed=1, params=None, folds=FOLDS, noise=0):
+    """One recipe's fold runs, each scored on its own fold's validation and test images, as evaluate would;
+    `noise` draws other noise, as another train.seed would."""
     runs = []
     for fold in range(folds):
         config = SplitConfig(0.2, 0.15, True, shortcut_auc=0.55, seed=seed, folds=folds, fold=fold)
         split = manifest.assign(split=assign_splits(manifest, config))
         check_split(split)
         rows = split[split["split"] != "train"].reset_index(drop=True)
-        run = _experiment(f"{name}-f{fold}", signal, (params or {}) | {"split.folds": folds, "split.fold": fold,
-                                                                       "base.seed": seed}, seed=fold, rows=rows)
+        own = (params or {}) | {"split.folds": folds, "split.fold": fold, "base.seed": seed}
+        run = _experiment(f"{name}-f{fold}", signal, own, seed=fold + 100 * noise, rows=rows)
         runs.append(dataclasses.replace(run, cross_validation=cross_validation_summary(manifest, config)))
     return runs
 
@@ -137,3 +138,59 @@ def test_a_lone_fold_beside_pooled_recipes_is_refused_in_one_line():
     runs = _folds("cv-a", 1.0, manifest) + _folds("cv-b", 0.5, manifest, params={"model.arch": "vgg16"})[:1]
     with pytest.raises(UserError, match="cv-b-f0 is fold 0 of 3 without the other folds of its recipe"):
         pool_folds(runs, 100, 0, 0.95)
+
+
+def test_each_folds_auc_and_their_mean_are_kept_beside_the_pooled_auc():
+    manifest = _manifest()
+    runs = _folds("cv-a", 0.6, manifest)
+    image = pool_folds(runs, 50, 0, 0.95)[0].evaluation["test"]["image"]
+    expected = [roc_auc(run.test()["label"], run.test()["probability"]) for run in runs]
+    assert [fold["auc"] for fold in image["folds"]] == pytest.approx(expected)
+    assert image["mean_fold_auc"] == pytest.approx(np.mean(expected))
+    assert [fold["images"] for fold in image["folds"]] == [len(run.test()) for run in runs]
+
+
+def test_recipes_over_seeds_get_a_verdict_with_the_seed_spread_counted():
+    manifest = _manifest()
+    runs = (_folds("cv-a", 0.3, manifest) + _folds("cv-a-s2", 0.3, manifest, params={"train.seed": 2}, noise=1)
+            + _folds("cv-b", 0.5, manifest, params={"model.arch": "resnet18"})
+            + _folds("cv-b-s2", 0.5, manifest, params={"model.arch": "resnet18", "train.seed": 2}, noise=1))
+    comparison, models = compare(runs, baseline="cv-a")
+    (verdict,) = comparison["verdicts"]
+    assert (verdict["name"], verdict["reference"]) == ("cv-b, cv-b-s2", "cv-a, cv-a-s2")
+    pooled = {model.name: model for model in models}
+    aucs = {name: roc_auc(pooled[name].test()["label"], pooled[name].test()["probability"]) for name in pooled
+            if not name.startswith("ensemble")}
+    auc = verdict["auc"]
+    assert auc["difference"] == pytest.approx((aucs["cv-b"] + aucs["cv-b-s2"] - aucs["cv-a"] - aucs["cv-a-s2"]) / 2)
+    seeds = np.var([aucs["cv-b"], aucs["cv-b-s2"]], ddof=1) / 2 + np.var([aucs["cv-a"], aucs["cv-a-s2"]], ddof=1) / 2
+    assert auc["se_seeds"] == pytest.approx(np.sqrt(seeds))
+    assert auc["high"] - auc["low"] > 2 * 1.96 * np.hypot(auc["se_films"], auc["se_seeds"]), "t, not normal"
+    assert verdict["provisional"], "two runs a side"
+    assert "p_holm" in auc and auc["p_holm"] >= auc["p_value"], "the verdict is in the comparison's Holm family"
+
+
+def test_the_choice_is_confirmed_on_the_fold_that_did_not_make_it():
+    manifest = _manifest()
+    weak, strong = _folds("cv-a", 0.2, manifest), _folds("cv-b", 0.6, manifest, params={"model.arch": "resnet18"})
+    comparison, _ = compare(weak + strong, baseline="cv-a")
+    found = comparison["confirmation"]
+    assert found["winner"] == "cv-b" and set(found["chosen"].values()) == {"cv-b"}
+    fold_auc = [roc_auc(run.test()["label"], run.test()["probability"]) for run in strong]
+    assert found["confirmed_auc"]["value"] == pytest.approx(np.mean(fold_auc)), "each fold scored by its own model"
+    reference = [roc_auc(run.test()["label"], run.test()["probability"]) for run in weak]
+    assert found["difference"]["difference"] == pytest.approx(np.mean(fold_auc) - np.mean(reference))
+    assert found["difference"]["low"] > 0 and found["confirmed_auc"]["low"] < found["confirmed_auc"]["value"]
+
+
+def test_folds_are_pooled_with_the_references_bootstrap_settings_not_the_first_experiments():
+    manifest = _manifest()
+    first = _folds("cv-a", 0.6, manifest)
+    other = [dataclasses.replace(run, params=run.params | {"model.arch": "resnet18",
+                                                           "evaluate.bootstrap_resamples": 300})
+             for run in _folds("cv-b", 0.4, manifest)]
+    comparison, models = compare(first + other, baseline="cv-b")
+    assert comparison["settings"]["resamples"] == 300
+    expected = pool_folds(other, 300, 1, 0.95)[0].evaluation["test"]["image"]["ci"]["auc"]
+    row = next(row for row in comparison["rows"] if row["name"] == "cv-b")
+    assert (row["auc"]["low"], row["auc"]["high"]) == (expected["low"], expected["high"])
