@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import io
 import logging
 import os
@@ -131,6 +132,14 @@ def run_stage_here(name: str, workdir: Path, params: dict | None = None) -> subp
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     script = importlib.import_module(f"stages.{name}")
     return in_process(lambda: stage_runner(script.main), workdir)
+
+
+def study_module(name: str):
+    """A script of studies/ as a module, for the suite to run its simulation on the same data."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "studies" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
