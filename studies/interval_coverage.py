@@ -8,7 +8,7 @@ patient groups. For the paired test, two models with the same true AUC and a sha
 compared with `paired.paired_auc_differences` (t on the fractured groups less one), beside a normal
 reference and the percentile interval of the same draws.
 
-    python studies/interval_coverage.py [--draws 400] [--resamples 1000]
+    python studies/interval_coverage.py [--draws 400] [--resamples 1000] [--seed 30]
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=400)
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=30, help="of the simulated data sets")
     arguments = parser.parse_args()
-    rng, truth = np.random.default_rng(30), true_auc()
+    rng, truth = np.random.default_rng(arguments.seed), true_auc()
     counts = dict.fromkeys(("percentile", "bca", "logit", "null_percentile", "null_normal", "null_t"), 0)
     for index in range(arguments.draws):
         labels, first, second, codes = clustered_sample(rng)

@@ -65,7 +65,8 @@ def paired_auc_differences(labels, scores: dict[str, np.ndarray], reference: str
     found = {}
     for name, value in observed.items():
         se = intervals.get(name, {}).get("se")
-        low, high = (value - half_width * se, value + half_width * se) if se else (math.nan, math.nan)
+        low, high = (max(-1.0, value - half_width * se), min(1.0, value + half_width * se)) if se else (
+            math.nan, math.nan)  # an AUC difference lies within -1..1
         found[name] = PairedDifference(value, low, high, wald_p_value(value, se, df), se or math.nan, df)
     return found
 
