@@ -6,8 +6,8 @@ draw's metric is computed on the rows of the groups drawn. A metric on 0..1
 (an AUC, a sensitivity) gets the Wald interval on the logit scale from the
 draws' standard error; others (a difference, kappa) get BCa. At a FracAtlas
 test split's size (92 groups, some 40 fractured films) an AUC's percentile
-interval covered 0.92 of the time at nominal 0.95 and BCa's 0.915, the logit
-interval 0.958 (`studies/interval_coverage.py`, 400 data sets; the suite's
+interval covered 0.927 of the time at nominal 0.95, BCa's 0.932 and the logit
+interval 0.933 (`studies/interval_coverage.py`, 1,400 data sets; the suite's
 tests/evaluation/test_coverage.py keeps it above 0.90). A proportion of 0 or
 1 has resamples that cannot vary, and one over fewer than MIN_COUNT images has
 too few to resample: both get Wilson's score interval, which holds there,
