@@ -290,8 +290,9 @@ def _verdict(members: list[Experiment], own: list[Experiment], config: CompareCo
     terms = [statistics.variance([roc_auc(labels, scores[run.name]) for run in runs]) / len(runs)
              for runs in (members, own)]
     seed_df = sum(term ** 2 / (len(runs) - 1) for term, runs in zip(terms, (members, own)))
-    df = math.inf if seed_df == 0 else sum(terms) ** 2 / seed_df
-    se = math.sqrt((films.get("se") or 0.0) ** 2 + sum(terms))
+    variance = (films.get("se") or 0.0) ** 2 + sum(terms)
+    df = math.inf if seed_df == 0 else variance ** 2 / seed_df  # Welch-Satterthwaite; the films' part has no limit
+    se = math.sqrt(variance)
     half = float(student_t.ppf(1 - (1 - config.level) / 2, df)) * se
     return {"name": ", ".join(run.name for run in members), "reference": ", ".join(run.name for run in own),
             "seeds": len(members), "reference_seeds": len(own),

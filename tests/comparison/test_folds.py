@@ -165,7 +165,10 @@ def test_recipes_over_seeds_get_a_verdict_with_the_seed_spread_counted():
     assert auc["difference"] == pytest.approx((aucs["cv-b"] + aucs["cv-b-s2"] - aucs["cv-a"] - aucs["cv-a-s2"]) / 2)
     seeds = np.var([aucs["cv-b"], aucs["cv-b-s2"]], ddof=1) / 2 + np.var([aucs["cv-a"], aucs["cv-a-s2"]], ddof=1) / 2
     assert auc["se_seeds"] == pytest.approx(np.sqrt(seeds))
-    assert auc["high"] - auc["low"] > 2 * 1.96 * np.hypot(auc["se_films"], auc["se_seeds"]), "t, not normal"
+    variance = auc["se_films"] ** 2 + seeds
+    assert auc["df"] == pytest.approx(variance ** 2 / ((np.var([aucs["cv-b"], aucs["cv-b-s2"]], ddof=1) / 2) ** 2
+                                                      + (np.var([aucs["cv-a"], aucs["cv-a-s2"]], ddof=1) / 2) ** 2))
+    assert auc["high"] - auc["low"] > 2 * 1.96 * np.sqrt(variance), "t, not normal"
     assert verdict["provisional"], "two runs a side"
     assert "p_holm" in auc and auc["p_holm"] >= auc["p_value"], "the verdict is in the comparison's Holm family"
 
