@@ -49,7 +49,7 @@ def main() -> None:
     train, val = load_split(PROCESSED, "train", regions), load_split(PROCESSED, "val", regions)
     preprocessing = Preprocessing.read(PROCESSED).normalized(
         pretrained_normalization(config.arch) if config.pretrained else Normalization.of(train.images))
-    model = build_model(config.arch, len(classes), config.pretrained, config.width).to(device)
+    model = build_model(config.arch, len(classes), config.pretrained, config.width, config.head).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     log.info(f"train: {config.arch} ({config.task}) on {device} x {ranks.world}, "

@@ -1,8 +1,11 @@
-"""The enhance stage's output read back: a split's uint8 images as a tensor, with their manifest rows and labels.
+"""The enhance stage's output read back: a split's uint8 images as a tensor, with their manifest rows, labels and
+the annotators' boxes.
 
 Images stay uint8 until a batch is taken, which keeps a split small enough to
 sit in (GPU) memory whole; conversion, augmentation and normalisation happen
-per batch on the device.
+per batch on the device. Boxes are in the model input's pixels, as enhance
+placed them, padded to one count per film so that a batch of them is taken
+by the same indices as its images.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import pandas as pd
 import torch
 
 from fracture.core.errors import UserError
+from fracture.core.storage import read_json
 from fracture.data.manifest import COLUMNS, read_manifest
-from fracture.imaging.preprocessing import IMAGES_FILE, MANIFEST_FILE
+from fracture.imaging.preprocessing import ANNOTATIONS_FILE, IMAGES_FILE, MANIFEST_FILE
 
 FRACTURE_CLASSES = ["normal", "abnormal"]
 
@@ -26,9 +30,21 @@ class SplitData:
     images: torch.Tensor
     labels: torch.Tensor
     rows: pd.DataFrame
+    boxes: torch.Tensor | None = None  # N x K x 4 (x, y, width, height); width 0 pads a film with fewer than K
+    annotated: torch.Tensor | None = None  # N, whether a film has the annotators' boxes
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def box_table(image_ids, annotations: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each film's boxes (N x K x 4, zero-padded) and whether it has any, from annotations keyed by image id."""
+    found = [[item["box"] for item in annotations.get(image_id, [])] for image_id in image_ids]
+    boxes = torch.zeros(len(found), max([1, *map(len, found)]), 4)
+    for index, film in enumerate(found):
+        if film:
+            boxes[index, :len(film)] = torch.tensor(film, dtype=torch.float32)
+    return boxes, torch.tensor([bool(film) for film in found], dtype=torch.bool)
 
 
 def read_processed_manifest(folder: Path) -> pd.DataFrame:
@@ -61,4 +77,6 @@ def load_split(folder: Path, split: str, regions: list[str] | None = None) -> Sp
         rows = rows.assign(label=rows["region"].map({region: index for index, region in enumerate(regions)}))
     images = torch.from_numpy(np.ascontiguousarray(array[rows.index.to_numpy()])).unsqueeze(1)
     labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
-    return SplitData(images, labels, rows.reset_index(drop=True))
+    placed = folder / ANNOTATIONS_FILE
+    boxes, annotated = box_table(rows["image_id"], read_json(placed) if placed.is_file() else {})
+    return SplitData(images, labels, rows.reset_index(drop=True), boxes, annotated)

@@ -39,6 +39,7 @@ from fracture.inference.metadata import (
     written_by,
 )
 from fracture.models.architectures import build_model, is_architecture
+from fracture.models.fracture_map import FUSIONS, HEADS, POOLINGS, HeadSpec
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class CheckpointMetadata:
     quality: QualityRules | None = None  # None in checkpoints from before the rules were kept
     trained_on: dict | None = None  # the sha256 of every train and val image; None in older checkpoints
     tta: str = "none"  # what the thresholds were chosen with, so every use of the model applies it too
+    head: HeadSpec = HeadSpec()  # a global head in checkpoints from before the fracture map
+    temperature: float = 1.0  # fitted on validation (train.calibration); 1 in checkpoints from before it
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -73,6 +76,7 @@ class CheckpointMetadata:
         quality = values.get("quality")
         return cls(**{**values, "preprocessing": Preprocessing.from_dict(values["preprocessing"]),
                       "thresholds": Thresholds(**values["thresholds"]),
+                      "head": HeadSpec(**values.get("head", {})),
                       "quality": QualityRules(**quality) if quality else None})
 
 
@@ -80,7 +84,7 @@ def _check_metadata(values) -> None:
     """Every field of a checkpoint, checked against this version and its bounds before any is used."""
     known = {item.name for item in fields(CheckpointMetadata)}
     required = {item.name for item in fields(CheckpointMetadata)
-                if item.name not in ("config", "versions", "quality", "trained_on", "tta")}
+                if item.name not in ("config", "versions", "quality", "trained_on", "tta", "head", "temperature")}
     check_fields(values, known, required, "metadata")
     require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
             f"{shown(values['arch'])} is not an architecture of this version")
@@ -90,6 +94,11 @@ def _check_metadata(values) -> None:
     for name in ("config", "versions"):
         require(isinstance(values.get(name, {}), dict), name, "is not a mapping")
     check_use(values)
+    head = values.get("head", {})
+    check_fields(head, {"kind", "pooling", "fusion"}, {"kind", "pooling", "fusion"} if head else set(), "head")
+    for key, choices in (("kind", HEADS), ("pooling", POOLINGS), ("fusion", FUSIONS)):
+        require(head.get(key, getattr(HeadSpec(), key)) in choices, f"head.{key}",
+                f"= {shown(head.get(key))} is not one of {', '.join(choices)}")
     trained_on = values.get("trained_on")
     if trained_on is not None:
         check_fields(trained_on, {"images", "sha256"}, {"sha256"}, "trained_on")
@@ -162,7 +171,11 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> tup
         raise UserError(f"{path}: {error}; it was written by {written}, this is fracture {__version__}: retrain it "
                         f"(dvc repro) or use the version that wrote it") from None
     compare_versions(path, metadata.versions)
-    model = build_model(metadata.arch, len(metadata.classes), pretrained=False, width=metadata.width)
+    try:
+        model = build_model(metadata.arch, len(metadata.classes), pretrained=False, width=metadata.width,
+                            head=metadata.head)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
     try:
         model.load_state_dict(saved["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as error:

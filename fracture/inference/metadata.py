@@ -24,6 +24,7 @@ TASKS = ("fracture", "region")
 TTA_MODES = ("none", "hflip")  # test-time augmentation: the film alone, or the mean with its mirror image
 WIDTH = Bound(1, 512, integer=True)  # simple_cnn's first-block channels (model.width)
 PROBABILITY = Bound(0.0, 1.0)
+TEMPERATURE = Bound(0.01, 100.0)  # calibration's divisor of the log-probabilities; 1 leaves them as trained
 NORMALIZATION = {"mean": Bound(0.0, 1.0), "std": Bound(1e-6, 1.0)}  # of 0..1 pixels; 1e-6 is the least training sets
 MAX_CLASSES, MAX_CLASS_NAME = 100, 100  # far more body parts than any source has, and their names' length
 
@@ -135,6 +136,8 @@ def check_use(values: dict) -> None:
         _check_bounded(quality, {"min_size": MIN_SIZE, "min_std": MIN_STD}, "quality")
     require(values.get("tta", "none") in TTA_MODES, "tta", f"= {shown(values.get('tta'))} is not one of "
                                                            f"{', '.join(TTA_MODES)}")
+    require(TEMPERATURE.admits(values.get("temperature", 1.0)), "temperature",
+            f"= {shown(values.get('temperature'))} is not {TEMPERATURE}")
 
 
 def written_by(versions) -> str:

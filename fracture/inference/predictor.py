@@ -25,22 +25,30 @@ def batch_indices(count: int, batch_size: int, generator: torch.Generator | None
     return order.split(batch_size)
 
 
-def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str) -> torch.Tensor:
-    """Softmax probabilities of a standardised batch, averaged with its mirror image's for `hflip`; the ONNX
-    export traces this same function into its graph."""
+def temper(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Probabilities with their log divided by `temperature` and renormalised: temperature scaling (Guo et al.,
+    2017), which moves no image's rank, so no AUC."""
+    if temperature == 1.0:
+        return probabilities
+    return torch.softmax(torch.log(probabilities.clamp_min(1e-12)) / temperature, dim=1)
+
+
+def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str, temperature: float = 1.0) -> torch.Tensor:
+    """Softmax probabilities of a standardised batch, averaged with its mirror image's for `hflip`, tempered; the
+    ONNX export traces this same function into its graph."""
     views = [inputs, inputs.flip(-1)] if tta == "hflip" else [inputs]
-    return sum(torch.softmax(network(view).float(), dim=1) for view in views) / len(views)
+    return temper(sum(torch.softmax(network(view).float(), dim=1) for view in views) / len(views), temperature)
 
 
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, images: torch.Tensor, inputs: ModelInput, tta: str = "none",
-                          batch_size: int = EVAL_BATCH) -> torch.Tensor:
+                          batch_size: int = EVAL_BATCH, temperature: float = 1.0) -> torch.Tensor:
     """Softmax probabilities (N x classes) on CPU, in float32."""
     model.eval()
     device = inputs.device
     outputs = []
     for indices in batch_indices(len(images), batch_size):
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            probabilities = tta_probabilities(model, inputs(images[indices]), tta)
+            probabilities = tta_probabilities(model, inputs(images[indices]), tta, temperature)
         outputs.append(probabilities.cpu())
     return torch.cat(outputs)

@@ -38,6 +38,15 @@ class ModelInput:
             batch = augment(batch)
         return self.standardised(batch)
 
+    def with_masks(self, images: torch.Tensor, masks: torch.Tensor,
+                   augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As calling it, with masks (N x 1 x H x W, 0..1) that the augmentation warps with their films."""
+        batch = images.to(self.device, non_blocking=True).float().div_(255.0)
+        if augment is not None:
+            both = augment(torch.cat([batch, masks.to(batch)], dim=1))
+            batch, masks = both[:, :1], both[:, 1:]
+        return self.standardised(batch), masks.to(batch)
+
     def standardised(self, batch: torch.Tensor) -> torch.Tensor:
         """A 0..1 batch standardised (the ONNX graph traces this from its own scaling)."""
         batch = (batch - self.normalization.mean) / self.normalization.std

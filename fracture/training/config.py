@@ -11,6 +11,7 @@ from fracture.core.params import Section
 from fracture.evaluation.thresholds import THRESHOLD_METHODS
 from fracture.inference.metadata import TASKS, TTA_MODES, WIDTH
 from fracture.models.architectures import ARCHITECTURES, is_architecture
+from fracture.models.fracture_map import FUSIONS, HEADS, POOLINGS, HeadSpec
 from fracture.training.augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
@@ -19,6 +20,7 @@ SCHEDULES = ("plateau", "cosine")
 SAMPLERS = ("shuffle", "balanced")
 MEMORY_FORMATS = ("channels_last", "contiguous")
 DEVICES = ("auto", "cpu", "cuda")
+CALIBRATIONS = ("none", "temperature")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class TrainConfig:
     pretrained: bool
     width: int
     task: str
+    head: HeadSpec
     epochs: int
     batch_size: int
     optimizer: str
@@ -40,6 +43,8 @@ class TrainConfig:
     grad_clip: float
     freeze_epochs: int
     backbone_lr_factor: float
+    map_loss_weight: float  # the map's loss beside the image's, where the head is a map
+    calibration: str  # none, or a temperature fitted on validation and kept with the model
     monitor: str
     patience: int
     schedule: str
@@ -84,6 +89,8 @@ def train_config(params: dict) -> TrainConfig:
         pretrained=model.boolean("pretrained"),
         width=WIDTH.read(model, "width"),
         task=model.choice("task", TASKS),
+        head=HeadSpec(model.choice("head", HEADS), model.choice("map_pooling", POOLINGS),
+                      model.choice("map_fusion", FUSIONS)),
         epochs=train.integer("epochs", minimum=1),
         batch_size=train.integer("batch_size", minimum=1),
         optimizer=train.choice("optimizer", OPTIMIZERS),
@@ -97,6 +104,8 @@ def train_config(params: dict) -> TrainConfig:
         grad_clip=train.number("grad_clip", minimum=0.0),
         freeze_epochs=train.integer("freeze_epochs", minimum=0),
         backbone_lr_factor=train.number("backbone_lr_factor", minimum=0.0001, maximum=1.0),
+        map_loss_weight=train.number("map_loss_weight", minimum=0.0, maximum=100.0),
+        calibration=train.choice("calibration", CALIBRATIONS),
         monitor=early.choice("monitor", MONITORS),
         patience=early.integer("patience", minimum=1),
         schedule=schedule.choice("type", SCHEDULES),
@@ -124,6 +133,9 @@ def train_config(params: dict) -> TrainConfig:
         raise train.fail("class_weights", "false with train.sampler=balanced: the sampler already shows both "
                                           "classes equally often, and weighting the loss too would count the rare "
                                           "class twice")
+    if config.head.is_map and config.task != "fracture":
+        raise model.fail("head", "global with model.task: region: a fracture map answers where a fracture is, not "
+                                 "which region a film shows")
     if 0 < config.ema < 0.5:
         raise train.fail("ema", "0 (off) or a decay from 0.5 to 0.99999, such as 0.998")
     return config

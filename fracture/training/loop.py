@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -38,6 +39,7 @@ from fracture.models.architectures import classifier_head
 from fracture.training.augment import augment
 from fracture.training.config import TrainConfig
 from fracture.training.ema import WeightAverage
+from fracture.training.map_targets import MapTargets, box_masks, supervised_films
 from fracture.training.resume import EpochResult, Progress, Ranks, Resume, TrainingState
 
 log = logging.getLogger(__name__)
@@ -195,13 +197,18 @@ def head_only(model: nn.Module, optimizer: torch.optim.Optimizer, frozen: bool, 
 
 def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, criterion: nn.Module,
                    optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                   max_grad_norm: float = 0.0) -> torch.Tensor:
+                   max_grad_norm: float = 0.0, map_targets: MapTargets | None = None) -> torch.Tensor:
     """Forward, loss, backward and update of one batch (float16 autocast on CUDA); returns the loss.
 
-    With `max_grad_norm` > 0 the gradients are clipped to that global norm (after unscaling).
+    With `max_grad_norm` > 0 the gradients are clipped to that global norm (after unscaling). With
+    `map_targets` the fracture map's loss is added to the image's.
     """
     with torch.autocast(inputs.device.type, dtype=torch.float16, enabled=inputs.device.type == "cuda"):
-        loss = criterion(model(inputs), targets)
+        if map_targets is None:
+            loss = criterion(model(inputs), targets)
+        else:
+            logits, cells = model(inputs, with_map=True)
+            loss = criterion(logits, targets) + map_targets.loss(cells)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if max_grad_norm > 0:
@@ -224,10 +231,10 @@ def train_one_epoch(run: "TrainingRun", state: TrainingState, epoch: int = 1) ->
     with head_only(model, state.optimizer, plan.frozen(epoch), run.ranks):
         for step, indices in enumerate(batches):
             plan.apply(state.optimizer, epoch, step, len(batches))
-            inputs = run.inputs(run.train.images[indices], augmented)
+            inputs, map_targets = run.batch(indices, augmented)
             targets = run.train.labels[indices].to(device, non_blocking=True)
             loss = optimizer_step(model, inputs, targets, run.criteria[0], state.optimizer, state.scaler,
-                                  config.grad_clip)
+                                  config.grad_clip, map_targets)
             if state.average is not None:
                 state.average.update(model.module if isinstance(model, DistributedDataParallel) else model)
             total += torch.stack([loss.double() * len(indices), torch.tensor(len(indices), device=device)])
@@ -282,8 +289,25 @@ class TrainingRun:
             if ranks.world > 1 else model
         train = splits.train
         if device.type == "cuda":
-            train = SplitData(train.images.to(device), train.labels, train.rows)  # uint8 split stays on the GPU
+            train = dataclasses.replace(train, images=train.images.to(device))  # uint8 split stays on the GPU
         return cls(train, splits.val, trained, criteria, inputs, config, ranks)
+
+    @property
+    def learns_map(self) -> bool:
+        return self.config.head.is_map and self.config.map_loss_weight > 0
+
+    def batch(self, indices: torch.Tensor, augmented: Callable) -> tuple[torch.Tensor, MapTargets | None]:
+        """One training batch as the network takes it, with its map targets where the model learns a map."""
+        images = self.train.images[indices]
+        if not self.learns_map:
+            return self.inputs(images, augmented), None
+        count = len(self.train)
+        boxes = self.train.boxes if self.train.boxes is not None else torch.zeros(count, 1, 4)
+        annotated = self.train.annotated if self.train.annotated is not None else torch.zeros(count, dtype=torch.bool)
+        masks = box_masks(boxes[indices.cpu()].to(self.inputs.device), images.shape[-1])
+        inputs, masks = self.inputs.with_masks(images, masks, augmented)
+        supervised = supervised_films(self.train.labels[indices.cpu()], annotated[indices.cpu()])
+        return inputs, MapTargets(masks, supervised.to(self.inputs.device), self.config.map_loss_weight)
 
     def run(self, state: TrainingState, epoch: int) -> EpochResult:
         """Train one epoch; rank 0 validates and every rank gets its verdict."""

@@ -2,8 +2,10 @@
 
 The best epoch's model is scored once more on validation. A model whose
 probabilities barely vary gave every image the same answer and is flagged;
-for the fracture task the image threshold, and where the data has studies
-the study threshold, are chosen here on validation and then frozen.
+with `train.calibration: temperature` its temperature is fitted on these
+probabilities; for the fracture task the image threshold, and where the data
+has studies the study threshold, are then chosen on the (calibrated)
+validation probabilities and frozen.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import torch
 from torch import nn
 
 from fracture.data.processed import SplitData
-from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, output_spread
+from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, calibration, output_spread
+from fracture.evaluation.temperature import fit_temperature
 from fracture.evaluation.thresholds import validation_thresholds
 from fracture.imaging.preprocessing import Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions
-from fracture.inference.predictor import predict_probabilities
+from fracture.inference.predictor import predict_probabilities, temper
 from fracture.inference.presets import ModelInput
 from fracture.training.config import TrainConfig
 from fracture.training.loop import FitResult
@@ -33,6 +36,7 @@ NORMALIZATION_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNo
 class RunOutcome:
     summary: dict
     thresholds: Thresholds
+    temperature: float = 1.0
 
     def line(self) -> str:
         """One log line: best epoch, validation AUC and the frozen thresholds."""
@@ -70,9 +74,16 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
     if summary["val_output_spread"] < COLLAPSED_SPREAD:
         log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "
                     f"(std {summary['val_output_spread']:.4f}); {collapse_advice(model)}")
+    temperature = 1.0
+    if config.calibration == "temperature":
+        temperature = fit_temperature(probabilities, val.labels.numpy())
+        tempered = temper(torch.from_numpy(probabilities).double(), temperature).float().numpy()
+        summary["calibration"] = {"temperature": temperature, **_val_ece(config, val, probabilities, "before"),
+                                  **_val_ece(config, val, tempered, "after")}
+        probabilities = tempered
     if config.task != "fracture":
         summary["best"] = {"val_auc": result.history[result.best_epoch - 1].val_auc}
-        return RunOutcome(summary, Thresholds())
+        return RunOutcome(summary, Thresholds(), temperature)
     probability = probabilities[:, 1]
     image, study = validation_thresholds(val.rows.assign(probability=probability), config.threshold,
                                          config.target_sensitivity, studies)
@@ -81,7 +92,16 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
         "val_auc": at_threshold["auc"], "val_sensitivity": at_threshold["sensitivity"],
         "val_specificity": at_threshold["specificity"]})
     return RunOutcome(summary, Thresholds(image, study, config.threshold,
-                                          config.target_sensitivity if config.threshold == "sensitivity" else None))
+                                          config.target_sensitivity if config.threshold == "sensitivity" else None),
+                      temperature)
+
+
+def _val_ece(config: TrainConfig, val: SplitData, probabilities, when: str) -> dict:
+    """Validation's expected calibration error (of P(abnormal), or of the top class's confidence)."""
+    labels = val.labels.numpy()
+    if config.task == "fracture":
+        return {f"val_ece_{when}": calibration(labels, probabilities[:, 1])[1]}
+    return {f"val_ece_{when}": calibration((probabilities.argmax(1) == labels).astype(int), probabilities.max(1))[1]}
 
 
 def run_metadata(config: TrainConfig, classes: list[str], preprocessing: Preprocessing, outcome: RunOutcome,
@@ -90,4 +110,4 @@ def run_metadata(config: TrainConfig, classes: list[str], preprocessing: Preproc
     resolved config with the versions it ran on, and the images it was developed on."""
     return CheckpointMetadata(config.arch, config.width, config.task, list(classes), preprocessing,
                               outcome.thresholds, best_epoch, asdict(config), library_versions(), quality,
-                              development_images(manifest), config.tta)
+                              development_images(manifest), config.tta, config.head, outcome.temperature)

@@ -1,0 +1,156 @@
+"""A fracture map: a dense one-channel map over a classifier's stride-8 to stride-32 features.
+
+A global head answers "fractured?" from pooled features, and nothing in its
+loss says where; on FracAtlas its Grad-CAM peak fell in an annotator's box
+less often than a centred blob's. The map is trained against the annotators'
+boxes (`training.map_targets`), so where it is high is where the model was
+taught a fracture is, and it is the explanation evaluate scores.
+
+The decoder is a small feature pyramid (Lin et al., 2017): each tapped stage
+is projected to DECODER_WIDTH channels, the coarser added to the finer after
+upsampling, and a 3 x 3 and a 1 x 1 convolution give one logit per cell at
+stride 8 (16 for simple_cnn's and any network's coarsest tap, where it has no
+stride 8). The image's fracture logit is the map's pooled logit (`pooling`:
+a smooth maximum, log-sum-exp with sharpness LSE_SHARPNESS, or the plain
+maximum), alone or averaged with the classifier's own (`fusion`). The output
+stays two class logits, (0, z), so that every use of a model (softmax,
+thresholds, Grad-CAM, ONNX) reads a map model as it reads any other.
+
+The stages are tapped with forward hooks on the classifier's own modules, so
+the pretrained network runs unchanged and once per batch. A hook is an
+object holding its place in the model's list of kept outputs, so a copy of
+the model (the moving average of its weights) keeps its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fracture.core.errors import UserError
+
+HEADS = ("global", "map")
+POOLINGS = ("lse", "max")
+FUSIONS = ("mean", "map")
+DECODER_WIDTH = 64
+LSE_SHARPNESS = 4.0
+STRIDES = (8, 16, 32)
+# The tapped stages of the torchvision families (simple_cnn's after its third and fourth blocks); timm's come from
+# each model's own `feature_info`.
+TAPS = {
+    "simple_cnn": ("features.11", "features.15"),
+    "resnet18": ("backbone.layer2", "backbone.layer3", "backbone.layer4"),
+    "resnet50": ("backbone.layer2", "backbone.layer3", "backbone.layer4"),
+    "densenet121": ("backbone.features.denseblock2", "backbone.features.denseblock3", "backbone.features.norm5"),
+    "vgg16": ("backbone.features.16", "backbone.features.23", "backbone.features.30"),
+    "efficientnet_b0": ("backbone.features.3", "backbone.features.5", "backbone.features.7"),
+}
+PROBE_SIZE = 64  # the side of the blank image that finds each tap's stride and channels
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What answers: the classifier's global head, or a fracture map pooled (and fused with it)."""
+
+    kind: str = "global"
+    pooling: str = "lse"
+    fusion: str = "mean"
+
+    @property
+    def is_map(self) -> bool:
+        return self.kind == "map"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Keep:
+    """A forward hook that keeps its module's output in the map model's list of kept outputs."""
+
+    def __init__(self, kept: list, index: int):
+        self.kept, self.index = kept, index
+
+    def __call__(self, module: nn.Module, inputs, output) -> None:
+        self.kept[self.index] = output
+
+
+def _taps(arch: str, classifier: nn.Module) -> list[str]:
+    if arch in TAPS:
+        return list(TAPS[arch])
+    info = getattr(getattr(classifier, "backbone", None), "feature_info", None) or []
+    by_stride = {item["reduction"]: item["module"] for item in info if isinstance(item, dict)}
+    return [f"backbone.{by_stride[stride]}" for stride in STRIDES if stride in by_stride]
+
+
+def pool_map(logits: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One logit per image from its map's cells (N x 1 x h x w): their maximum, or a smooth maximum that lets every
+    high cell count."""
+    cells = logits.flatten(1)
+    if pooling == "max":
+        return cells.amax(dim=1)
+    return (torch.logsumexp(LSE_SHARPNESS * cells, dim=1) - math.log(cells.shape[1])) / LSE_SHARPNESS
+
+
+class FractureMap(nn.Module):
+    """A classifier whose answer comes from a fracture map over its own features (see the module's docstring)."""
+
+    def __init__(self, arch: str, classifier: nn.Module, spec: HeadSpec):
+        super().__init__()
+        self.classifier, self.pooling, self.fusion = classifier, spec.pooling, spec.fusion
+        names = _taps(arch, classifier)
+        modules = dict(classifier.named_modules(prefix="classifier"))
+        taps = [modules.get(f"classifier.{name}") for name in names]
+        self._kept: list = [None] * len(taps)
+        if len(taps) < 2 or None in taps:
+            raise UserError(f"model.head: map needs {arch}'s stride-8 to stride-32 feature maps, and it exposes "
+                            f"fewer than two; use model.head: global")
+        for index, module in enumerate(taps):
+            module.register_forward_hook(_Keep(self._kept, index))
+        channels = self._probe(arch)
+        self.lateral = nn.ModuleList(nn.Conv2d(count, DECODER_WIDTH, 1) for count in channels)
+        self.head = nn.Sequential(nn.Conv2d(DECODER_WIDTH, DECODER_WIDTH, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(inplace=True),
+                                  nn.Conv2d(DECODER_WIDTH, 1, 1))
+        nn.init.constant_(self.head[-1].bias, -4.0)  # a fracture is rare among cells: start every cell near 2%
+
+    @torch.no_grad()
+    def _probe(self, arch: str) -> list[int]:
+        """Each tap's channels, checked to be a feature map of a growing stride."""
+        mode = self.classifier.training
+        self.classifier.eval()
+        self.classifier(torch.zeros(1, 1, PROBE_SIZE, PROBE_SIZE))
+        self.classifier.train(mode)
+        kept, self._kept[:] = list(self._kept), [None] * len(self._kept)
+        sizes = [tuple(item.shape[-2:]) if isinstance(item, torch.Tensor) and item.dim() == 4 else None
+                 for item in kept]
+        if None in sizes or any(later[0] >= earlier[0] for earlier, later in zip(sizes, sizes[1:])):
+            raise UserError(f"model.head: map needs {arch}'s stages as feature maps of growing stride, and they are "
+                            f"not (a transformer's tokens, say); use model.head: global")
+        return [item.shape[1] for item in kept]
+
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two class logits (0, z) and the map's logits (N x 1 x h x w, at the finest tap's stride)."""
+        global_logits = self.classifier(x)
+        features, self._kept[:] = list(self._kept), [None] * len(self._kept)
+        pyramid = self.lateral[-1](features[-1])
+        for lateral, finer in zip(reversed(self.lateral[:-1]), reversed(features[:-1])):
+            pyramid = lateral(finer) + F.interpolate(pyramid, size=finer.shape[-2:], mode="nearest")
+        cells = self.head(pyramid)
+        z = pool_map(cells.float(), self.pooling)
+        if self.fusion == "mean":
+            z = 0.5 * (z + (global_logits[:, 1] - global_logits[:, 0]).float())
+        return torch.stack([torch.zeros_like(z), z], dim=1), cells
+
+    def forward(self, x: torch.Tensor, with_map: bool = False):
+        """The class logits; with `with_map` (training) the map's logits too, through the module's own call, as a
+        DistributedDataParallel wrapper needs."""
+        both = self.outputs(x)
+        return both if with_map else both[0]
+
+    def new_layers(self) -> nn.ModuleList:
+        """The decoder: layers no pretrained weight covers."""
+        return nn.ModuleList([self.lateral, self.head])
