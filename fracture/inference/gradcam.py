@@ -15,10 +15,14 @@ from torch import nn
 
 from fracture.inference.presets import ModelInput
 from fracture.models.architectures import GrayscaleBackbone, SimpleCNN
+from fracture.models.fracture_map import FractureMap
 
 
 def target_layer(model: nn.Module) -> nn.Module:
-    """The last convolutional stage: named for the torchvision families, else the last convolution."""
+    """The last convolutional stage: named for the torchvision families, else the last convolution (of a fracture
+    map model, its classifier's)."""
+    if isinstance(model, FractureMap):
+        return target_layer(model.classifier)
     if isinstance(model, SimpleCNN):
         return model.features[-2]  # the last block's ReLU, before its pooling
     backbone = model.backbone if isinstance(model, GrayscaleBackbone) else model

@@ -12,9 +12,11 @@ setting apply.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fracture.inference.presets import ModelInput
+from fracture.models.fracture_map import FractureMap
 
 EVAL_BATCH = 128
 
@@ -52,3 +54,25 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, inputs: ModelI
             probabilities = tta_probabilities(model, inputs(images[indices]), tta, temperature)
         outputs.append(probabilities.cpu())
     return torch.cat(outputs)
+
+
+@torch.no_grad()
+def predict_maps(model: nn.Module, images: torch.Tensor, inputs: ModelInput,
+                 batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """A fracture map model's per-cell fracture logits, upsampled (bilinear) to the input's size: N x H x W, on CPU,
+    in float32. Logits, not probabilities: a sure map's float32 probabilities are 1.0 over many cells, and its
+    peak would be the first of them."""
+    if not isinstance(model, FractureMap):
+        raise TypeError(f"{type(model).__name__} has no fracture map")
+    model.eval()
+    device, outputs = inputs.device, []
+    for indices in batch_indices(len(images), batch_size):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            cells = model.outputs(inputs(images[indices]))[1].float()
+        outputs.append(upsampled_map(cells, images.shape[-2:]).cpu())
+    return torch.cat(outputs)
+
+
+def upsampled_map(cells: torch.Tensor, size) -> torch.Tensor:
+    """Cell logits (N x 1 x h x w) at the input's size (N x H x W); the ONNX graph traces this."""
+    return F.interpolate(cells, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]

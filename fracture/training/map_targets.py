@@ -44,7 +44,7 @@ class MapTargets:
         if not bool(self.supervised.any()):
             return cells.sum() * 0.0  # keeps the graph whole, so that every rank's decoder gets a gradient
         logits = cells[self.supervised].float()
-        targets = F.adaptive_avg_pool2d(self.masks[self.supervised], logits.shape[-2:]).clamp(0, 1)
+        targets = F.adaptive_max_pool2d(self.masks[self.supervised], logits.shape[-2:]).clamp(0, 1)
         cross = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").flatten(1)
         targets = targets.flatten(1)
         inside = (cross * targets).sum(1) / targets.sum(1).clamp_min(1e-6)
