@@ -13,6 +13,9 @@ MODERN=("${FAST[@]}" -S train.optimizer=adamw -S train.weight_decay=0.05 -S trai
         -S train.label_smoothing=0.1 -S train.ema=0.99)
 # The modern recipe at 224 px: a phalanx or metacarpal fracture is a few pixels wide at 128.
 MODERN224=("${MODERN[@]}" -S enhance.image_size=224)
+# The modern recipe at 224 px answering through a fracture map trained on the annotators' boxes, its probabilities
+# calibrated on validation.
+MAP224=("${MODERN224[@]}" -S model.head=map -S train.calibration=temperature)
 
 # What README.md recommends for real films (the best pooled hand AUC of the search), and what studies/recommended.sh runs.
 RECOMMENDED=("${MODERN224[@]}")
