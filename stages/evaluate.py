@@ -28,12 +28,13 @@ log = logging.getLogger("stages.evaluate")
 
 
 
-def save_gradcam(model, data, predictions, task, per_outcome, annotated) -> None:
-    """Overlays for the most confident examples of each outcome, and the `annotated` ones with their outlines, in
-    reports/eval/gradcam/."""
+def save_gradcam(model, data, predictions, task, per_outcome, annotated, mapped) -> None:
+    """Overlays for the most confident examples of each outcome, and the `annotated` ones with their outlines (and
+    the fracture map's, `mapped`), in reports/eval/gradcam/."""
     with atomic_path(EVAL_DIR / "gradcam", directory=True) as folder:
-        for rank, overlay in enumerate(annotated):
-            Image.fromarray(overlay).save(folder / f"annotated_{rank + 1}.png")
+        for name, drawn in (("annotated", annotated), ("map", mapped)):
+            for rank, overlay in enumerate(drawn):
+                Image.fromarray(overlay).save(folder / f"{name}_{rank + 1}.png")
         for outcome, rows in pick_examples(predictions, per_outcome, task).items():
             if rows.empty:
                 continue
@@ -63,7 +64,11 @@ def main() -> None:
                "has_studies": studies, "val": split_metrics(val_predictions, task, config, with_ci=False,
                                                             studies=studies),
                "test": measured.metrics["set"], "test_by_region": measured.metrics["by_region"],
-               "localisation": measured.metrics["localisation"]}
+               "localisation": measured.metrics["localisation"],
+               "calibration": measured.metrics.get("calibration")}
+    if model.has_map:
+        metrics["map_localisation"], metrics["detection"] = (measured.metrics["map_localisation"],
+                                                             measured.metrics["detection"])
     if task.binary:
         metrics["test_by_subgroup"], metrics["shortcuts"] = (measured.metrics["by_subgroup"],
                                                              measured.metrics["shortcuts"])
@@ -71,7 +76,7 @@ def main() -> None:
     for name, curve in measured.curves.items():
         write_csv(curve, EVAL_DIR / "plots" / f"{name}.csv")
     write_json(EVAL_METRICS, metrics)
-    save_gradcam(model, test, measured.predictions, task, config.cam_examples, measured.gallery)
+    save_gradcam(model, test, measured.predictions, task, config.cam_examples, measured.gallery, measured.map_gallery)
     image = metrics["test"]["image"]
     log.info(f"evaluate: test AUC {image['auc']:.4f}"
              + (f", sensitivity {image['sensitivity']:.4f}, specificity {image['specificity']:.4f} at threshold "

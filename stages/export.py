@@ -9,7 +9,7 @@ from fracture.core.errors import UserError, run_stage
 from fracture.core.paths import EXPORT_REPORT, MODEL, ONNX_MODEL, PROCESSED
 from fracture.core.storage import write_json
 from fracture.data.processed import load_split
-from fracture.inference.export import PARITY_LIMIT, export_onnx, parity
+from fracture.inference.export import MAP_PARITY_LIMIT, PARITY_LIMIT, export_onnx, parity
 from fracture.inference.loaded_model import LoadedModel
 
 log = logging.getLogger("stages.export")
@@ -28,6 +28,10 @@ def main() -> None:
         raise UserError(f"export: ONNX Runtime's probabilities differ from PyTorch's by up to "
                         f"{report['max_abs_difference']:.2e}, over the limit {PARITY_LIMIT:g} ({EXPORT_REPORT}); "
                         f"the exported graph does not compute this model: report it with the architecture's name")
+    if report.get("map_max_abs_difference", 0.0) > MAP_PARITY_LIMIT:
+        raise UserError(f"export: ONNX Runtime's fracture map differs from PyTorch's by up to "
+                        f"{report['map_max_abs_difference']:.2e} in logit, over the limit {MAP_PARITY_LIMIT:g} "
+                        f"({EXPORT_REPORT}); report it with the architecture's name")
 
 
 if __name__ == "__main__":

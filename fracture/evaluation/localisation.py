@@ -1,4 +1,5 @@
-"""Does the model look at the fracture? Its Grad-CAM map scored against the annotators' boxes and outlines.
+"""Does the model look at the fracture? Its Grad-CAM, or its fracture map, scored against the annotators' boxes and
+outlines.
 
 Two scores per annotated fractured image, in the square the model sees:
 - the pointing game (Zhang et al., 2018): whether the map's maximum falls
@@ -138,8 +139,8 @@ def film_boxes(rows: pd.DataFrame, preprocessing: Preprocessing) -> dict[str, Bo
             for image_id, shape in zip(rows["image_id"], shapes) if shape}
 
 
-def with_localisation(predictions: pd.DataFrame, scores: dict) -> pd.DataFrame:
-    """The predictions with each annotated fractured image's pointing-game hit and mass inside its outlines, so that
-    compare can pair them between models."""
-    return predictions.assign(**{f"cam_{key}": predictions["image_id"].map(
+def with_localisation(predictions: pd.DataFrame, scores: dict, prefix: str = "cam") -> pd.DataFrame:
+    """The predictions with each annotated fractured image's pointing-game hit and mass inside its outlines (of its
+    Grad-CAM, `cam`, or its fracture map, `map`), so that compare can pair them between models."""
+    return predictions.assign(**{f"{prefix}_{key}": predictions["image_id"].map(
         {image_id: score[key] for image_id, score in scores.items()}) for key in ("hit", "mass_inside")})

@@ -5,7 +5,8 @@ fracture validate`) go through `measure`, so their numbers mean the same
 thing: image and study metrics at the thresholds frozen on validation with
 intervals over the set's own patient groups, per region, calibration, the
 curves, metrics per subgroup and under each shortcut, and, where the set has
-the annotators' boxes, where the model's Grad-CAM falls.
+the annotators' boxes, where the model's Grad-CAM falls, and for a fracture
+map model where its map peaks and how its boxes score as detections.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fracture.evaluation.detection import detection_report
 from fracture.evaluation.examples import outlined
+from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.localisation import film_boxes, image_scores, localisation_report, with_localisation
+from fracture.evaluation.metrics import calibration
 from fracture.evaluation.scoring import (
     EvaluateConfig,
     Task,
@@ -32,6 +36,8 @@ from fracture.evaluation.scoring import (
 from fracture.evaluation.subgroups import chosen, prediction_levels, shortcut_metrics, subgroup_metrics
 from fracture.inference.gradcam import cam_maps, overlays
 from fracture.inference.loaded_model import LoadedModel
+from fracture.inference.map_boxes import map_boxes, sigmoid
+from fracture.inference.predictor import temper
 
 CAM_BATCH = 32
 
@@ -54,6 +60,8 @@ class Measurement:
     predictions: pd.DataFrame
     curves: dict[str, pd.DataFrame]
     gallery: list[np.ndarray]
+    map_gallery: list[np.ndarray] = field(default_factory=list)
+    boxes: dict[str, list[dict]] = field(default_factory=dict)  # the map's boxes of each film, in input pixels
 
 
 def localise(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFrame,
@@ -80,6 +88,47 @@ def localise(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFram
     return report, scores, gallery
 
 
+def calibration_report(predictions: pd.DataFrame, temperature: float, config: EvaluateConfig) -> dict:
+    """The image ECE of the probabilities as reported (calibrated by `temperature`) and as the network gave them,
+    each with its interval over patient groups, and their difference."""
+    calibrated = predictions["probability"].to_numpy(dtype=float)
+    raw = temper(torch.from_numpy(np.stack([1 - calibrated, calibrated], axis=1)), 1 / temperature).numpy()[:, 1]
+    labels, bins = predictions["label"].to_numpy(), config.calibration_bins
+
+    def eces(rows: np.ndarray) -> dict[str, float]:
+        after, before = calibration(labels[rows], calibrated[rows], bins)[1], calibration(labels[rows], raw[rows],
+                                                                                          bins)[1]
+        return {"ece": after, "ece_uncalibrated": before, "ece_change": after - before}
+
+    intervals = patient_bootstrap(predictions["patient_id"].to_numpy(), eces, config.resamples, config.seed,
+                                  config.ci_level, unbounded=("ece", "ece_uncalibrated", "ece_change"))
+    return {"temperature": temperature, **{key: {"value": value, **{end: intervals.get(key, {}).get(end)
+                                                                       for end in ("low", "high", "method")}}
+                                            for key, value in eces(np.arange(len(labels))).items()}}
+
+
+def read_maps(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFrame,
+              config: EvaluateConfig) -> tuple[dict, dict, list[np.ndarray], dict]:
+    """A fracture map model's map of every film: where it peaks on the annotated fractured films (the summary and
+    each film's scores, as `localise` gives Grad-CAM's), the first few drawn with their outlines, and each film's
+    boxes."""
+    annotations, films = labelled.annotations, film_boxes(labelled.rows, model.preprocessing)
+    scores, gallery, boxes = {}, [], {}
+    for start in range(0, len(predictions), CAM_BATCH):
+        batch = predictions.iloc[start:start + CAM_BATCH]
+        images = labelled.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
+        logits = model.maps(images)
+        for image_id, label, image, heat in zip(batch["image_id"], batch["label"], images, logits):
+            boxes[image_id] = map_boxes(heat)
+            if label == 1 and image_id in annotations:
+                scores[image_id] = image_scores(heat, annotations[image_id], films.get(image_id))
+                if len(gallery) < 2 * config.cam_examples:
+                    gallery += [outlined(overlays(image[None], sigmoid(heat)[None])[0], annotations[image_id])]
+    report = localisation_report(predictions, scores, labelled.images.shape[-1], config.resamples, config.seed,
+                                 config.ci_level) if scores else None
+    return report, scores, gallery, boxes
+
+
 def scored_predictions(model: LoadedModel, labelled: LabelledSet, task: Task) -> pd.DataFrame:
     return predictions_frame(labelled.rows, model.probabilities(labelled.images), task)
 
@@ -91,6 +140,8 @@ def measure(model: LoadedModel, labelled: LabelledSet, task: Task, shortcuts: li
     metrics = {"set": split_metrics(predictions, task, config, with_ci=True, studies=labelled.studies),
                "by_region": region_metrics(predictions, task, config)}
     calibration, metrics["set"]["image"]["ece"] = calibration_points(predictions, task, config.calibration_bins)
+    if task.binary:
+        metrics["calibration"] = calibration_report(predictions, model.metadata.temperature, config)
     metrics["localisation"], scores, gallery = localise(model, labelled, predictions, config) if task.binary \
         else (None, {}, [])
     if task.binary:
@@ -100,4 +151,10 @@ def measure(model: LoadedModel, labelled: LabelledSet, task: Task, shortcuts: li
         metrics["shortcuts"] = shortcut_metrics(predictions, levels, shortcuts, task, config)
     curves = {"roc": roc_points(predictions, task), "pr": pr_points(predictions, task),
               "confusion": confusion_rows(predictions, task), "calibration": calibration}
-    return Measurement(metrics, with_localisation(predictions, scores), curves, gallery)
+    predictions, map_gallery, boxes = with_localisation(predictions, scores), [], {}
+    if task.binary and model.has_map:
+        metrics["map_localisation"], map_scores, map_gallery, boxes = read_maps(model, labelled, predictions, config)
+        metrics["detection"] = detection_report(predictions, labelled.annotations, boxes, config.resamples,
+                                                config.seed, config.ci_level)
+        predictions = with_localisation(predictions, map_scores, "map")
+    return Measurement(metrics, predictions, curves, gallery, map_gallery, boxes)

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,8 @@ from fracture.core.errors import UserError
 from fracture.core.paths import MODEL
 from fracture.core.storage import atomic_path
 from fracture.inference.loaded_model import LoadedModel
-from fracture.inference.onnx_model import INPUT, OUTPUT, OnnxModel, describe
-from fracture.inference.predictor import tta_probabilities
+from fracture.inference.onnx_model import INPUT, MAP_OUTPUT, OUTPUT, OnnxModel, describe
+from fracture.inference.predictor import tta_probabilities, upsampled_map
 from fracture.inference.presets import ModelInput
 
 OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's convolutional networks
@@ -35,6 +36,9 @@ OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's 
 # of a FracAtlas cross-validation fold (no decision changed), over the first limit of 1e-4. A graph that computes
 # something else differs by tenths; 1e-3 tells the two apart and moves no reported figure at three decimals.
 PARITY_LIMIT = 1e-3
+# The fracture map's logits (of order 1 to 30) summed in two orders differ in the sixth figure; 1e-2 moves no peak
+# and no box at a probability of one half.
+MAP_PARITY_LIMIT = 1e-2
 
 
 class AveragingMatrices(nn.Module):
@@ -82,15 +86,22 @@ def exportable(network: nn.Module, image_size: int) -> nn.Module:
 
 
 class Probabilities(nn.Module):
-    """The network between grey levels (0..255) and class probabilities, as the pipeline applies it."""
+    """The network between grey levels (0..255) and class probabilities (calibrated), as the pipeline applies it;
+    and, for a fracture map model, the map's logits at the input's size, a second output."""
 
     def __init__(self, model: LoadedModel):
         super().__init__()
         self.network = exportable(model.network, model.preprocessing.image_size)
         self.inputs, self.tta = ModelInput(model.preprocessing.normalization, torch.device("cpu")), model.metadata.tta
+        self.temperature, self.has_map = model.metadata.temperature, model.has_map
+        self.size = model.preprocessing.image_size
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return tta_probabilities(self.network, self.inputs.standardised(images / 255.0), self.tta)
+    def forward(self, images: torch.Tensor):
+        inputs = self.inputs.standardised(images / 255.0)
+        probabilities = tta_probabilities(self.network, inputs, self.tta, self.temperature)
+        if not self.has_map:
+            return probabilities
+        return probabilities, upsampled_map(self.network.outputs(inputs)[1], (self.size, self.size))
 
 
 def _description(model: LoadedModel) -> dict[str, str]:
@@ -101,6 +112,7 @@ def _description(model: LoadedModel) -> dict[str, str]:
         "arch": metadata.arch, "task": metadata.task, "classes": metadata.classes,
         "thresholds": dataclasses.asdict(metadata.thresholds), "preprocessing": metadata.preprocessing.to_dict(),
         "quality": dataclasses.asdict(metadata.quality) if metadata.quality else None, "tta": metadata.tta,
+        "head": metadata.head.to_dict(), "temperature": metadata.temperature,
         "versions": metadata.versions, "config": metadata.config,
         "trained_on": {"images": trained_on.get("images"),
                        "sha256_of_sorted_hashes": hashlib.sha256("\n".join(hashes).encode()).hexdigest()
@@ -114,12 +126,14 @@ def export_onnx(model: LoadedModel, path: Path) -> None:
     """Write the model to `path` as ONNX with a dynamic batch, described by its metadata, checked by onnx."""
     size = model.preprocessing.image_size
     wrapper = Probabilities(model).eval()
+    outputs = [OUTPUT, MAP_OUTPUT] if model.has_map else [OUTPUT]
     exported = io.BytesIO()  # traced in memory, then described and written once
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the map's cell count: fixed by the input size
             torch.onnx.export(wrapper, (torch.zeros(1, 1, size, size),), exported, dynamo=False,
-                              opset_version=OPSET, input_names=[INPUT], output_names=[OUTPUT],
-                              dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+                              opset_version=OPSET, input_names=[INPUT], output_names=outputs,
+                              dynamic_axes={name: {0: "batch"} for name in [INPUT, *outputs]})
     except torch.onnx.OnnxExporterError as error:
         raise UserError(f"export: {model.metadata.arch} at {size} px cannot be exported to ONNX opset {OPSET} "
                         f"({str(error).splitlines()[0]}); the checkpoint {MODEL} is unaffected: use it, or "
@@ -136,11 +150,16 @@ def export_onnx(model: LoadedModel, path: Path) -> None:
 def parity(path: Path, model: LoadedModel, images: np.ndarray) -> dict:
     """How far ONNX Runtime's probabilities are from PyTorch's on `images` (uint8, N x size x size), and how many
     decisions at the frozen threshold (the top class for the region task) they change."""
-    exported, reference = OnnxModel.load(path).scores(images), model.scores(images)
+    onnx_model = OnnxModel.load(path)
+    exported, reference = onnx_model.scores(images), model.scores(images)
+    maps = {}
+    if model.has_map:
+        maps = {"map_max_abs_difference": float(np.abs(onnx_model.maps(images)
+                                                       - model.maps(torch.from_numpy(images)[:, None])).max())}
     if model.threshold is not None:
         changed = (exported[:, 1] >= model.threshold) != (reference[:, 1] >= model.threshold)
     else:
         changed = exported.argmax(axis=1) != reference.argmax(axis=1)
     return {"images": int(len(images)), "max_abs_difference": float(np.abs(exported - reference).max()),
             "changed_decisions": int(changed.sum()), "changed_share": float(changed.mean()),
-            "limit": PARITY_LIMIT, "opset": OPSET, "arch": model.metadata.arch, "tta": model.metadata.tta}
+            "limit": PARITY_LIMIT, "opset": OPSET, "arch": model.metadata.arch, "tta": model.metadata.tta, **maps}

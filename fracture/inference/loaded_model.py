@@ -12,7 +12,7 @@ from torch import nn
 from fracture.imaging.preprocessing import Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, load_checkpoint
-from fracture.inference.predictor import predict_probabilities
+from fracture.inference.predictor import predict_maps, predict_probabilities
 from fracture.inference.presets import ModelInput
 
 
@@ -56,6 +56,14 @@ class LoadedModel:
     def scores(self, images: np.ndarray) -> np.ndarray:
         """As `probabilities`, for uint8 arrays (N x size x size), as `OnnxModel.scores` takes them."""
         return self.probabilities(torch.from_numpy(images).unsqueeze(1))
+
+    @property
+    def has_map(self) -> bool:
+        return self.metadata.head.is_map
+
+    def maps(self, images: torch.Tensor) -> np.ndarray:
+        """The fracture map's logits of uint8 images (N x 1 x size x size), at the input's size (N x size x size)."""
+        return predict_maps(self.network, images, self.inputs).numpy()
 
     def overlays(self, images: np.ndarray, classes: list[int]) -> list[np.ndarray]:
         """Grad-CAM of each image for its class, over the image."""

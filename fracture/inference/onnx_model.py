@@ -6,8 +6,9 @@ holds the classes, the thresholds frozen on validation, the `Preprocessing`
 architecture, the test-time augmentation, the versions and the data it was
 trained on. The graph takes grey levels (0..255, float32, N x 1 x size x
 size) after the preprocessing's resize and filters, and does the rest itself
-(scaling, normalisation, the mirror image for `hflip`), returning class
-probabilities.
+(scaling, normalisation, the mirror image for `hflip`, the calibration's
+temperature), returning class probabilities and, for a fracture map model, a
+second output: the map's logits at the input's size.
 
 A file from elsewhere is held to what the checkpoint is held to
 (`metadata.check_use`): each `fracture.*` value must be JSON, the required
@@ -31,10 +32,11 @@ from fracture.inference.metadata import MetadataMismatch, check_fields, check_us
 
 PREFIX = "fracture."
 FORMAT = "1"
-INPUT, OUTPUT = "image", "probabilities"
+INPUT, OUTPUT, MAP_OUTPUT = "image", "probabilities", "fracture_map"
 BATCH = 64
 REQUIRED = {"task", "classes", "thresholds", "preprocessing"}
-KNOWN = REQUIRED | {"arch", "quality", "tta", "versions", "config", "trained_on", "input"}  # what export writes
+KNOWN = REQUIRED | {"arch", "quality", "tta", "versions", "config", "trained_on", "input", "head",
+                    "temperature"}  # what export writes
 
 
 def describe(values: dict) -> dict[str, str]:
@@ -64,6 +66,13 @@ def _check_graph(session, values: dict) -> None:
             f"= {size} does not fit the graph's input {shown(inputs)} ({INPUT}: N x 1 x {size} x {size})")
     require(outputs.get(OUTPUT, [])[1:] == [len(classes)], "classes",
             f"= {shown(classes)} does not fit the graph's output {shown(outputs)} ({OUTPUT}: N x {len(classes)})")
+    has_map = (values.get("head") or {}).get("kind") == "map"
+    found = outputs.get(MAP_OUTPUT)
+    fits = found is not None and len(found) == 3 and all(not isinstance(side, int) or side == size
+                                                         for side in found[1:])  # ONNX may leave the sides unnamed
+    require(fits == has_map, "head", f"= {shown(values.get('head'))} does not fit the graph's outputs "
+                                     f"{shown(outputs)} (a map model has {MAP_OUTPUT}: N x {size} x {size}, "
+                                     f"another none)")
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class OnnxModel:
     preprocessing: Preprocessing
     quality: QualityRules | None
     tta: str
+    has_map: bool = False
 
     @property
     def threshold(self) -> float | None:
@@ -109,10 +119,19 @@ class OnnxModel:
                             f"export it again from its checkpoint (dvc repro)") from None
         quality = values.get("quality")
         return cls(session, values["classes"], values["thresholds"], Preprocessing.from_dict(values["preprocessing"]),
-                   QualityRules(**quality) if quality else None, values.get("tta", "none"))
+                   QualityRules(**quality) if quality else None, values.get("tta", "none"),
+                   (values.get("head") or {}).get("kind") == "map")
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N x classes) of uint8 images (N x size x size) prepared by `preprocessing`."""
         outputs = [self.session.run([OUTPUT], {INPUT: images[start:start + BATCH, None].astype(np.float32)})[0]
+                   for start in range(0, len(images), BATCH)]
+        return np.concatenate(outputs)
+
+    def maps(self, images: np.ndarray) -> np.ndarray:
+        """A fracture map model's map logits (N x size x size) of uint8 images, as `LoadedModel.maps` gives them."""
+        if not self.has_map:
+            raise UserError("this ONNX model has no fracture map (it was trained with model.head: global)")
+        outputs = [self.session.run([MAP_OUTPUT], {INPUT: images[start:start + BATCH, None].astype(np.float32)})[0]
                    for start in range(0, len(images), BATCH)]
         return np.concatenate(outputs)

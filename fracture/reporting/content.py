@@ -24,7 +24,8 @@ MULTICLASS_ROWS = [("macro ROC-AUC (one vs rest)", "auc"), ("accuracy", "accurac
                    ("balanced accuracy", "balanced_accuracy"), ("macro F1", "macro_f1"), ("Cohen's kappa", "kappa")]
 CAM_TITLES = {"true_positive": "fracture found", "false_positive": "false alarm", "false_negative": "fracture missed",
               "true_negative": "normal, called normal", "correct": "right region", "wrong": "wrong region",
-              "annotated": "fracture, annotators' outline in green"}
+              "annotated": "fracture, annotators' outline in green",
+              "map": "fracture map, annotators' outline in green"}
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,13 @@ def _gradcam_sheet(outputs: RunOutputs, figure_dir: Path) -> list[Block]:
                                           f"where the model's answer came from.{annotated}")]
 
 
-def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
-    """How often the model's Grad-CAM points at the annotated fracture, beside what a centred map scores."""
+def _localisation_section(localisation: dict | None, unit: str, source: str = "cam") -> list[Block]:
+    """How often the model's Grad-CAM (or its fracture map) points at the annotated fracture, beside what a centred
+    map scores."""
     if not localisation:
         return []
+    heading, what = ("Where the model looks", "The fracture-class Grad-CAM") if source == "cam" else \
+        ("Where the fracture map points", "The fracture map (its logits, the positive ones as its mass)")
     rows = []
     for name, title in (("annotated", "annotated fractured test images"),
                         ("true_positives", "of them, true positives")):
@@ -177,8 +181,8 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
                      interval["chance_hit"], interval["mass_inside"], interval["chance_mass_inside"],
                      fmt(scores["outline_share"]["value"]), interval["peak_in_padding"],
                      interval["peak_at_film_edge"]])
-    return [Heading("Where the model looks", 3),
-            Paragraph(f"The fracture-class Grad-CAM of every annotated fractured test image, in the square the "
+    return [Heading(heading, 3),
+            Paragraph(f"{what} of every annotated fractured test image, in the square the "
                       f"model sees, against the annotators' boxes and outlines. Pointing game: the share of images "
                       f"whose map's maximum falls inside a box (allowing {localisation['tolerance_px']} pixels). "
                       f"Mass inside: the mean share of the map's positive mass inside the outlines; a map spread "
@@ -190,6 +194,25 @@ def _localisation_section(localisation: dict | None, unit: str) -> list[Block]:
                       f"square). A model that ranks films well but points elsewhere is not seeing the fracture."),
             Table(["images", "pointing game", "chance: centred map", "mass inside outlines",
                    "chance: centred map", "outlines' share", "peak in padding", "peak on film's edge"], rows)]
+
+
+def _detection_section(detection: dict | None, unit: str) -> list[Block]:
+    """The fracture map's boxes scored as detections."""
+    if not detection:
+        return []
+    keys = [("AP at IoU 0.5", "ap50"), ("AP at IoU 0.50:0.95", "ap50_95")] + [
+        (f"FROC sensitivity at {rate:g} false positives per film", f"froc_{rate:g}")
+        for rate in detection["false_positives_per_film"]]
+    rows = [[label, fmt_ci(detection[key]["value"], detection[key]["low"], detection[key]["high"])]
+            for label, key in keys if key in detection]
+    return [Heading("The fracture map's boxes as detections", 3),
+            Paragraph(f"Boxes around the regions where the map's probability exceeds one half, each scored by its "
+                      f"peak, on {detection['films']} test films whose truth is known ({detection['fractured_films']} "
+                      f"annotated fractured films with {detection['fractures']} boxes, and every normal film, where "
+                      f"any box is a false positive); {detection['boxes']} boxes in all. Average precision is "
+                      f"COCO's (pycocotools); FROC counts a fracture found when a box's centre lies inside its "
+                      f"box. Intervals are over resamples of {unit}."),
+            Table(["measure", "value"], rows)]
 
 
 def _metric_table(test: dict, val: dict, binary: bool) -> tuple[list[str], list[list[str]]]:
@@ -263,7 +286,9 @@ def _results_section(params: dict, evaluation: dict, grouping: dict, outputs: Ru
         Figure("figures/pr.png", f"Precision-recall curve of the test images{curves}"),
         Figure("figures/confusion.png", "Confusion matrix of the test images"),
         Figure("figures/calibration.png", "Reliability diagram of the test images"),
-    ] + _gradcam_sheet(outputs, figure_dir) + _localisation_section(evaluation.get("localisation"), grouping["unit"])
+    ] + _gradcam_sheet(outputs, figure_dir) + _localisation_section(evaluation.get("localisation"), grouping["unit"]) \
+        + _localisation_section(evaluation.get("map_localisation"), grouping["unit"], "map") \
+        + _detection_section(evaluation.get("detection"), grouping["unit"])
 
 
 def _results_and_subgroups(params: dict, evaluation: dict, split: dict, outputs: RunOutputs,

@@ -1,0 +1,35 @@
+"""Boxes from a fracture map: the connected regions where it says fracture, each scored by its peak.
+
+The map's logits (at the input's size) are cut at BOX_LEVEL, the logit of a
+probability of one half: a cell the map thinks more likely fractured than
+not. Each 8-connected region above it becomes the box around it, scored by
+the map's highest probability inside, so the detection metrics can rank
+every region of every film. Numpy and scipy only: the ONNX path, without
+PyTorch, draws the same boxes from the same map.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+BOX_LEVEL = 0.0  # the logit of probability 0.5
+MAX_BOXES = 20  # per film, the highest-scored first: more regions than this are noise, not fractures
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+
+
+def map_boxes(logits: np.ndarray, level: float = BOX_LEVEL) -> list[dict]:
+    """The boxes ([x, y, width, height] in pixel edges of the map's square) and scores of one film's map (H x W
+    logits), highest score first."""
+    regions, count = ndimage.label(logits > level, structure=np.ones((3, 3), dtype=int))
+    if count == 0:
+        return []
+    peaks = ndimage.maximum(logits, regions, index=np.arange(1, count + 1))
+    found = []
+    for label, (rows, columns) in enumerate(ndimage.find_objects(regions), start=1):
+        found.append({"box": [float(columns.start), float(rows.start), float(columns.stop - columns.start),
+                              float(rows.stop - rows.start)], "score": float(sigmoid(peaks[label - 1]))})
+    return sorted(found, key=lambda item: -item["score"])[:MAX_BOXES]
