@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from pathlib import Path
 
@@ -26,8 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", type=Path, default=Path("models/model.pt"),
                          help="checkpoint from the train stage (.pt), or its ONNX export (.onnx: no PyTorch needed)")
     predict.add_argument("--out", type=Path, required=True, help="CSV to write: path, probability, prediction, "
-                                                                 "label, error, detail")
+                                                                 "label, boxes, error, detail")
     predict.add_argument("--cam", type=Path, metavar="DIR", help="also save a Grad-CAM overlay per image here")
+    predict.add_argument("--boxes", type=Path, metavar="FILE", help="a fracture map model's boxes as COCO JSON")
+    predict.add_argument("--draw", type=Path, metavar="DIR", help="each film with a fracture map model's boxes")
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     validate = commands.add_parser("validate", help="measure a trained model on an outside labelled set, as the "
                                                     "evaluate stage measures the test split")
@@ -53,22 +56,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _predict(arguments: argparse.Namespace) -> None:
-    from fracture.commands.predict import OUTPUT_COLUMNS, open_model, predict
+    from fracture.commands.predict import OUTPUT_COLUMNS, Found, coco_boxes, open_model, predict, refuse_foreign_boxes
     from fracture.core.errors import UserError
-    from fracture.core.storage import command_folder, refuse_overwrite
+    from fracture.core.storage import command_folder, refuse_overwrite, write_json
 
     if arguments.out.is_dir():
         raise UserError(f"--out {arguments.out} is a folder; give the CSV file to write, e.g. "
                         f"{arguments.out / 'predictions.csv'}")
-    if arguments.cam is not None and arguments.cam.exists() and not arguments.cam.is_dir():
-        raise UserError(f"--cam {arguments.cam} is a file; give a folder for the Grad-CAM overlays")
+    for option, folder in (("--cam", arguments.cam), ("--draw", arguments.draw)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise UserError(f"{option} {folder} is a file; give a folder for the images")
     refuse_overwrite(arguments.out, OUTPUT_COLUMNS, "predict --out")
+    if arguments.boxes is not None:
+        refuse_foreign_boxes(arguments.boxes)
     model = open_model(arguments.model, arguments.device)
-    if arguments.cam is None:
-        table = predict(model, arguments.inputs)
-    else:
-        with command_folder(arguments.cam, "predict --cam") as staging:
-            table = predict(model, arguments.inputs, staging)
+    found = Found() if arguments.boxes is not None else None
+    with contextlib.ExitStack() as stack:
+        cam, draw = (None if folder is None else stack.enter_context(command_folder(folder, f"predict {option}"))
+                     for option, folder in (("--cam", arguments.cam), ("--draw", arguments.draw)))
+        table = predict(model, arguments.inputs, cam, draw, found)
+    if found is not None:
+        write_json(arguments.boxes, coco_boxes(table, found))
     write_csv(table, arguments.out)
     failed = int((table["error"] != "").sum())
     log.info(f"predict: {len(table) - failed} images scored, {failed} not scored (reasons in its error column), "

@@ -117,7 +117,7 @@ def read_maps(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFra
     for start in range(0, len(predictions), CAM_BATCH):
         batch = predictions.iloc[start:start + CAM_BATCH]
         images = labelled.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        logits = model.maps(images)
+        logits = model.maps(images[:, 0].numpy())
         for image_id, label, image, heat in zip(batch["image_id"], batch["label"], images, logits):
             boxes[image_id] = map_boxes(heat)
             if label == 1 and image_id in annotations:

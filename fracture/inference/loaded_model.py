@@ -61,9 +61,10 @@ class LoadedModel:
     def has_map(self) -> bool:
         return self.metadata.head.is_map
 
-    def maps(self, images: torch.Tensor) -> np.ndarray:
-        """The fracture map's logits of uint8 images (N x 1 x size x size), at the input's size (N x size x size)."""
-        return predict_maps(self.network, images, self.inputs).numpy()
+    def maps(self, images: np.ndarray) -> np.ndarray:
+        """The fracture map's logits of uint8 arrays (N x size x size) at the input's size, as `OnnxModel.maps`
+        gives them."""
+        return predict_maps(self.network, torch.from_numpy(images).unsqueeze(1), self.inputs).numpy()
 
     def overlays(self, images: np.ndarray, classes: list[int]) -> list[np.ndarray]:
         """Grad-CAM of each image for its class, over the image."""

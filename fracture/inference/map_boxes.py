@@ -13,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from fracture.imaging.filters import content_box
+from fracture.imaging.preprocessing import Preprocessing
+
 BOX_LEVEL = 0.0  # the logit of probability 0.5
 MAX_BOXES = 20  # per film, the highest-scored first: more regions than this are noise, not fractures
 
@@ -33,3 +36,19 @@ def map_boxes(logits: np.ndarray, level: float = BOX_LEVEL) -> list[dict]:
         found.append({"box": [float(columns.start), float(rows.start), float(columns.stop - columns.start),
                               float(rows.stop - rows.start)], "score": float(sigmoid(peaks[label - 1]))})
     return sorted(found, key=lambda item: -item["score"])[:MAX_BOXES]
+
+
+def on_film(boxes: list[dict], shape: tuple[int, int], preprocessing: Preprocessing) -> list[dict]:
+    """Boxes in the model square's pixels moved onto the film of `shape` (rows, columns) they were found on: the
+    inverse of `Preprocessing.place`, clipped to the film."""
+    content = content_box(shape, preprocessing.image_size, preprocessing.fit)
+    scale_x, scale_y = shape[1] / content.width, shape[0] / content.height
+    moved = []
+    for item in boxes:
+        x, y, width, height = item["box"]
+        left, top = max(0.0, (x - content.left) * scale_x), max(0.0, (y - content.top) * scale_y)
+        right = min(float(shape[1]), (x + width - content.left) * scale_x)
+        bottom = min(float(shape[0]), (y + height - content.top) * scale_y)
+        if right > left and bottom > top:
+            moved.append({"box": [left, top, right - left, bottom - top], "score": item["score"]})
+    return moved
