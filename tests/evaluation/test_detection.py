@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fracture.evaluation.detection import AveragePrecision, detection_report, froc, froc_marks
+
+# Three films: one fracture found at once, a normal film with a false box, two fractures of which one is found.
+TRUTH = [[[10, 10, 10, 10]], [], [[0, 0, 4, 4], [20, 20, 5, 5]]]
+FOUND = [[{"box": [10, 10, 10, 10], "score": 0.9}], [{"box": [1, 1, 3, 3], "score": 0.8}],
+         [{"box": [20, 20, 5, 5], "score": 0.7}, {"box": [50, 50, 3, 3], "score": 0.6}]]
+
+
+def test_average_precision_is_cocos_101_point_interpolation_as_computed_by_hand():
+    # Ranked: hit (P 1, R 1/3), false (1/2, 1/3), hit (2/3, 2/3), false (1/2, 2/3). COCO's 101 recall points take
+    # the best precision at or beyond each: 1 on the 34 points up to 1/3, 2/3 on the 33 up to 2/3, 0 beyond.
+    expected = (34 * 1 + 33 * 2 / 3) / 101
+    scores = AveragePrecision(TRUTH, FOUND)(np.arange(3))
+    assert scores["ap50"] == pytest.approx(expected) and scores["ap50_95"] == pytest.approx(expected)
+    assert AveragePrecision(TRUTH, FOUND)(np.array([0, 0, 1])) == {"ap50": 1.0, "ap50_95": 1.0}, \
+        "a resample repeats films: the found fracture twice, before the false box"
+    shifted = [[{"box": [12, 12, 10, 10], "score": 0.9}], [], []]  # IoU 64/136: a miss at 0.5
+    assert AveragePrecision(TRUTH, shifted)(np.arange(3))["ap50"] == 0.0
+
+
+def test_froc_counts_fractures_found_against_false_boxes_per_film_by_hand():
+    marks = [froc_marks(truth, found) for truth, found in zip(TRUTH, FOUND)]
+    assert marks == [[(0.9, 1)], [(0.8, 0)], [(0.7, 1), (0.6, 0)]]
+    # 3 films: 0.5 FP a film allows 1 false box (2 of 3 fractures found by then), 1 and 2 allow both.
+    assert froc(marks, [1, 0, 2], np.arange(3)) == pytest.approx({"froc_0.5": 2 / 3, "froc_1": 2 / 3, "froc_2": 2 / 3})
+    assert froc(marks, [1, 0, 2], np.array([1])) == {}, "no fracture among the films"
+    twice = froc_marks([[0, 0, 10, 10]], [{"box": [2, 2, 4, 4], "score": 0.9}, {"box": [3, 3, 4, 4], "score": 0.5}])
+    assert twice == [(0.9, 1)], "a second box on a found fracture is neither found nor false"
+
+
+def test_the_report_scores_normal_films_leaves_out_unannotated_fractures_and_gives_intervals():
+    rng = np.random.default_rng(0)
+    ids = [f"f{index}" for index in range(60)]
+    truth = {image_id: [{"box": [20.0, 20.0, 10.0, 10.0]}] for image_id in ids[:20]}
+    found = {image_id: [{"box": [21.0, 20.0, 10.0, 10.0], "score": float(rng.random())}] for image_id in ids[:20]}
+    found.update({image_id: [{"box": [60.0, 60.0, 8.0, 8.0], "score": float(rng.random())}] for image_id in ids[20:]})
+    rows = pd.DataFrame({"image_id": ids, "patient_id": [f"p{index // 2}" for index in range(60)],
+                         "label": [1] * 30 + [0] * 30})  # f20..f29: fractured without boxes, left out
+    report = detection_report(rows, truth, found, 200, 0, 0.95)
+    assert report["films"] == 50 and report["fractured_films"] == 20 and report["fractures"] == 20
+    assert report["boxes"] == 50
+    assert report["froc_2"]["value"] == 1.0 and report["ap50"]["low"] < report["ap50"]["value"] < report["ap50"]["high"]
+    assert detection_report(rows, {}, found, 200, 0, 0.95) is None
