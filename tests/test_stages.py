@@ -30,6 +30,12 @@ def _assert_one_line_error(result, *fragments):
      ["model.arch = 'resnet19'", "simple_cnn, resnet18, resnet50, vgg16, densenet121, efficientnet_b0"]),
     ("train", {"train.epochs": -1}, ["train.epochs = -1", "integer >= 1"]),
     ("train", {"model.arch": "timm/no_such_net"}, ["model.arch = 'timm/no_such_net'", "timm.list_models()"]),
+    ("train", {"model.head": "dense"}, ["model.head = 'dense'", "global, map"]),
+    ("train", {"model.map_pooling": "mean"}, ["model.map_pooling = 'mean'", "lse, max"]),
+    ("train", {"model.map_fusion": "sum"}, ["model.map_fusion = 'sum'", "mean, map"]),
+    ("train", {"model.head": "map", "model.task": "region"}, ["model.head = 'map'", "global with model.task: region"]),
+    ("train", {"train.map_loss_weight": -1}, ["train.map_loss_weight = -1", "from 0.0 to 100.0"]),
+    ("train", {"train.calibration": "platt"}, ["train.calibration = 'platt'", "none, temperature"]),
     ("split", {"split.val_fraction": 0.6, "split.test_fraction": 0.5}, ["val_fraction + split.test_fraction"]),
 ])
 def test_bad_params_stop_the_stage_with_one_line(tmp_path, stage, overrides, fragments):

@@ -234,3 +234,75 @@ def test_films_are_read_and_scored_a_batch_at_a_time_with_the_same_rows(tmp_path
     assert batched.drop(columns="probability").equals(whole.drop(columns="probability"))
     assert (batched["probability"] - whole["probability"]).abs().max() < 1e-6, "batches of 3, not one of 9"
     assert events == ["read"] * 3 + [3] + ["read"] * 4 + [3] + ["read"] * 3 + [3], "never more than 3 held"
+
+
+def _map_model(path):
+    from fracture.models.fracture_map import HeadSpec
+
+    head = HeadSpec("map", "max", "mean")
+    torch_module = __import__("torch")
+    torch_module.manual_seed(0)
+    network = build_model("simple_cnn", 2, width=4, head=head)
+    with torch_module.no_grad():
+        network.head[-1].bias.fill_(0.0)  # an untrained map with regions over one half, so that there are boxes
+    preprocessing = Preprocessing(32, (), Normalization(0.4, 0.25))
+    save_checkpoint(path, network.state_dict(),
+                    CheckpointMetadata("simple_cnn", 4, "fracture", ["normal", "abnormal"], preprocessing,
+                                       Thresholds(0.5, None, "youden"), best_epoch=1,
+                                       quality=QualityRules(min_size=16, min_std=2.0), head=head))
+    return path
+
+
+def test_a_map_models_boxes_round_trip_through_the_csv_and_the_coco_file_on_the_films_pixels(tmp_path):
+    import json
+
+    from fracture.data.annotations import read_coco
+
+    model = _map_model(tmp_path / "map.pt")
+    for index in range(3):
+        write_png(tmp_path / f"films/{index}.png", radiograph_like(20 + index, size=96)[:, :70])
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "--boxes", "boxes.json", "--draw", "drawn",
+                      "films")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    coco = json.loads((tmp_path / "boxes.json").read_text())
+    read, left_out = read_coco(tmp_path / "boxes.json", "boxes.json", dict(zip(table["path"], table["path"])))
+    assert not any(left_out.values()) and sum(map(len, read.values())) == len(coco["annotations"]) > 0
+    for path, boxes in zip(table["path"], table["boxes"]):
+        written = json.loads(boxes)
+        assert np.allclose([box[:4] for box in written], [item["box"] for item in read.get(path, [])], atol=0.06)
+        assert all(0 <= x and 0 <= y and x + w <= 70.01 and y + h <= 96.01 for x, y, w, h, _ in written), \
+            "on the film's own 70 x 96 pixels"
+    image = coco["images"][0]
+    assert (image["width"], image["height"]) == (70, 96)
+    assert sorted(path.name for path in (tmp_path / "drawn").glob("*.png")) == ["00000_0.png", "00001_1.png",
+                                                                                "00002_2.png"]
+    (tmp_path / "mine.json").write_text('{"my": "notes"}')
+    refused = _predict(tmp_path, "--model", model, "--out", "again.csv", "--boxes", "mine.json", "films")
+    assert refused.returncode == 1 and "was not written by predict" in refused.stderr
+    assert (tmp_path / "mine.json").read_text() == '{"my": "notes"}'
+    again = _predict(tmp_path, "--model", model, "--out", "out.csv", "--boxes", "boxes.json", "films")
+    assert again.returncode == 0, "its own file may be replaced"
+
+
+def test_boxes_from_a_model_without_a_map_is_one_line(tmp_path):
+    model = _model(tmp_path / "model.pt")
+    write_png(tmp_path / "films/0.png", radiograph_like(3))
+    result = _predict(tmp_path, "--model", model, "--out", "out.csv", "--boxes", "boxes.json", "films")
+    assert result.returncode == 1 and "need a fracture map model" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.e2e
+def test_the_onnx_export_of_a_map_model_finds_the_same_boxes_without_pytorch(tmp_path):
+    from fracture.inference.export import export_onnx
+    from fracture.inference.loaded_model import LoadedModel
+
+    model = _map_model(tmp_path / "map.pt")
+    export_onnx(LoadedModel.load(model, "cpu"), tmp_path / "map.onnx")
+    for index in range(4):
+        write_png(tmp_path / f"films/{index}.png", radiograph_like(30 + index, size=80))
+    assert _predict(tmp_path, "--model", model, "--out", "pt.csv", "films").returncode == 0
+    result = _predict_without_torch(tmp_path, "predict", "--model", "map.onnx", "--out", "onnx.csv", "films")
+    assert result.returncode == 0, result.stderr
+    pt, onnx = (pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False) for name in ("pt.csv", "onnx.csv"))
+    assert (pt["boxes"] != "[]").any() and pt["boxes"].equals(onnx["boxes"])
