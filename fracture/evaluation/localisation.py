@@ -143,4 +143,4 @@ def with_localisation(predictions: pd.DataFrame, scores: dict, prefix: str = "ca
     """The predictions with each annotated fractured image's pointing-game hit and mass inside its outlines (of its
     Grad-CAM, `cam`, or its fracture map, `map`), so that compare can pair them between models."""
     return predictions.assign(**{f"{prefix}_{key}": predictions["image_id"].map(
-        {image_id: score[key] for image_id, score in scores.items()}) for key in ("hit", "mass_inside")})
+        {image_id: score[key] for image_id, score in scores.items()}) for key in ("hit", "mass_inside", "chance_hit")})

@@ -11,6 +11,7 @@ map model where its map peaks and how its boxes score as detections.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,5 +157,8 @@ def measure(model: LoadedModel, labelled: LabelledSet, task: Task, shortcuts: li
         metrics["map_localisation"], map_scores, map_gallery, boxes = read_maps(model, labelled, predictions, config)
         metrics["detection"] = detection_report(predictions, labelled.annotations, boxes, config.resamples,
                                                 config.seed, config.ci_level)
-        predictions = with_localisation(predictions, map_scores, "map")
+        predictions = with_localisation(predictions, map_scores, "map").assign(
+            map_boxes=[json.dumps(boxes[image_id]) for image_id in predictions["image_id"]],
+            truth_boxes=[json.dumps([item["box"] for item in labelled.annotations.get(image_id, [])])
+                         for image_id in predictions["image_id"]])  # so that compare can pool folds' detections
     return Measurement(metrics, predictions, curves, gallery, map_gallery, boxes)
