@@ -21,7 +21,7 @@ from scipy.stats import t as student_t
 
 from fracture.comparison.estimates import table_estimates
 from fracture.comparison.experiments import Experiment
-from fracture.comparison.folds import pool, pool_folds
+from fracture.comparison.folds import hit_column, pool, pool_folds
 from fracture.comparison.paired import clustered_mcnemar, holm, paired_auc_differences
 from fracture.comparison.selection import confirm_choice
 from fracture.core.errors import UserError
@@ -34,8 +34,7 @@ SEED_PARAM = "train.seed"
 MIN_SEEDS = 3  # runs a side below which a recipe verdict is provisional
 LEVELS = ("image", "study")
 TESTED = ("auc", "sensitivity", "specificity")  # each comparison's metrics: with POINTING, the family Holm covers
-POINTING = "pointing_game"  # the Grad-CAM hit rate on annotated fractured test images, where both models have one
-HIT = "cam_hit"
+POINTING = "pointing_game"  # the explanation's hit rate on annotated fractured test images, where both models have one
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,8 @@ def ensemble(members: list[Experiment], config: CompareConfig) -> Experiment:
                     name=f"ensemble of {', '.join(member.name for member in members)}")
     frames = [member.predictions.set_index("image_id") for member in members]
     probability = sum(frame["probability"] for frame in frames) / len(frames)
-    own = ["probability", "predicted"] + [column for column in frames[0].columns if column.startswith("cam_")]
+    own = ["probability", "predicted"] + [column for column in frames[0].columns
+                                          if column.startswith(("cam_", "map_", "truth_"))]
     rows = frames[0].drop(columns=own).assign(probability=probability).reset_index()  # an ensemble has no Grad-CAM
     studies = bool(first.evaluation.get("has_studies"))
     method = first.evaluation.get("threshold_method") or "youden"
@@ -126,7 +126,7 @@ def _estimate(scores: dict, key: str) -> dict | None:
 def _localisation_and_shortcuts(evaluation: dict) -> dict:
     """The pointing-game hit rate on annotated fractured test images, and the AUC without the films of the
     shortcuts the split stage named (for FracAtlas: without hardware), where the experiment measured them."""
-    annotated = (evaluation.get("localisation") or {}).get("annotated") or {}
+    annotated = (evaluation.get("map_localisation") or evaluation.get("localisation") or {}).get("annotated") or {}
     without = (evaluation.get("shortcuts") or {}).get("without") or {}
     return {"pointing_game": annotated.get("hit"), "chance_pointing_game": annotated.get("chance_hit"),
             "auc_without_shortcuts": _estimate(without.get("image"), "auc"), "without_text": without.get("text")}
@@ -191,7 +191,7 @@ def paired_differences(models: list[Experiment], reference: Experiment, config: 
             for rows in (positive, ~positive))
         result = {"name": name, "level": level, "reference": reference.name, "auc": vars(auc),
                   "sensitivity": vars(sensitivity), "specificity": vars(specificity)}
-        if level == "image" and HIT in base and HIT in frames[name] and frames[name][HIT].notna().any():
+        if level == "image" and hit_column(base) and hit_column(frames[name]):
             result[POINTING] = vars(paired_hits(base, frames[name], config))
         results.append(result)
     return results
@@ -224,10 +224,12 @@ def region_differences(models: list[Experiment], reference: Experiment, config: 
 
 
 def paired_hits(reference: pd.DataFrame, other: pd.DataFrame, config: CompareConfig):
-    """The change in pointing-game hit rate on the images both models' Grad-CAM was scored on, by the clustered
-    McNemar test: a hit is a paired yes/no per image, like a correct call."""
-    both = reference[HIT].notna().to_numpy() & other[HIT].notna().to_numpy()
-    return clustered_mcnemar(reference[HIT].to_numpy()[both], other[HIT].to_numpy()[both],
+    """The change in pointing-game hit rate on the images both models' explanations (a fracture map where a model
+    has one, else Grad-CAM) were scored on, by the clustered McNemar test: a hit is a paired yes/no per image, like
+    a correct call."""
+    mine, theirs = hit_column(reference), hit_column(other)
+    both = reference[mine].notna().to_numpy() & other[theirs].notna().to_numpy()
+    return clustered_mcnemar(reference[mine].to_numpy()[both], other[theirs].to_numpy()[both],
                              reference["patient_id"].to_numpy()[both], config.level)
 
 

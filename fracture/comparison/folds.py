@@ -15,6 +15,7 @@ data; anything else is refused in one line.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -22,6 +23,7 @@ import pandas as pd
 
 from fracture.comparison.experiments import Experiment
 from fracture.core.errors import UserError
+from fracture.evaluation.detection import detection_report
 from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.metrics import roc_auc
 
@@ -64,17 +66,41 @@ def image_scores(test: pd.DataFrame, resamples: int, seed: int, level: float) ->
     return result
 
 
+def hit_column(frame: pd.DataFrame) -> str | None:
+    """The column of a model's own explanation's pointing-game hits: its fracture map's, else its Grad-CAM's."""
+    return next((column for column in ("map_hit", "cam_hit") if column in frame and frame[column].notna().any()),
+                None)
+
+
 def _pointing_game(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict:
-    """The pooled share of annotated fractured films whose Grad-CAM peaks in a box, with its interval over groups."""
-    if "cam_hit" not in test or not test["cam_hit"].notna().any():
+    """The pooled share of annotated fractured films whose explanation (map, else Grad-CAM) peaks in a box, and the
+    centred chance map's, each with its interval over groups."""
+    column = hit_column(test)
+    if column is None:
         return {}
-    scored = test[test["cam_hit"].notna()]
-    hits = scored["cam_hit"].to_numpy(dtype=float)
-    interval = patient_bootstrap(scored["patient_id"].to_numpy(), lambda rows: {"hit": float(hits[rows].mean())},
-                                 resamples, seed, level, {"hit": (int(hits.sum()), len(hits))}).get("hit", {})
-    return {"annotated": {"hit": {"value": float(hits.mean()), "low": interval.get("low"),
-                                  "high": interval.get("high"), "method": interval.get("method"),
-                                  "images": len(hits)}}}
+    scored = test[test[column].notna()]
+    rates = {"hit": scored[column].to_numpy(dtype=float)}
+    chance = column.replace("_hit", "_chance_hit")
+    if chance in scored and scored[chance].notna().all():
+        rates["chance_hit"] = scored[chance].to_numpy(dtype=float)
+    intervals = patient_bootstrap(scored["patient_id"].to_numpy(),
+                                  lambda rows: {key: float(hits[rows].mean()) for key, hits in rates.items()},
+                                  resamples, seed, level,
+                                  {key: (int(hits.sum()), len(hits)) for key, hits in rates.items()})
+    ends = ("low", "high", "method")
+    return {"source": column.removesuffix("_hit"), "annotated": {
+        key: {"value": float(hits.mean()), **{end: intervals.get(key, {}).get(end) for end in ends},
+              "images": len(hits)} for key, hits in rates.items()}}
+
+
+def _detection(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict | None:
+    """The pooled films' map boxes scored as detections, where the folds' models have a map."""
+    if "map_boxes" not in test or not test["map_boxes"].notna().all():
+        return None
+    truth = {image_id: [{"box": box} for box in json.loads(boxes)]
+             for image_id, boxes in zip(test["image_id"], test["truth_boxes"]) if json.loads(boxes)}
+    found = {image_id: json.loads(boxes) for image_id, boxes in zip(test["image_id"], test["map_boxes"])}
+    return detection_report(test, truth, found, resamples, seed, level)
 
 
 def _check_pool(folds: list[Experiment]) -> None:
@@ -111,7 +137,8 @@ def pool(folds: list[Experiment], resamples: int, seed: int, level: float, name:
                   "threshold_method": ordered[0].evaluation.get("threshold_method"),
                   "target_sensitivity": ordered[0].evaluation.get("target_sensitivity"),
                   "test": {"image": image},
-                  "localisation": _pointing_game(test, resamples, seed, level)}
+                  "localisation": _pointing_game(test, resamples, seed, level),
+                  "detection": _detection(test, resamples, seed, level)}
     seconds = [fold.train.get("train_seconds") for fold in ordered]
     train = {"train_seconds": sum(seconds) if None not in seconds else None, "best_epoch": None}
     params = ordered[0].params | {FOLD_PARAM: POOLED}
