@@ -129,6 +129,7 @@ def _localisation_and_shortcuts(evaluation: dict) -> dict:
     annotated = (evaluation.get("map_localisation") or evaluation.get("localisation") or {}).get("annotated") or {}
     without = (evaluation.get("shortcuts") or {}).get("without") or {}
     return {"pointing_game": annotated.get("hit"), "chance_pointing_game": annotated.get("chance_hit"),
+            "detection": evaluation.get("detection"),
             "auc_without_shortcuts": _estimate(without.get("image"), "auc"), "without_text": without.get("text")}
 
 

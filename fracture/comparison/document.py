@@ -62,14 +62,15 @@ def _experiment_table(comparison: dict) -> Table:
     pointing = any(row.get("pointing_game") for row in rows)
     headers = (["experiment", "params that differ", "AUC (image)"] + (["AUC (study)"] if studies else [])
                + ([f"AUC {without}"] if without else []) + ["sensitivity", "specificity", "PPV", "NPV", "ECE"]
-               + (["pointing game"] if pointing else []) + ["best epoch", "train min"])
+               + (["pointing game", "chance: centred map"] if pointing else []) + ["best epoch", "train min"])
     table = []
     for row in rows:
         table.append([row["name"], _params_text(row["changed"]), _interval(row["auc"])]
                      + ([_interval(row["study_auc"])] if studies else [])
                      + ([_interval(row.get("auc_without_shortcuts"))] if without else [])
                      + [_interval(row[key]) for key in ("sensitivity", "specificity", "ppv", "npv", "ece")]
-                     + ([_interval(row.get("pointing_game"))] if pointing else [])
+                     + ([_interval(row.get("pointing_game")), _interval(row.get("chance_pointing_game"))]
+                        if pointing else [])
                      + [fmt(row["best_epoch"]), _minutes(row["train_seconds"])])
     return Table(headers, table)
 
@@ -98,6 +99,24 @@ def _difference_table(comparison: dict, level: str) -> Table:
                                    for column in ("[CI]", "p", "p (Holm)")], rows)
 
 
+def _detection_table(comparison: dict) -> list[Block]:
+    """Each fracture map model's boxes as detections."""
+    rows = [row for row in comparison["rows"] if row.get("detection")]
+    if not rows:
+        return []
+    keys = ["ap50", "ap50_95"] + [f"froc_{rate:g}" for rate in rows[0]["detection"]["false_positives_per_film"]]
+    return [Heading("Boxes as detections", 3),
+            Paragraph("The boxes of each fracture map model (regions over probability one half, scored by their "
+                      "peak) on every test film whose truth is known: annotated fractured films and every normal "
+                      "film. AP is COCO's (pycocotools); FROC is the share of annotated fractures found (a box's "
+                      "centre inside the fracture's box) at that many false positives per film. Intervals over "
+                      f"{comparison['settings']['unit']}; descriptive, outside the Holm family."),
+            Table(["experiment", "films", "fractures", "AP@0.5", "AP@0.5:0.95"]
+                  + [f"FROC at {rate:g} FP/film" for rate in rows[0]["detection"]["false_positives_per_film"]],
+                  [[row["name"], str(row["detection"]["films"]), str(row["detection"]["fractures"])]
+                   + [_interval(row["detection"].get(key)) for key in keys] for row in rows])]
+
+
 def _pointing_table(comparison: dict) -> list[Block]:
     rows = [[result["name"], _difference(result[POINTING]), _p(result[POINTING]["p_value"]),
              _p(result[POINTING]["p_holm"]), str(result[POINTING]["groups"])]
@@ -105,11 +124,12 @@ def _pointing_table(comparison: dict) -> list[Block]:
     if not rows:
         return []
     return [Heading("Where the models look", 3),
-            Paragraph(f"Pointing game: whether a model's fracture-class Grad-CAM peaks inside an annotator's box, "
+            Paragraph(f"Pointing game: whether a model's explanation (its fracture map where it has one, else its "
+                      f"fracture-class Grad-CAM) peaks inside an annotator's box, "
                       f"on the annotated fractured test images both models were scored on. Δ is the change in hit "
                       f"rate against {comparison['reference']}, by the same clustered McNemar test, and belongs to "
-                      f"the Holm family. The table above gives each model's rate; a centred map's rate is the "
-                      f"chance level in each run's report."),
+                      f"the Holm family. The table above gives each model's rate beside a centred map's, the "
+                      f"chance level."),
             Table(["experiment", "Δ pointing game [CI]", "p", "p (Holm)", comparison["settings"]["unit"]], rows)]
 
 
@@ -279,7 +299,8 @@ def build_document(comparison: dict, models: list[Experiment], folder: Path) -> 
     for level_name in settings["levels"]:
         blocks += [Heading(f"Per {level_name}", 3), _difference_table(comparison, level_name)]
     return (blocks + _verdict_table(comparison) + _confirmation(comparison) + _fold_table(comparison)
-            + _pointing_table(comparison) + _region_table(comparison) + _figures(comparison, models, folder))
+            + _pointing_table(comparison) + _detection_table(comparison) + _region_table(comparison)
+            + _figures(comparison, models, folder))
 
 
 def _without_nan(value):
