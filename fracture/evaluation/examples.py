@@ -20,6 +20,15 @@ def outlined(overlay: np.ndarray, annotations: list[dict]) -> np.ndarray:
     return drawn
 
 
+def boxed(overlay: np.ndarray, boxes: list[dict]) -> np.ndarray:
+    """The overlay with a fracture map's boxes drawn in red."""
+    drawn = overlay.copy()
+    for item in boxes:
+        x, y, width, height = (int(round(value)) for value in item["box"])
+        cv2.rectangle(drawn, (x, y), (x + width - 1, y + height - 1), color=(255, 0, 0), thickness=1)
+    return drawn
+
+
 def pick_examples(predictions: pd.DataFrame, per_outcome: int, task: Task) -> dict[str, pd.DataFrame]:
     """The most confident examples of each outcome (binary) or of right and wrong answers (multi-class)."""
     if task.binary:

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from fracture.evaluation.detection import detection_report
-from fracture.evaluation.examples import outlined
+from fracture.evaluation.examples import boxed, outlined
 from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.localisation import film_boxes, image_scores, localisation_report, with_localisation
 from fracture.evaluation.metrics import calibration
@@ -124,7 +124,8 @@ def read_maps(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFra
             if label == 1 and image_id in annotations:
                 scores[image_id] = image_scores(heat, annotations[image_id], films.get(image_id))
                 if len(gallery) < 2 * config.cam_examples:
-                    gallery += [outlined(overlays(image[None], sigmoid(heat)[None])[0], annotations[image_id])]
+                    gallery += [boxed(outlined(overlays(image[None], sigmoid(heat)[None])[0], annotations[image_id]),
+                                      boxes[image_id])]
     report = localisation_report(predictions, scores, labelled.images.shape[-1], config.resamples, config.seed,
                                  config.ci_level) if scores else None
     return report, scores, gallery, boxes

@@ -25,7 +25,7 @@ MULTICLASS_ROWS = [("macro ROC-AUC (one vs rest)", "auc"), ("accuracy", "accurac
 CAM_TITLES = {"true_positive": "fracture found", "false_positive": "false alarm", "false_negative": "fracture missed",
               "true_negative": "normal, called normal", "correct": "right region", "wrong": "wrong region",
               "annotated": "fracture, annotators' outline in green",
-              "map": "fracture map, annotators' outline in green"}
+              "map": "fracture map, annotators' outline in green, its boxes in red"}
 
 
 @dataclass(frozen=True)
