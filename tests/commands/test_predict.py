@@ -45,8 +45,9 @@ def test_files_folders_dicom_labels_csv_and_bad_files(tmp_path):
                       "folder", dicom, "broken.png", "listed/labels.csv")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
-    assert len(table) == 6 and list(table.columns) == ["path", "probability", "prediction", "label", "error",
-                                                       "detail"]
+    assert len(table) == 6 and list(table.columns) == ["path", "probability", "prediction", "label", "boxes",
+                                                       "error", "detail"]
+    assert (table["boxes"] == "").all(), "a global head finds no boxes"
     errors = dict(zip(table["path"].map(lambda p: p.split("/")[-1]), table["error"]))
     assert errors == {"a.png": "", "b.jpg": "", "c.dcm": "", "broken.png": "not_an_image", "d.png": "",
                       "missing.png": "missing_file"}
