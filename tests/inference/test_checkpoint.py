@@ -94,6 +94,11 @@ def _saved(tmp_path) -> dict:
     (lambda m: m.update(versions=["fracture"]), "versions"),
     (lambda m: m.update(trained_on={"sha256": [["a"]]}), "trained_on.sha256"),
     (lambda m: m.update({7: "a key that is no name"}), "metadata.7"),
+    (lambda m: m.update(head={"kind": "dense", "pooling": "lse", "fusion": "mean"}), "head.kind"),
+    (lambda m: m.update(head={"kind": "map", "pooling": "lse"}), "head.fusion"),
+    (lambda m: m.update(head="map"), "head"),
+    (lambda m: m.update(temperature=0.0), "temperature"),
+    (lambda m: m.update(temperature=float("inf")), "temperature"),
 ])
 def test_metadata_that_no_longer_fits_names_the_file_the_field_and_the_version_that_wrote_it(tmp_path, change, field):
     saved = copy.deepcopy(_saved(tmp_path))
