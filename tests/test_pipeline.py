@@ -161,6 +161,10 @@ def test_compare_pools_cross_validated_recipes_and_judges_them_with_paired_stati
     assert (project / "reports/compare/compare.html").read_text().count('src="data:image/png;base64,') == 2
     missing = _fracture_cli(project, "compare", "tiny-a-f0", "tiny-b-f0", "tiny-b-f1")
     assert missing.returncode == 1 and "tiny-a-f0 is fold 0 of 2 without the other folds" in missing.stderr
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "later code"], cwd=project, check=True)
+    later = _fracture_cli(project, "compare", "tiny-a-f0", "tiny-a-f1", "--out", "compare-later")
+    assert later.returncode == 0, "experiments of an earlier commit compare by name: " + later.stderr
+    subprocess.run(["git", "reset", "-q", "--soft", "HEAD~1"], cwd=project, check=True)
     revisions = _fracture_cli(project, "compare", "--revs", "tiny-a-f0", "tiny-b-f0", "--out", "compare-revs")
     assert revisions.returncode == 0, revisions.stderr
     rows = json.loads((project / "compare-revs/compare.json").read_text())["rows"]

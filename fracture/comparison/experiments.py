@@ -55,7 +55,11 @@ def flatten(params: dict, prefix: str = "") -> dict:
 
 
 def finished_experiments(names: list[str]) -> list[tuple[str, str]]:
-    """(name, revision) of the finished experiments of the current commit, oldest first, or of those named."""
+    """(name, revision) of the finished experiments of the current commit, oldest first, or of those named.
+
+    A name not run on the current commit is looked up among every commit's experiments, so runs
+    made before a later commit (new code, a pulled branch) still compare by the names they were given.
+    """
     import dvc.api
 
     rows = [row for row in dvc.api.exp_show() if row.get("typ") in ("branch_commit", "branch_base")]
@@ -66,11 +70,22 @@ def finished_experiments(names: list[str]) -> list[tuple[str, str]]:
     by_name = {row["Experiment"]: row["rev"] for row in reversed(finished)}  # the API lists newest first
     if not names:
         return list(by_name.items())
-    missing = [name for name in names if name not in by_name]
+    if any(name not in by_name and name not in unfinished for name in names):
+        by_name = {**experiments_of_every_commit(), **by_name}
+    missing = [name for name in names if name not in by_name or name in unfinished]
     if missing:
-        raise UserError(f"compare: no finished experiment named {', '.join(missing)} on the current commit; "
-                        f"`dvc exp show` lists them (queued ones run with `dvc queue start`)")
+        raise UserError(f"compare: no finished experiment named {', '.join(missing)} on any commit; "
+                        f"`dvc exp list --all-commits` lists them (queued ones run with `dvc queue start`)")
     return [(name, by_name[name]) for name in names]
+
+
+def experiments_of_every_commit() -> dict[str, str]:
+    """name -> revision of the experiments kept under every commit (what `dvc exp list --all-commits` lists)."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        listed = repo.experiments.ls(all_commits=True)
+    return {name: rev for experiments in listed.values() for name, rev in experiments if name}
 
 
 def load_experiment(name: str, rev: str) -> Experiment:

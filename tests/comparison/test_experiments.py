@@ -3,6 +3,7 @@
 import dvc.api
 import pytest
 
+from fracture.comparison import experiments
 from fracture.comparison.experiments import finished_experiments
 from fracture.core.errors import UserError
 
@@ -18,6 +19,7 @@ ROWS = [  # as dvc.api.exp_show lists them: the baseline, then its experiments n
 @pytest.fixture(autouse=True)
 def listed(monkeypatch):
     monkeypatch.setattr(dvc.api, "exp_show", lambda *args, **kwargs: [dict(row) for row in ROWS])
+    monkeypatch.setattr(experiments, "experiments_of_every_commit", lambda: {"earlier": "eeeeeee", "newer": "0ld0ld0"})
 
 
 def test_by_default_every_finished_experiment_oldest_first(caplog):
@@ -30,6 +32,10 @@ def test_named_experiments_come_in_the_order_given():
     assert finished_experiments(["newer", "older"]) == [("newer", "bbbbbbb"), ("older", "ddddddd")]
 
 
+def test_a_name_run_on_an_earlier_commit_is_found_there_and_the_current_commits_run_wins():
+    assert finished_experiments(["earlier", "newer"]) == [("earlier", "eeeeeee"), ("newer", "bbbbbbb")]
+
+
 def test_an_unfinished_or_unknown_name_is_one_clear_error():
-    with pytest.raises(UserError, match="no finished experiment named broken, nope on the current commit"):
+    with pytest.raises(UserError, match="no finished experiment named broken, nope on any commit"):
         finished_experiments(["older", "broken", "nope"])
