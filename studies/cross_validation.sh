@@ -12,7 +12,7 @@ folds=${STUDY_FOLDS:-5}
 data=$(realpath "${STUDY_DATA:-../shared/data/fracatlas_large}")
 test -f "$data/labels.csv" || { echo "study: no labels.csv in $data; set STUDY_DATA to a labelled folder" >&2; exit 1; }
 
-finished=$(dvc exp list --name-only 2>/dev/null || true)
+finished=$(dvc exp list --all-commits --name-only 2>/dev/null || true)  # a new commit keeps the folds run before it
 for fold in $(seq 0 $((folds - 1))); do
   if grep -qx -- "$name-f$fold" <<<"$finished"; then
     echo "study: $name-f$fold already finished"
