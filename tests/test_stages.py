@@ -35,7 +35,9 @@ def _assert_one_line_error(result, *fragments):
     ("train", {"model.map_fusion": "sum"}, ["model.map_fusion = 'sum'", "mean, map"]),
     ("train", {"model.head": "map", "model.task": "region"}, ["model.head = 'map'", "global with model.task: region"]),
     ("train", {"train.map_loss_weight": -1}, ["train.map_loss_weight = -1", "from 0.0 to 100.0"]),
-    ("train", {"train.calibration": "platt"}, ["train.calibration = 'platt'", "none, temperature"]),
+    ("train", {"train.calibration": "isotonic"}, ["train.calibration = 'isotonic'", "none, temperature, platt"]),
+    ("train", {"train.calibration": "platt", "model.task": "region"},
+     ["train.calibration = 'platt'", "none or temperature with model.task: region"]),
     ("split", {"split.val_fraction": 0.6, "split.test_fraction": 0.5}, ["val_fraction + split.test_fraction"]),
 ])
 def test_bad_params_stop_the_stage_with_one_line(tmp_path, stage, overrides, fragments):

@@ -2,6 +2,8 @@
 
 import subprocess
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -11,7 +13,7 @@ from fracture.data.split import split_config
 from fracture.training.config import train_config
 from tests.conftest import REPO, default_params, with_overrides
 
-RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "RECOMMENDED"]
+RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "MAP224", "RECOMMENDED"]
 
 
 def _recipe(name: str) -> dict:
@@ -49,8 +51,6 @@ def test_the_one_command_refuses_a_folder_that_is_not_there_in_one_line(tmp_path
 
 def _predictions(path, split: str, hand_shift: float, leg_shift: float, seed: int) -> None:
     """Made-up predictions where hands and legs are told apart differently well."""
-    import numpy as np
-    import pandas as pd
 
     rng = np.random.default_rng(seed)
     count = 240
@@ -75,3 +75,32 @@ def test_the_domain_gap_of_a_region_compares_that_region_in_both_sets(tmp_path):
     assert lines[1].startswith("outside set (hand)") and "120 images" in lines[1]
     gap, low = (float(text) for text in lines[2].split(": ")[1].replace("[", "").replace(",", "").split()[:2])
     assert gap > 0.2 and low > 0, lines[2]
+
+
+def _shifted_fold(path, seed: int) -> None:
+    """One fold's predictions whose log-odds say +2 more than the truth on validation and test alike, as class
+    weights make them."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for split, count in (("val", 400), ("test", 400)):
+        logits = rng.normal(-1.5, 1.5, count)
+        labels = (rng.random(count) < 1 / (1 + np.exp(-logits))).astype(int)
+        frames.append(pd.DataFrame({"patient_id": [f"{seed}{split}{i // 2}" for i in range(count)], "label": labels,
+                                    "probability": 1 / (1 + np.exp(-(logits + 2.0))), "split": split}))
+    pd.concat(frames).to_csv(path, index=False)
+
+
+def test_the_recalibration_study_finds_that_platt_undoes_a_shift_that_a_temperature_cannot(tmp_path):
+    for fold in (0, 1):
+        _shifted_fold(tmp_path / f"f{fold}.csv", seed=fold)
+    lines = subprocess.run(["python", "studies/recalibration.py", tmp_path / "f0.csv", tmp_path / "f1.csv",
+                            "--resamples", "200"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines[0].startswith("800 test films") and "2 folds" in lines[0]
+    found = {line.split(": ")[0].strip(): [float(text.strip("[],")) for text in line.split(": ")[1].split()]
+             for line in lines[1:]}
+    assert found["none"][0] > 0.2 and found["platt"][0] < 0.05, found
+    assert found["platt - temperature"][2] < 0, "Platt's ECE is below the temperature's, the interval says so"
+    missing = subprocess.run(["python", "studies/recalibration.py", tmp_path / "nope.csv"], cwd=REPO,
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no file" in missing.stderr and "Traceback" not in missing.stderr

@@ -38,7 +38,7 @@ from fracture.evaluation.subgroups import chosen, prediction_levels, shortcut_me
 from fracture.inference.gradcam import cam_maps, overlays
 from fracture.inference.loaded_model import LoadedModel
 from fracture.inference.map_boxes import map_boxes, sigmoid
-from fracture.inference.predictor import temper
+from fracture.inference.predictor import Calibration
 
 CAM_BATCH = 32
 
@@ -89,11 +89,11 @@ def localise(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFram
     return report, scores, gallery
 
 
-def calibration_report(predictions: pd.DataFrame, temperature: float, config: EvaluateConfig) -> dict:
-    """The image ECE of the probabilities as reported (calibrated by `temperature`) and as the network gave them,
+def calibration_report(predictions: pd.DataFrame, fitted: Calibration, config: EvaluateConfig) -> dict:
+    """The image ECE of the probabilities as reported (calibrated by `fitted`) and as the network gave them,
     each with its interval over patient groups, and their difference."""
     calibrated = predictions["probability"].to_numpy(dtype=float)
-    raw = temper(torch.from_numpy(np.stack([1 - calibrated, calibrated], axis=1)), 1 / temperature).numpy()[:, 1]
+    raw = fitted.inverse().apply(torch.from_numpy(np.stack([1 - calibrated, calibrated], axis=1))).numpy()[:, 1]
     labels, bins = predictions["label"].to_numpy(), config.calibration_bins
 
     def eces(rows: np.ndarray) -> dict[str, float]:
@@ -103,9 +103,10 @@ def calibration_report(predictions: pd.DataFrame, temperature: float, config: Ev
 
     intervals = patient_bootstrap(predictions["patient_id"].to_numpy(), eces, config.resamples, config.seed,
                                   config.ci_level, unbounded=("ece", "ece_uncalibrated", "ece_change"))
-    return {"temperature": temperature, **{key: {"value": value, **{end: intervals.get(key, {}).get(end)
-                                                                       for end in ("low", "high", "method")}}
-                                            for key, value in eces(np.arange(len(labels))).items()}}
+    whole = eces(np.arange(len(labels)))
+    return {"temperature": fitted.temperature, "bias": fitted.bias,
+            **{key: {"value": value, **{end: intervals.get(key, {}).get(end) for end in ("low", "high", "method")}}
+               for key, value in whole.items()}}
 
 
 def read_maps(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFrame,
@@ -143,7 +144,7 @@ def measure(model: LoadedModel, labelled: LabelledSet, task: Task, shortcuts: li
                "by_region": region_metrics(predictions, task, config)}
     calibration, metrics["set"]["image"]["ece"] = calibration_points(predictions, task, config.calibration_bins)
     if task.binary:
-        metrics["calibration"] = calibration_report(predictions, model.metadata.temperature, config)
+        metrics["calibration"] = calibration_report(predictions, model.metadata.calibration, config)
     metrics["localisation"], scores, gallery = localise(model, labelled, predictions, config) if task.binary \
         else (None, {}, [])
     if task.binary:

@@ -38,6 +38,7 @@ from fracture.inference.metadata import (
     shown,
     written_by,
 )
+from fracture.inference.predictor import Calibration
 from fracture.models.architectures import build_model, is_architecture
 from fracture.models.fracture_map import FUSIONS, HEADS, POOLINGS, HeadSpec
 
@@ -63,6 +64,11 @@ class CheckpointMetadata:
     tta: str = "none"  # what the thresholds were chosen with, so every use of the model applies it too
     head: HeadSpec = HeadSpec()  # a global head in checkpoints from before the fracture map
     temperature: float = 1.0  # fitted on validation (train.calibration); 1 in checkpoints from before it
+    calibration_bias: float = 0.0  # Platt's shift, fitted with it; 0 in checkpoints from before it
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration(self.temperature, self.calibration_bias)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -84,7 +90,8 @@ def _check_metadata(values) -> None:
     """Every field of a checkpoint, checked against this version and its bounds before any is used."""
     known = {item.name for item in fields(CheckpointMetadata)}
     required = {item.name for item in fields(CheckpointMetadata)
-                if item.name not in ("config", "versions", "quality", "trained_on", "tta", "head", "temperature")}
+                if item.name not in ("config", "versions", "quality", "trained_on", "tta", "head", "temperature",
+                                  "calibration_bias")}
     check_fields(values, known, required, "metadata")
     require(isinstance(values["arch"], str) and is_architecture(values["arch"]), "arch",
             f"{shown(values['arch'])} is not an architecture of this version")

@@ -93,12 +93,12 @@ class Probabilities(nn.Module):
         super().__init__()
         self.network = exportable(model.network, model.preprocessing.image_size)
         self.inputs, self.tta = ModelInput(model.preprocessing.normalization, torch.device("cpu")), model.metadata.tta
-        self.temperature, self.has_map = model.metadata.temperature, model.has_map
+        self.calibration, self.has_map = model.metadata.calibration, model.has_map
         self.size = model.preprocessing.image_size
 
     def forward(self, images: torch.Tensor):
         inputs = self.inputs.standardised(images / 255.0)
-        probabilities = tta_probabilities(self.network, inputs, self.tta, self.temperature)
+        probabilities = tta_probabilities(self.network, inputs, self.tta, self.calibration)
         if not self.has_map:
             return probabilities
         return probabilities, upsampled_map(self.network.outputs(inputs)[1], (self.size, self.size))
@@ -113,6 +113,7 @@ def _description(model: LoadedModel) -> dict[str, str]:
         "thresholds": dataclasses.asdict(metadata.thresholds), "preprocessing": metadata.preprocessing.to_dict(),
         "quality": dataclasses.asdict(metadata.quality) if metadata.quality else None, "tta": metadata.tta,
         "head": metadata.head.to_dict(), "temperature": metadata.temperature,
+        "calibration_bias": metadata.calibration_bias,
         "versions": metadata.versions, "config": metadata.config,
         "trained_on": {"images": trained_on.get("images"),
                        "sha256_of_sorted_hashes": hashlib.sha256("\n".join(hashes).encode()).hexdigest()

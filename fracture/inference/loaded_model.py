@@ -51,7 +51,7 @@ class LoadedModel:
         """Class probabilities (N x classes) of uint8 images prepared by `preprocessing`, with the checkpoint's
         test-time augmentation and calibration."""
         return predict_probabilities(self.network, images, self.inputs, self.metadata.tta,
-                                     temperature=self.metadata.temperature).numpy()
+                                     calibration=self.metadata.calibration).numpy()
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """As `probabilities`, for uint8 arrays (N x size x size), as `OnnxModel.scores` takes them."""

@@ -25,6 +25,7 @@ TTA_MODES = ("none", "hflip")  # test-time augmentation: the film alone, or the 
 WIDTH = Bound(1, 512, integer=True)  # simple_cnn's first-block channels (model.width)
 PROBABILITY = Bound(0.0, 1.0)
 TEMPERATURE = Bound(0.01, 100.0)  # calibration's divisor of the log-probabilities; 1 leaves them as trained
+CALIBRATION_BIAS = Bound(-50.0, 50.0)  # Platt's shift of the fracture class's log-odds; 0 leaves them
 NORMALIZATION = {"mean": Bound(0.0, 1.0), "std": Bound(1e-6, 1.0)}  # of 0..1 pixels; 1e-6 is the least training sets
 MAX_CLASSES, MAX_CLASS_NAME = 100, 100  # far more body parts than any source has, and their names' length
 
@@ -138,6 +139,8 @@ def check_use(values: dict) -> None:
                                                            f"{', '.join(TTA_MODES)}")
     require(TEMPERATURE.admits(values.get("temperature", 1.0)), "temperature",
             f"= {shown(values.get('temperature'))} is not {TEMPERATURE}")
+    require(CALIBRATION_BIAS.admits(values.get("calibration_bias", 0.0)), "calibration_bias",
+            f"= {shown(values.get('calibration_bias'))} is not {CALIBRATION_BIAS}")
 
 
 def written_by(versions) -> str:

@@ -36,7 +36,7 @@ INPUT, OUTPUT, MAP_OUTPUT = "image", "probabilities", "fracture_map"
 BATCH = 64
 REQUIRED = {"task", "classes", "thresholds", "preprocessing"}
 KNOWN = REQUIRED | {"arch", "quality", "tta", "versions", "config", "trained_on", "input", "head",
-                    "temperature"}  # what export writes
+                    "temperature", "calibration_bias"}  # what export writes
 
 
 def describe(values: dict) -> dict[str, str]:

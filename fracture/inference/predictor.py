@@ -11,6 +11,8 @@ setting apply.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,31 +29,46 @@ def batch_indices(count: int, batch_size: int, generator: torch.Generator | None
     return order.split(batch_size)
 
 
-def temper(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Probabilities with their log divided by `temperature` and renormalised: temperature scaling (Guo et al.,
-    2017), which moves no image's rank, so no AUC."""
-    if temperature == 1.0:
-        return probabilities
-    return torch.softmax(torch.log(probabilities.clamp_min(1e-12)) / temperature, dim=1)
+@dataclass(frozen=True)
+class Calibration:
+    """How a network's probabilities are made readable: log-probabilities divided by `temperature`, the last
+    class's raised by `bias`, renormalised. On a binary task that is z / T + b on the log-odds: temperature
+    scaling (Guo et al., 2017) with bias 0, Platt scaling otherwise, which also undoes the shift in prevalence
+    that class weights cause. Both move no film's rank, so no AUC."""
+    temperature: float = 1.0
+    bias: float = 0.0
+
+    def apply(self, probabilities: torch.Tensor) -> torch.Tensor:
+        if self.temperature == 1.0 and self.bias == 0.0:
+            return probabilities
+        logits = torch.log(probabilities.clamp_min(1e-12)) / self.temperature
+        if self.bias:
+            logits = torch.cat([logits[:, :-1], logits[:, -1:] + self.bias], dim=1)
+        return torch.softmax(logits, dim=1)
+
+    def inverse(self) -> "Calibration":
+        """The calibration that gives back the network's own probabilities."""
+        return Calibration(1 / self.temperature, -self.bias * self.temperature)
 
 
-def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str, temperature: float = 1.0) -> torch.Tensor:
-    """Softmax probabilities of a standardised batch, averaged with its mirror image's for `hflip`, tempered; the
-    ONNX export traces this same function into its graph."""
+def tta_probabilities(network: nn.Module, inputs: torch.Tensor, tta: str,
+                      calibration: Calibration = Calibration()) -> torch.Tensor:
+    """Softmax probabilities of a standardised batch, averaged with its mirror image's for `hflip`, calibrated;
+    the ONNX export traces this same function into its graph."""
     views = [inputs, inputs.flip(-1)] if tta == "hflip" else [inputs]
-    return temper(sum(torch.softmax(network(view).float(), dim=1) for view in views) / len(views), temperature)
+    return calibration.apply(sum(torch.softmax(network(view).float(), dim=1) for view in views) / len(views))
 
 
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, images: torch.Tensor, inputs: ModelInput, tta: str = "none",
-                          batch_size: int = EVAL_BATCH, temperature: float = 1.0) -> torch.Tensor:
+                          batch_size: int = EVAL_BATCH, calibration: Calibration = Calibration()) -> torch.Tensor:
     """Softmax probabilities (N x classes) on CPU, in float32."""
     model.eval()
     device = inputs.device
     outputs = []
     for indices in batch_indices(len(images), batch_size):
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            probabilities = tta_probabilities(model, inputs(images[indices]), tta, temperature)
+            probabilities = tta_probabilities(model, inputs(images[indices]), tta, calibration)
         outputs.append(probabilities.cpu())
     return torch.cat(outputs)
 

@@ -20,7 +20,7 @@ SCHEDULES = ("plateau", "cosine")
 SAMPLERS = ("shuffle", "balanced")
 MEMORY_FORMATS = ("channels_last", "contiguous")
 DEVICES = ("auto", "cpu", "cuda")
-CALIBRATIONS = ("none", "temperature")
+CALIBRATIONS = ("none", "temperature", "platt")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class TrainConfig:
     freeze_epochs: int
     backbone_lr_factor: float
     map_loss_weight: float  # the map's loss beside the image's, where the head is a map
-    calibration: str  # none, or a temperature fitted on validation and kept with the model
+    calibration: str  # none, or temperature or Platt scaling fitted on validation and kept with the model
     monitor: str
     patience: int
     schedule: str
@@ -136,6 +136,9 @@ def train_config(params: dict) -> TrainConfig:
     if config.head.is_map and config.task != "fracture":
         raise model.fail("head", "global with model.task: region: a fracture map answers where a fracture is, not "
                                  "which region a film shows")
+    if config.calibration == "platt" and config.task != "fracture":
+        raise train.fail("calibration", "none or temperature with model.task: region: Platt scaling shifts the "
+                                        "log-odds of one class against another, and regions are more than two")
     if 0 < config.ema < 0.5:
         raise train.fail("ema", "0 (off) or a decay from 0.5 to 0.99999, such as 0.998")
     return config

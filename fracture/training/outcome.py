@@ -2,7 +2,7 @@
 
 The best epoch's model is scored once more on validation. A model whose
 probabilities barely vary gave every image the same answer and is flagged;
-with `train.calibration: temperature` its temperature is fitted on these
+with `train.calibration` its calibration (temperature or Platt) is fitted on these
 probabilities; for the fracture task the image threshold, and where the data
 has studies the study threshold, are then chosen on the (calibrated)
 validation probabilities and frozen.
@@ -18,12 +18,12 @@ from torch import nn
 
 from fracture.data.processed import SplitData
 from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, calibration, output_spread
-from fracture.evaluation.temperature import fit_temperature
+from fracture.evaluation.recalibration import fit_calibration
 from fracture.evaluation.thresholds import validation_thresholds
 from fracture.imaging.preprocessing import Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds, development_images, library_versions
-from fracture.inference.predictor import predict_probabilities, temper
+from fracture.inference.predictor import Calibration, predict_probabilities
 from fracture.inference.presets import ModelInput
 from fracture.training.config import TrainConfig
 from fracture.training.loop import FitResult
@@ -36,7 +36,7 @@ NORMALIZATION_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNo
 class RunOutcome:
     summary: dict
     thresholds: Thresholds
-    temperature: float = 1.0
+    calibration: Calibration = Calibration()
 
     def line(self) -> str:
         """One log line: best epoch, validation AUC and the frozen thresholds."""
@@ -74,16 +74,16 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
     if summary["val_output_spread"] < COLLAPSED_SPREAD:
         log.warning(f"train: {config.arch} did not learn: its validation probabilities barely vary "
                     f"(std {summary['val_output_spread']:.4f}); {collapse_advice(model)}")
-    temperature = 1.0
-    if config.calibration == "temperature":
-        temperature = fit_temperature(probabilities, val.labels.numpy())
-        tempered = temper(torch.from_numpy(probabilities).double(), temperature).float().numpy()
-        summary["calibration"] = {"temperature": temperature, **_val_ece(config, val, probabilities, "before"),
-                                  **_val_ece(config, val, tempered, "after")}
-        probabilities = tempered
+    calibration = fit_calibration(config.calibration, probabilities, val.labels.numpy())
+    if config.calibration != "none":
+        calibrated = calibration.apply(torch.from_numpy(probabilities).double()).float().numpy()
+        summary["calibration"] = {"method": config.calibration, "temperature": calibration.temperature,
+                                  "bias": calibration.bias, **_val_ece(config, val, probabilities, "before"),
+                                  **_val_ece(config, val, calibrated, "after")}
+        probabilities = calibrated
     if config.task != "fracture":
         summary["best"] = {"val_auc": result.history[result.best_epoch - 1].val_auc}
-        return RunOutcome(summary, Thresholds(), temperature)
+        return RunOutcome(summary, Thresholds(), calibration)
     probability = probabilities[:, 1]
     image, study = validation_thresholds(val.rows.assign(probability=probability), config.threshold,
                                          config.target_sensitivity, studies)
@@ -93,7 +93,7 @@ def judge_run(model: nn.Module, result: FitResult, val: SplitData, preprocessing
         "val_specificity": at_threshold["specificity"]})
     return RunOutcome(summary, Thresholds(image, study, config.threshold,
                                           config.target_sensitivity if config.threshold == "sensitivity" else None),
-                      temperature)
+                      calibration)
 
 
 def _val_ece(config: TrainConfig, val: SplitData, probabilities, when: str) -> dict:
@@ -110,4 +110,5 @@ def run_metadata(config: TrainConfig, classes: list[str], preprocessing: Preproc
     resolved config with the versions it ran on, and the images it was developed on."""
     return CheckpointMetadata(config.arch, config.width, config.task, list(classes), preprocessing,
                               outcome.thresholds, best_epoch, asdict(config), library_versions(), quality,
-                              development_images(manifest), config.tta, config.head, outcome.temperature)
+                              development_images(manifest), config.tta, config.head,
+                              outcome.calibration.temperature, outcome.calibration.bias)

@@ -99,6 +99,8 @@ def _saved(tmp_path) -> dict:
     (lambda m: m.update(head="map"), "head"),
     (lambda m: m.update(temperature=0.0), "temperature"),
     (lambda m: m.update(temperature=float("inf")), "temperature"),
+    (lambda m: m.update(calibration_bias=99.0), "calibration_bias"),
+    (lambda m: m.update(calibration_bias="-1"), "calibration_bias"),
 ])
 def test_metadata_that_no_longer_fits_names_the_file_the_field_and_the_version_that_wrote_it(tmp_path, change, field):
     saved = copy.deepcopy(_saved(tmp_path))

@@ -101,7 +101,7 @@ def test_a_network_onnx_cannot_express_is_one_line_and_leaves_no_file(tmp_path, 
     assert not (tmp_path / "model.onnx").exists()
 
 
-def _map_model(arch: str, temperature: float = 1.0) -> LoadedModel:
+def _map_model(arch: str, temperature: float = 1.0, bias: float = 0.0) -> LoadedModel:
     from dataclasses import replace
 
     from fracture.models.fracture_map import HeadSpec
@@ -110,20 +110,24 @@ def _map_model(arch: str, temperature: float = 1.0) -> LoadedModel:
     torch.manual_seed(1)
     head = HeadSpec("map", "lse", "mean")
     network = build_model(arch, 2, pretrained=False, width=4, head=head).eval()
-    return LoadedModel(network, replace(model.metadata, head=head, temperature=temperature), torch.device("cpu"))
+    return LoadedModel(network, replace(model.metadata, head=head, temperature=temperature,
+                                                calibration_bias=bias), torch.device("cpu"))
 
 
 @pytest.mark.parametrize("arch", ["simple_cnn", "efficientnet_lite0"])
-def test_the_export_carries_the_fracture_map_and_the_temperature_with_parity(tmp_path, arch):
-    model = _map_model(arch, temperature=2.5)
+def test_the_export_carries_the_fracture_map_and_the_calibration_with_parity(tmp_path, arch):
+    model = _map_model(arch, temperature=2.5, bias=-1.5)
     export_onnx(model, tmp_path / "model.onnx")
     report = parity(tmp_path / "model.onnx", model, _images())
     assert report["max_abs_difference"] <= PARITY_LIMIT and report["map_max_abs_difference"] <= 1e-3, report
     exported = OnnxModel.load(tmp_path / "model.onnx")
     assert exported.has_map and exported.maps(_images(3)).shape == (3, SIZE, SIZE)
     untempered = _map_model(arch)
-    assert not np.allclose(model.scores(_images(3)), untempered.scores(_images(3))), "the temperature is applied"
+    assert not np.allclose(model.scores(_images(3)), untempered.scores(_images(3))), "the calibration is applied"
     np.testing.assert_allclose(exported.scores(_images(3)), model.scores(_images(3)), atol=PARITY_LIMIT)
+    described = {item.key: item.value for item in onnx.load(tmp_path / "model.onnx").metadata_props}
+    assert json.loads(described["fracture.calibration_bias"]) == -1.5 and json.loads(
+        described["fracture.temperature"]) == 2.5
 
 
 def test_an_export_whose_outputs_do_not_fit_its_head_is_one_line(tmp_path):
