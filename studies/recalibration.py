@@ -28,7 +28,7 @@ from fracture.evaluation.intervals import patient_bootstrap  # noqa: E402
 from fracture.evaluation.metrics import calibration  # noqa: E402
 from fracture.evaluation.recalibration import fit_calibration  # noqa: E402
 
-METHODS = ("none", "temperature", "platt")
+METHODS = ("none", "temperature", "platt")  # none: the probabilities as the run wrote them, its own calibration kept
 
 
 def _two_classes(probability: np.ndarray) -> np.ndarray:
@@ -43,14 +43,16 @@ def refitted(frame: pd.DataFrame, method: str) -> np.ndarray:
 
 
 def study(folds: list[pd.DataFrame], resamples: int, seed: int = 42) -> dict:
-    """Pooled test ECE of each method with its interval, and each method's paired difference from none."""
+    """Pooled test ECE of each method with its interval, and each method's paired difference from the
+    probabilities as written."""
     tests = pd.concat([frame[frame["split"] == "test"] for frame in folds], ignore_index=True)
     probability = {method: np.concatenate([refitted(frame, method) for frame in folds]) for method in METHODS}
     labels = tests["label"].to_numpy()
 
     def eces(rows: np.ndarray) -> dict:
         ece = {method: calibration(labels[rows], probability[method][rows])[1] for method in METHODS}
-        return {**ece, **{f"{method} - none": ece[method] - ece["none"] for method in METHODS[1:]},
+        return {"as written": ece["none"], "temperature": ece["temperature"], "platt": ece["platt"],
+                **{f"{method} - as written": ece[method] - ece["none"] for method in METHODS[1:]},
                 "platt - temperature": ece["platt"] - ece["temperature"]}
 
     intervals = patient_bootstrap(tests["patient_id"].to_numpy(), eces, resamples, seed,
