@@ -21,10 +21,11 @@ from scipy.stats import t as student_t
 
 from fracture.comparison.estimates import table_estimates
 from fracture.comparison.experiments import Experiment
-from fracture.comparison.folds import hit_column, pool, pool_folds
+from fracture.comparison.folds import hit_column, map_boxes, pool, pool_folds
 from fracture.comparison.paired import clustered_mcnemar, holm, paired_auc_differences
 from fracture.comparison.selection import confirm_choice
 from fracture.core.errors import UserError
+from fracture.evaluation.detection import detection_difference
 from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.metrics import roc_auc, study_level
 from fracture.evaluation.scoring import EvaluateConfig, Task, predictions_frame, split_metrics
@@ -224,6 +225,22 @@ def region_differences(models: list[Experiment], reference: Experiment, config: 
     return results
 
 
+def detection_differences(models: list[Experiment], reference: Experiment, config: CompareConfig) -> dict:
+    """Each fracture map model's boxes against the reference's, or the first map model's where the reference has
+    none, paired on the same films. Descriptive: outside the Holm family."""
+    boxes = {model.name: map_boxes(model.test().sort_values("image_id").reset_index(drop=True)) for model in models}
+    mapped = [model.name for model in models if boxes[model.name] is not None]
+    if len(mapped) < 2 and reference.name not in mapped:
+        return {}
+    base = reference.name if reference.name in mapped else mapped[0]
+    rows = reference.test().sort_values("image_id").reset_index(drop=True)
+    truth, theirs = boxes[base]
+    results = [{"name": name, **detection_difference(rows, truth, boxes[name][1], theirs, config.resamples,
+                                                      config.seed, config.level)}
+               for name in mapped if name != base]
+    return {"reference": base, "differences": results} if results else {}
+
+
 def paired_hits(reference: pd.DataFrame, other: pd.DataFrame, config: CompareConfig):
     """The change in pointing-game hit rate on the images both models' explanations (a fracture map where a model
     has one, else Grad-CAM) were scored on, by the clustered McNemar test: a hit is a paired yes/no per image, like
@@ -356,6 +373,7 @@ def compare(experiments: list[Experiment], baseline: str | None = None) -> tuple
             "verdicts": verdicts,
             "confirmation": confirmation,
             "regions": region_differences(experiments + ensembles, reference, config),
+            "detection_differences": detection_differences(experiments, reference, config),
             "cross_validation": _pooled_folds(reference),
             "settings": {"resamples": config.resamples, "ci_level": config.level, "seed": config.seed,
                          "calibration_bins": config.calibration_bins,

@@ -19,6 +19,16 @@ from fracture.reporting.numbers import fmt, fmt_ci, wilson_mark
 TITLE = "Experiment comparison"
 
 
+def _signed(estimate: dict | None) -> str:
+    """A difference with its interval, signed."""
+    estimate = estimate or {}
+    if estimate.get("value") is None:
+        return "n/a"
+    if estimate.get("low") is None:
+        return f"{estimate['value']:+.3f}"
+    return f"{estimate['value']:+.3f} [{estimate['low']:+.3f}, {estimate['high']:+.3f}]"
+
+
 def _interval(estimate: dict | None) -> str:
     """The value with its interval; (W) marks a Wilson interval, for a proportion on too few images."""
     estimate = estimate or {}
@@ -104,17 +114,27 @@ def _detection_table(comparison: dict) -> list[Block]:
     rows = [row for row in comparison["rows"] if row.get("detection")]
     if not rows:
         return []
-    keys = ["ap50", "ap50_95"] + [f"froc_{rate:g}" for rate in rows[0]["detection"]["false_positives_per_film"]]
-    return [Heading("Boxes as detections", 3),
-            Paragraph("The boxes of each fracture map model (regions over probability one half, scored by their "
-                      "peak) on every test film whose truth is known: annotated fractured films and every normal "
-                      "film. AP is COCO's (pycocotools); FROC is the share of annotated fractures found (a box's "
-                      "centre inside the fracture's box) at that many false positives per film. Intervals over "
-                      f"{comparison['settings']['unit']}; descriptive, outside the Holm family."),
-            Table(["experiment", "films", "fractures", "AP@0.5", "AP@0.5:0.95"]
-                  + [f"FROC at {rate:g} FP/film" for rate in rows[0]["detection"]["false_positives_per_film"]],
-                  [[row["name"], str(row["detection"]["films"]), str(row["detection"]["fractures"])]
-                   + [_interval(row["detection"].get(key)) for key in keys] for row in rows])]
+    rates = rows[0]["detection"]["false_positives_per_film"]
+    keys = ["ap50", "ap50_95"] + [f"froc_{rate:g}" for rate in rates]
+    blocks = [Heading("Boxes as detections", 3),
+             Paragraph("The boxes of each fracture map model (regions over probability one half, scored by their "
+                       "peak) on every test film whose truth is known: annotated fractured films and every normal "
+                       "film. AP is COCO's (pycocotools); FROC is the share of annotated fractures found (a box's "
+                       "centre inside the fracture's box) at that many false positives per film. Intervals over "
+                       f"{comparison['settings']['unit']}; descriptive, outside the Holm family."),
+             Table(["experiment", "films", "fractures", "AP@0.5", "AP@0.5:0.95"]
+                   + [f"FROC at {rate:g} FP/film" for rate in rates],
+                   [[row["name"], str(row["detection"]["films"]), str(row["detection"]["fractures"])]
+                    + [_interval(row["detection"].get(key)) for key in keys] for row in rows])]
+    paired = comparison.get("detection_differences") or {}
+    if paired:
+        blocks.append(Paragraph(f"Paired against {paired['reference']}'s boxes on the same films, on the same "
+                                f"resamples of {comparison['settings']['unit']}; descriptive too."))
+        blocks.append(Table(["experiment", "Δ AP@0.5 [CI]", "Δ AP@0.5:0.95 [CI]"]
+                            + [f"Δ FROC at {rate:g} FP/film [CI]" for rate in rates],
+                            [[row["name"]] + [_signed(row.get(key)) for key in keys]
+                             for row in paired["differences"]]))
+    return blocks
 
 
 def _pointing_table(comparison: dict) -> list[Block]:

@@ -93,14 +93,20 @@ def _pointing_game(test: pd.DataFrame, resamples: int, seed: int, level: float) 
               "images": len(hits)} for key, hits in rates.items()}}
 
 
-def _detection(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict | None:
-    """The pooled films' map boxes scored as detections, where the folds' models have a map."""
+def map_boxes(test: pd.DataFrame) -> tuple[dict, dict] | None:
+    """The annotators' boxes (image id: annotations) and the map's (image id: boxes with scores) of the test films,
+    where the model has a map."""
     if "map_boxes" not in test or not test["map_boxes"].notna().all():
         return None
     truth = {image_id: [{"box": box} for box in json.loads(boxes)]
              for image_id, boxes in zip(test["image_id"], test["truth_boxes"]) if json.loads(boxes)}
-    found = {image_id: json.loads(boxes) for image_id, boxes in zip(test["image_id"], test["map_boxes"])}
-    return detection_report(test, truth, found, resamples, seed, level)
+    return truth, {image_id: json.loads(boxes) for image_id, boxes in zip(test["image_id"], test["map_boxes"])}
+
+
+def _detection(test: pd.DataFrame, resamples: int, seed: int, level: float) -> dict | None:
+    """The pooled films' map boxes scored as detections, where the folds' models have a map."""
+    boxes = map_boxes(test)
+    return None if boxes is None else detection_report(test, *boxes, resamples, seed, level)
 
 
 def _check_pool(folds: list[Experiment]) -> None:

@@ -111,15 +111,14 @@ def froc(marks: list[list[tuple[float, int]]], truths: list[int], films: np.ndar
     return result
 
 
-def detection_report(rows: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]],
-                     resamples: int, seed: int, level: float) -> dict | None:
-    """AP and FROC of `detections` (image id: boxes with scores) against `truth` (image id: annotations) on the
-    films of `rows` (image_id, patient_id, label) whose truth is known, with intervals over patient groups; None
-    where no film has a box of truth."""
-    known = rows[(rows["label"] == 0) | rows["image_id"].isin(list(truth))].reset_index(drop=True)
+def _known(rows: pd.DataFrame, truth: dict[str, list[dict]]) -> pd.DataFrame:
+    """The films of `rows` whose truth is known: normal, or fractured with boxes."""
+    return rows[(rows["label"] == 0) | rows["image_id"].isin(list(truth))].reset_index(drop=True)
+
+
+def _scorer(known: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]]):
+    """AP and FROC of `detections` as a function of film positions in `known`, with the truth's counts."""
     boxes = [[item["box"] for item in truth.get(image_id, [])] for image_id in known["image_id"]]
-    if not any(boxes):
-        return None
     found = [detections.get(image_id, []) for image_id in known["image_id"]]
     precision = AveragePrecision(boxes, found)
     marks, truths = [froc_marks(film, items) for film, items in zip(boxes, found)], [len(film) for film in boxes]
@@ -127,10 +126,43 @@ def detection_report(rows: pd.DataFrame, truth: dict[str, list[dict]], detection
     def scores(films: np.ndarray) -> dict[str, float]:
         return {**precision(films), **froc(marks, truths, films)}
 
+    return scores, int(sum(truths)), int(sum(map(len, found)))
+
+
+def _estimates(observed: dict, intervals: dict) -> dict:
+    return {key: {"value": value, **{end: intervals.get(key, {}).get(end) for end in ("low", "high", "method")}}
+            for key, value in observed.items()}
+
+
+def detection_report(rows: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]],
+                     resamples: int, seed: int, level: float) -> dict | None:
+    """AP and FROC of `detections` (image id: boxes with scores) against `truth` (image id: annotations) on the
+    films of `rows` (image_id, patient_id, label) whose truth is known, with intervals over patient groups; None
+    where no film has a box of truth."""
+    known = _known(rows, truth)
+    scores, fractures, boxes = _scorer(known, truth, detections)
+    if not fractures:
+        return None
     observed = scores(np.arange(len(known)))
     intervals = patient_bootstrap(known["patient_id"].to_numpy(), scores, resamples, seed, level)
-    return {"films": len(known), "fractured_films": int((known["label"] == 1).sum()),
-            "fractures": int(sum(truths)), "boxes": int(sum(map(len, found))),
-            "false_positives_per_film": FALSE_POSITIVE_RATES,
-            **{key: {"value": value, **{end: intervals.get(key, {}).get(end) for end in ("low", "high", "method")}}
-               for key, value in observed.items()}}
+    return {"films": len(known), "fractured_films": int((known["label"] == 1).sum()), "fractures": fractures,
+            "boxes": boxes, "false_positives_per_film": FALSE_POSITIVE_RATES, **_estimates(observed, intervals)}
+
+
+def detection_difference(rows: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]],
+                         reference: dict[str, list[dict]], resamples: int, seed: int, level: float) -> dict | None:
+    """Each AP and FROC figure of `detections` minus the `reference` boxes' on the same films, its interval from
+    the same patient-group resamples for both, so that what the films share cancels; None without truth."""
+    known = _known(rows, truth)
+    (mine, fractures, _), (theirs, _, _) = _scorer(known, truth, detections), _scorer(known, truth, reference)
+    if not fractures:
+        return None
+
+    def differences(films: np.ndarray) -> dict[str, float]:
+        a, b = mine(films), theirs(films)
+        return {key: a[key] - b[key] for key in a if key in b}
+
+    observed = differences(np.arange(len(known)))
+    intervals = patient_bootstrap(known["patient_id"].to_numpy(), differences, resamples, seed, level,
+                                  unbounded=tuple(observed))
+    return {"films": len(known), "fractures": fractures, **_estimates(observed, intervals)}

@@ -217,3 +217,44 @@ def test_a_difference_where_no_image_differs_says_so_instead_of_a_zero_width_int
     same = {"difference": 0.0, "low": 0.0, "high": 0.0, "p_value": 1.0, "only_other": 0, "only_reference": 0}
     assert _difference(same) == "+0.000 (no image differs)"
     assert _difference(same | {"only_other": 2, "high": 0.1}) == "+0.000 [+0.000, +0.100]"
+
+
+def _mapped(experiment: Experiment, found_share: float) -> Experiment:
+    """The experiment as a fracture map model whose boxes sit on the fracture of `found_share` of the annotated
+    films (the rest beside it), with a false box on every third normal film, as evaluate writes them."""
+    import json
+
+    from fracture.evaluation.detection import detection_report
+
+    predictions = experiment.predictions.copy()
+    fractured = (predictions["label"] == 1).to_numpy()
+    truth = [[[20.0, 20.0, 10.0, 10.0]] if hit else [] for hit in fractured]
+    found = [[{"box": [20.0, 20.0, 10.0, 10.0] if index % 100 < 100 * found_share else [90.0, 5.0, 6.0, 6.0],
+               "score": float(probability)}] if hit else
+             ([{"box": [60.0, 60.0, 8.0, 8.0], "score": float(probability)}] if index % 3 == 0 else [])
+             for index, (hit, probability) in enumerate(zip(fractured, predictions["probability"]))]
+    predictions["truth_boxes"], predictions["map_boxes"] = map(lambda boxes: [json.dumps(b) for b in boxes],
+                                                               (truth, found))
+    test = predictions[predictions["split"] == "test"]
+    report = detection_report(test, {image: [{"box": box} for box in json.loads(boxes)] for image, boxes in
+                                     zip(test["image_id"], test["truth_boxes"]) if json.loads(boxes)},
+                              dict(zip(test["image_id"], map(json.loads, test["map_boxes"]))), 100, 0, 0.95)
+    return Experiment(experiment.name, experiment.rev, experiment.params, experiment.train,
+                      experiment.evaluation | {"detection": report}, predictions, experiment.grouping)
+
+
+def test_compare_pairs_the_map_models_boxes_on_the_same_films_against_the_first_map_model(tmp_path):
+    from fracture.comparison.document import build_document
+    from fracture.reporting.document import to_markdown
+
+    plain = _experiment("a", 0.8, seed=1)
+    weak = _mapped(_experiment("b", 0.8, {"train.seed": 2}, seed=2), found_share=0.5)
+    strong = _mapped(_experiment("c", 0.8, {"train.seed": 3}, seed=3), found_share=0.9)
+    comparison, models = compare([plain, weak, strong])
+    paired = comparison["detection_differences"]
+    assert paired["reference"] == "b", "the reference has no map, so the first map model is the boxes' reference"
+    [difference] = paired["differences"]
+    assert difference["name"] == "c" and difference["froc_2"]["value"] > 0.1 and difference["froc_2"]["low"] > 0
+    text = to_markdown(build_document(comparison, models, tmp_path))
+    assert "Paired against b's boxes" in text and "Δ FROC at 2 FP/film [CI]" in text
+    assert compare([plain, weak])[0]["detection_differences"] == {}, "one map model has nothing to pair with"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fracture.evaluation.detection import AveragePrecision, detection_report, froc, froc_marks
+from fracture.evaluation.detection import AveragePrecision, detection_difference, detection_report, froc, froc_marks
 
 # Three films: one fracture found at once, a normal film with a false box, two fractures of which one is found.
 TRUTH = [[[10, 10, 10, 10]], [], [[0, 0, 4, 4], [20, 20, 5, 5]]]
@@ -45,3 +45,22 @@ def test_the_report_scores_normal_films_leaves_out_unannotated_fractures_and_giv
     assert report["boxes"] == 50
     assert report["froc_2"]["value"] == 1.0 and report["ap50"]["low"] < report["ap50"]["value"] < report["ap50"]["high"]
     assert detection_report(rows, {}, found, 200, 0, 0.95) is None
+
+
+def test_a_paired_difference_of_boxes_is_zero_against_itself_and_sees_a_better_model_on_the_same_films():
+    rng = np.random.default_rng(1)
+    ids = [f"f{index}" for index in range(80)]
+    rows = pd.DataFrame({"image_id": ids, "patient_id": [f"p{index // 2}" for index in range(80)],
+                         "label": [1] * 40 + [0] * 40})
+    truth = {image_id: [{"box": [20.0, 20.0, 10.0, 10.0]}] for image_id in ids[:40]}
+    false = {image_id: [{"box": [60.0, 60.0, 8.0, 8.0], "score": float(rng.random())}] for image_id in ids[40:]}
+    on_it = {image_id: [{"box": [20.0, 20.0, 10.0, 10.0], "score": float(0.5 + rng.random() / 2)}]
+             for image_id in ids[:40]}
+    off_third = {image_id: boxes if index % 3 else [{"box": [80.0, 5.0, 6.0, 6.0], "score": boxes[0]["score"]}]
+                 for index, (image_id, boxes) in enumerate(on_it.items())}  # 14 of the 40 fractures missed
+    same = detection_difference(rows, truth, on_it | false, on_it | false, 200, 0, 0.95)
+    assert all(same[key]["value"] == 0.0 for key in ("ap50", "ap50_95", "froc_0.5", "froc_1", "froc_2"))
+    better = detection_difference(rows, truth, on_it | false, off_third | false, 200, 0, 0.95)
+    assert better["films"] == 80 and better["fractures"] == 40
+    assert better["froc_2"]["value"] == pytest.approx(14 / 40) and better["froc_2"]["low"] > 0
+    assert better["ap50"]["value"] > 0 and better["ap50"]["low"] > 0
