@@ -229,10 +229,11 @@ def _mapped(experiment: Experiment, found_share: float) -> Experiment:
     predictions = experiment.predictions.copy()
     fractured = (predictions["label"] == 1).to_numpy()
     truth = [[[20.0, 20.0, 10.0, 10.0]] if hit else [] for hit in fractured]
-    found = [[{"box": [20.0, 20.0, 10.0, 10.0] if index % 100 < 100 * found_share else [90.0, 5.0, 6.0, 6.0],
+    rank = np.cumsum(fractured)  # the k-th fractured film hits where k's share of ten is below found_share
+    found = [[{"box": [20.0, 20.0, 10.0, 10.0] if k % 10 < 10 * found_share else [90.0, 5.0, 6.0, 6.0],
                "score": float(probability)}] if hit else
              ([{"box": [60.0, 60.0, 8.0, 8.0], "score": float(probability)}] if index % 3 == 0 else [])
-             for index, (hit, probability) in enumerate(zip(fractured, predictions["probability"]))]
+             for index, (hit, k, probability) in enumerate(zip(fractured, rank, predictions["probability"]))]
     predictions["truth_boxes"], predictions["map_boxes"] = map(lambda boxes: [json.dumps(b) for b in boxes],
                                                                (truth, found))
     test = predictions[predictions["split"] == "test"]
@@ -254,7 +255,11 @@ def test_compare_pairs_the_map_models_boxes_on_the_same_films_against_the_first_
     paired = comparison["detection_differences"]
     assert paired["reference"] == "b", "the reference has no map, so the first map model is the boxes' reference"
     [difference] = paired["differences"]
-    assert difference["name"] == "c" and difference["froc_2"]["value"] > 0.1 and difference["froc_2"]["low"] > 0
+    rows = {row["name"]: row["detection"] for row in comparison["rows"] if row.get("detection")}
+    for key in ("ap50", "froc_2"):
+        assert difference[key]["value"] == pytest.approx(rows["c"][key]["value"] - rows["b"][key]["value"])
+        assert difference[key]["low"] <= difference[key]["value"] <= difference[key]["high"]
+    assert difference["name"] == "c" and difference["froc_2"]["value"] > 0
     text = to_markdown(build_document(comparison, models, tmp_path))
     assert "Paired against b's boxes" in text and "Δ FROC at 2 FP/film [CI]" in text
     assert compare([plain, weak])[0]["detection_differences"] == {}, "one map model has nothing to pair with"
