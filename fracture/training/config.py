@@ -21,6 +21,7 @@ SAMPLERS = ("shuffle", "balanced")
 MEMORY_FORMATS = ("channels_last", "contiguous")
 DEVICES = ("auto", "cpu", "cuda")
 CALIBRATIONS = ("none", "temperature", "platt")
+MIN_CROP = 32  # the coarsest tap's stride: a smaller crop has no cell of it
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainConfig:
     freeze_epochs: int
     backbone_lr_factor: float
     map_loss_weight: float  # the map's loss beside the image's, where the head is a map
+    crop: int  # the side of the squares a map model trains on, cut from the whole film; 0: the whole film
     calibration: str  # none, or temperature or Platt scaling fitted on validation and kept with the model
     monitor: str
     patience: int
@@ -105,6 +107,7 @@ def train_config(params: dict) -> TrainConfig:
         freeze_epochs=train.integer("freeze_epochs", minimum=0),
         backbone_lr_factor=train.number("backbone_lr_factor", minimum=0.0001, maximum=1.0),
         map_loss_weight=train.number("map_loss_weight", minimum=0.0, maximum=100.0),
+        crop=train.integer("crop", minimum=0),
         calibration=train.choice("calibration", CALIBRATIONS),
         monitor=early.choice("monitor", MONITORS),
         patience=early.integer("patience", minimum=1),
@@ -136,12 +139,22 @@ def train_config(params: dict) -> TrainConfig:
     if config.head.is_map and config.task != "fracture":
         raise model.fail("head", "global with model.task: region: a fracture map answers where a fracture is, not "
                                  "which region a film shows")
+    _check_crop(config, train, Section(params, "enhance").integer("image_size", minimum=1))
     if config.calibration == "platt" and config.task != "fracture":
         raise train.fail("calibration", "none or temperature with model.task: region: Platt scaling shifts the "
                                         "log-odds of one class against another, and regions are more than two")
     if 0 < config.ema < 0.5:
         raise train.fail("ema", "0 (off) or a decay from 0.5 to 0.99999, such as 0.998")
     return config
+
+
+def _check_crop(config: TrainConfig, train: Section, image_size: int) -> None:
+    if config.crop and not config.head.is_map:
+        raise train.fail("crop", "0 with model.head: global: a crop of a fractured film may miss the fracture, and "
+                                 "only a map model's boxes say which crops show one; use model.head: map")
+    if config.crop and not MIN_CROP <= config.crop < image_size:
+        raise train.fail("crop", f"0 (the whole film) or a side from {MIN_CROP} to {image_size - 1} pixels, below "
+                                 f"enhance.image_size ({image_size}), which the crops are cut from")
 
 
 def check_gpus(config: TrainConfig, device: torch.device) -> None:

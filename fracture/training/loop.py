@@ -38,6 +38,7 @@ from fracture.inference.presets import ModelInput
 from fracture.models.architectures import classifier_head
 from fracture.training.augment import augment
 from fracture.training.config import TrainConfig
+from fracture.training.crops import crop_batch, crop_labels
 from fracture.training.ema import WeightAverage
 from fracture.training.map_targets import MapTargets, box_masks, supervised_films
 from fracture.training.resume import EpochResult, Progress, Ranks, Resume, TrainingState
@@ -219,6 +220,11 @@ def optimizer_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
     return loss.detach()
 
 
+def _cropped(batch: torch.Tensor, augmented: Callable, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A batch of films and masks augmented whole, then cut to training crops."""
+    return crop_batch(augmented(batch), size, generator)
+
+
 def train_one_epoch(run: "TrainingRun", state: TrainingState, epoch: int = 1) -> float:
     """One pass over the training split; returns the mean loss per image (over all ranks). The state's moving
     average of the weights, if any, follows every step."""
@@ -228,11 +234,12 @@ def train_one_epoch(run: "TrainingRun", state: TrainingState, epoch: int = 1) ->
     plan = LearningRatePlan.of(config)
     batches = rank_batches(run.train.labels, config.batch_size, state.shuffle, run.ranks, config.sampler)
     augmented = partial(augment, config=config.augment, generator=state.augmentation)
+    if config.crop:
+        augmented = partial(_cropped, augmented=augmented, size=config.crop, generator=state.augmentation)
     with head_only(model, state.optimizer, plan.frozen(epoch), run.ranks):
         for step, indices in enumerate(batches):
             plan.apply(state.optimizer, epoch, step, len(batches))
-            inputs, map_targets = run.batch(indices, augmented)
-            targets = run.train.labels[indices].to(device, non_blocking=True)
+            inputs, targets, map_targets = run.batch(indices, augmented)
             loss = optimizer_step(model, inputs, targets, run.criteria[0], state.optimizer, state.scaler,
                                   config.grad_clip, map_targets)
             if state.average is not None:
@@ -296,18 +303,24 @@ class TrainingRun:
     def learns_map(self) -> bool:
         return self.config.head.is_map and self.config.map_loss_weight > 0
 
-    def batch(self, indices: torch.Tensor, augmented: Callable) -> tuple[torch.Tensor, MapTargets | None]:
-        """One training batch as the network takes it, with its map targets where the model learns a map."""
-        images = self.train.images[indices]
-        if not self.learns_map:
-            return self.inputs(images, augmented), None
+    def batch(self, indices: torch.Tensor,
+              augmented: Callable) -> tuple[torch.Tensor, torch.Tensor, MapTargets | None]:
+        """One training batch as the network takes it, its labels (what each crop shows, where it trains on
+        crops), and its map targets where the model learns a map."""
+        images, labels = self.train.images[indices], self.train.labels[indices.cpu()]
+        device = self.inputs.device
+        if not (self.learns_map or self.config.crop):
+            return self.inputs(images, augmented), labels.to(device, non_blocking=True), None
         count = len(self.train)
         boxes = self.train.boxes if self.train.boxes is not None else torch.zeros(count, 1, 4)
         annotated = self.train.annotated if self.train.annotated is not None else torch.zeros(count, dtype=torch.bool)
-        masks = box_masks(boxes[indices.cpu()].to(self.inputs.device), images.shape[-1])
+        annotated = annotated[indices.cpu()]
+        masks = box_masks(boxes[indices.cpu()].to(device), images.shape[-1])
         inputs, masks = self.inputs.with_masks(images, masks, augmented)
-        supervised = supervised_films(self.train.labels[indices.cpu()], annotated[indices.cpu()])
-        return inputs, MapTargets(masks, supervised.to(self.inputs.device), self.config.map_loss_weight)
+        if self.config.crop:
+            labels = crop_labels(labels, annotated, masks.cpu())
+        targets = MapTargets(masks, supervised_films(labels, annotated).to(device), self.config.map_loss_weight)
+        return inputs, labels.to(device, non_blocking=True), targets if self.learns_map else None
 
     def run(self, state: TrainingState, epoch: int) -> EpochResult:
         """Train one epoch; rank 0 validates and every rank gets its verdict."""
