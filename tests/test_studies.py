@@ -13,7 +13,7 @@ from fracture.data.split import split_config
 from fracture.training.config import train_config
 from tests.conftest import REPO, default_params, with_overrides
 
-RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "MAP224", "RECOMMENDED"]
+RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "MAP224", "CROP448", "RECOMMENDED"]
 
 
 def _recipe(name: str) -> dict:
