@@ -10,7 +10,8 @@ methods is scored on the same resamples.
 
     python studies/recalibration.py PREDICTIONS.csv [PREDICTIONS.csv ...] [--resamples 1000]
 
-One predictions.csv per fold (`dvc exp show` or `git show EXP:reports/eval/predictions.csv` gets them).
+One predictions.csv per fold: `dvc.api.read('reports/eval/predictions.csv', rev=EXP)` reads an experiment's
+(docs/studies/fracture_map.md fetches them).
 """
 
 from __future__ import annotations
