@@ -234,9 +234,8 @@ def detection_differences(models: list[Experiment], reference: Experiment, confi
         return {}
     base = reference.name if reference.name in mapped else mapped[0]
     rows = reference.test().sort_values("image_id").reset_index(drop=True)
-    truth, theirs = boxes[base]
-    results = [{"name": name, **detection_difference(rows, truth, boxes[name][1], theirs, config.resamples,
-                                                      config.seed, config.level)}
+    results = [{"name": name, **detection_difference(rows, boxes[name], boxes[base], config.resamples, config.seed,
+                                                      config.level)}
                for name in mapped if name != base]
     return {"reference": base, "differences": results} if results else {}
 

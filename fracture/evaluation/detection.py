@@ -149,12 +149,14 @@ def detection_report(rows: pd.DataFrame, truth: dict[str, list[dict]], detection
             "boxes": boxes, "false_positives_per_film": FALSE_POSITIVE_RATES, **_estimates(observed, intervals)}
 
 
-def detection_difference(rows: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]],
-                         reference: dict[str, list[dict]], resamples: int, seed: int, level: float) -> dict | None:
-    """Each AP and FROC figure of `detections` minus the `reference` boxes' on the same films, its interval from
-    the same patient-group resamples for both, so that what the films share cancels; None without truth."""
-    known = _known(rows, truth)
-    (mine, fractures, _), (theirs, _, _) = _scorer(known, truth, detections), _scorer(known, truth, reference)
+def detection_difference(rows: pd.DataFrame, mine: tuple[dict, dict], theirs: tuple[dict, dict], resamples: int,
+                         seed: int, level: float) -> dict | None:
+    """Each AP and FROC figure of one model's boxes minus another's on the same films, its interval from the same
+    patient-group resamples for both, so that what the films share cancels; None without truth. Each side is
+    (truth, detections) in its own model's pixels: two models that see films at different sizes place the same
+    annotation differently."""
+    known = _known(rows, mine[0])
+    (mine, fractures, _), (theirs, _, _) = _scorer(known, *mine), _scorer(known, *theirs)
     if not fractures:
         return None
 

@@ -58,9 +58,14 @@ def test_a_paired_difference_of_boxes_is_zero_against_itself_and_sees_a_better_m
              for image_id in ids[:40]}
     off_third = {image_id: boxes if index % 3 else [{"box": [80.0, 5.0, 6.0, 6.0], "score": boxes[0]["score"]}]
                  for index, (image_id, boxes) in enumerate(on_it.items())}  # 14 of the 40 fractures missed
-    same = detection_difference(rows, truth, on_it | false, on_it | false, 200, 0, 0.95)
+    same = detection_difference(rows, (truth, on_it | false), (truth, on_it | false), 200, 0, 0.95)
     assert all(same[key]["value"] == 0.0 for key in ("ap50", "ap50_95", "froc_0.5", "froc_1", "froc_2"))
-    better = detection_difference(rows, truth, on_it | false, off_third | false, 200, 0, 0.95)
+    better = detection_difference(rows, (truth, on_it | false), (truth, off_third | false), 200, 0, 0.95)
     assert better["films"] == 80 and better["fractures"] == 40
     assert better["froc_2"]["value"] == pytest.approx(14 / 40) and better["froc_2"]["low"] > 0
     assert better["ap50"]["value"] > 0 and better["ap50"]["low"] > 0
+    doubled = {image_id: [{**box, "box": [2 * value for value in box["box"]]} for box in boxes]
+               for image_id, boxes in (truth | on_it | false).items()}
+    larger = ({key: doubled[key] for key in truth}, {key: doubled[key] for key in on_it | false})
+    paired = detection_difference(rows, larger, (truth, on_it | false), 200, 0, 0.95)
+    assert all(paired[key]["value"] == 0.0 for key in ("ap50", "froc_2")), "twice the size, against its own truth"
