@@ -121,7 +121,9 @@ def _detection_table(comparison: dict) -> list[Block]:
                        "peak) on every test film whose truth is known: annotated fractured films and every normal "
                        "film. AP is COCO's (pycocotools); FROC is the share of annotated fractures found (a box's "
                        "centre inside the fracture's box) at that many false positives per film. Intervals over "
-                       f"{comparison['settings']['unit']}; descriptive, outside the Holm family."),
+                       f"{comparison['settings']['unit']}; descriptive, outside the Holm family. An AP of 0 (no box "
+                       "overlaps a fracture by half) gets the Wilson interval of the recall at IoU 0.5, 0 of the "
+                       "fractures, which bounds it."),
              Table(["experiment", "films", "fractures", "AP@0.5", "AP@0.5:0.95"]
                    + [f"FROC at {rate:g} FP/film" for rate in rates],
                    [[row["name"], str(row["detection"]["films"]), str(row["detection"]["fractures"])]

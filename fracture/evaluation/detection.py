@@ -7,6 +7,9 @@ film without boxes is left out, since nothing says where its fracture is.
   up to 100 boxes a film): AP at IoU 0.5, and the mean over IoU 0.50:0.95.
   The films' matches are computed once; each bootstrap resample re-runs
   COCOeval's accumulation over its films, so the interval costs no matching.
+  Where no box overlaps a fracture by half, AP is 0 on every resample; its
+  interval is then Wilson's for the recall at IoU 0.5 (0 of the fractures),
+  which bounds AP from above.
 - FROC (Bandos et al., 2009): the share of annotated fractures found at 0.5,
   1 and 2 false positives per film. A box finds a fracture when its centre
   lies inside the fracture's box; a second box on a found fracture is
@@ -50,12 +53,14 @@ class AveragePrecision:
         found = [{"image_id": index + 1, "category_id": 1, "bbox": item["box"], "score": item["score"]}
                  for index, items in enumerate(detections) for item in items]
         self.count, self.truths, self.empty = len(truth), len(annotations), not found
+        self.matched_at_half = 0
         if self.empty or not annotations:
             return
         self.evaluation = COCOeval(ground, _quietly(ground.loadRes, found), "bbox")
         self.evaluation.params.areaRng, self.evaluation.params.areaRngLbl = [[0, 1e10]], ["all"]
         self.evaluation.params.maxDets = [MAX_DETECTIONS]
         _quietly(self.evaluation.evaluate)
+        self.matched_at_half = int(sum((film["gtMatches"][0] > 0).sum() for film in self.evaluation.evalImgs if film))
 
     def __call__(self, films: np.ndarray) -> dict[str, float]:
         """AP at IoU 0.5 and over 0.50:0.95 of the films at these positions (repeats count twice)."""
@@ -117,7 +122,8 @@ def _known(rows: pd.DataFrame, truth: dict[str, list[dict]]) -> pd.DataFrame:
 
 
 def _scorer(known: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]]):
-    """AP and FROC of `detections` as a function of film positions in `known`, with the truth's counts."""
+    """AP and FROC of `detections` as a function of film positions in `known`, with the fractures, the boxes and
+    the fractures matched at IoU 0.5."""
     boxes = [[item["box"] for item in truth.get(image_id, [])] for image_id in known["image_id"]]
     found = [detections.get(image_id, []) for image_id in known["image_id"]]
     precision = AveragePrecision(boxes, found)
@@ -126,7 +132,7 @@ def _scorer(known: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[
     def scores(films: np.ndarray) -> dict[str, float]:
         return {**precision(films), **froc(marks, truths, films)}
 
-    return scores, int(sum(truths)), int(sum(map(len, found)))
+    return scores, int(sum(truths)), int(sum(map(len, found))), precision.matched_at_half
 
 
 def _estimates(observed: dict, intervals: dict) -> dict:
@@ -140,11 +146,12 @@ def detection_report(rows: pd.DataFrame, truth: dict[str, list[dict]], detection
     films of `rows` (image_id, patient_id, label) whose truth is known, with intervals over patient groups; None
     where no film has a box of truth."""
     known = _known(rows, truth)
-    scores, fractures, boxes = _scorer(known, truth, detections)
+    scores, fractures, boxes, matched = _scorer(known, truth, detections)
     if not fractures:
         return None
     observed = scores(np.arange(len(known)))
-    intervals = patient_bootstrap(known["patient_id"].to_numpy(), scores, resamples, seed, level)
+    bound = {key: (0, fractures) for key in ("ap50", "ap50_95")} if not matched else {}
+    intervals = patient_bootstrap(known["patient_id"].to_numpy(), scores, resamples, seed, level, counts=bound)
     return {"films": len(known), "fractured_films": int((known["label"] == 1).sum()), "fractures": fractures,
             "boxes": boxes, "false_positives_per_film": FALSE_POSITIVE_RATES, **_estimates(observed, intervals)}
 
@@ -156,7 +163,7 @@ def detection_difference(rows: pd.DataFrame, mine: tuple[dict, dict], theirs: tu
     (truth, detections) in its own model's pixels: two models that see films at different sizes place the same
     annotation differently."""
     known = _known(rows, mine[0])
-    (mine, fractures, _), (theirs, _, _) = _scorer(known, *mine), _scorer(known, *theirs)
+    (mine, fractures, *_), (theirs, *_) = _scorer(known, *mine), _scorer(known, *theirs)
     if not fractures:
         return None
 

@@ -211,7 +211,8 @@ def _detection_section(detection: dict | None, unit: str) -> list[Block]:
                       f"annotated fractured films with {detection['fractures']} boxes, and every normal film, where "
                       f"any box is a false positive); {detection['boxes']} boxes in all. Average precision is "
                       f"COCO's (pycocotools); FROC counts a fracture found when a box's centre lies inside its "
-                      f"box. Intervals are over resamples of {unit}."),
+                      f"box. Intervals are over resamples of {unit}; an AP of 0 (no box overlaps a fracture by "
+                      f"half) gets the Wilson interval of the recall at IoU 0.5, which bounds it."),
             Table(["measure", "value"], rows)]
 
 

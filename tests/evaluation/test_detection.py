@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from fracture.evaluation.detection import AveragePrecision, detection_difference, detection_report, froc, froc_marks
+from fracture.evaluation.intervals import wilson
 
 # Three films: one fracture found at once, a normal film with a false box, two fractures of which one is found.
 TRUTH = [[[10, 10, 10, 10]], [], [[0, 0, 4, 4], [20, 20, 5, 5]]]
@@ -69,3 +70,15 @@ def test_a_paired_difference_of_boxes_is_zero_against_itself_and_sees_a_better_m
     larger = ({key: doubled[key] for key in truth}, {key: doubled[key] for key in on_it | false})
     paired = detection_difference(rows, larger, (truth, on_it | false), 200, 0, 0.95)
     assert all(paired[key]["value"] == 0.0 for key in ("ap50", "froc_2")), "twice the size, against its own truth"
+
+
+def test_an_ap_of_zero_gets_the_wilson_bound_of_its_recall_not_a_missing_interval():
+    ids = [f"f{index}" for index in range(40)]
+    rows = pd.DataFrame({"image_id": ids, "patient_id": [f"p{index // 2}" for index in range(40)],
+                         "label": [1] * 20 + [0] * 20})
+    truth = {image_id: [{"box": [20.0, 20.0, 10.0, 10.0]}] for image_id in ids[:20]}
+    beside = {image_id: [{"box": [16.0, 16.0, 18.0, 18.0], "score": 0.9}] for image_id in ids[:20]}  # IoU 0.31
+    report = detection_report(rows, truth, beside, 200, 0, 0.95)
+    low, high = wilson(0, 20)
+    assert report["ap50"] == {"value": 0.0, "low": low, "high": high, "method": "wilson"}
+    assert report["ap50_95"]["high"] == high and report["froc_2"]["value"] == 1.0, "centres inside: found"
