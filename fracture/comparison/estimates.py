@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fracture.evaluation.intervals import patient_bootstrap
-from fracture.evaluation.metrics import calibration
+from fracture.evaluation.metrics import expected_calibration_error
 
 PROPORTIONS = {"sensitivity": ("tp", "fn"), "specificity": ("tn", "fp"), "ppv": ("tp", "fp"), "npv": ("tn", "fn")}
 
@@ -28,7 +28,7 @@ def _values(labels: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray
     counts = _counts(labels, predicted)
     values = {name: counts[hit] / (counts[hit] + counts[miss]) for name, (hit, miss) in PROPORTIONS.items()
               if counts[hit] + counts[miss]}
-    values["ece"] = calibration(labels, probabilities, bins)[1]
+    values["ece"] = expected_calibration_error(labels, probabilities, bins)
     return {name: float(value) for name, value in values.items() if value is not None}
 
 

@@ -22,7 +22,7 @@ from fracture.evaluation.detection import detection_report
 from fracture.evaluation.examples import boxed, outlined
 from fracture.evaluation.intervals import patient_bootstrap
 from fracture.evaluation.localisation import film_boxes, image_scores, localisation_report, with_localisation
-from fracture.evaluation.metrics import calibration
+from fracture.evaluation.metrics import expected_calibration_error
 from fracture.evaluation.scoring import (
     EvaluateConfig,
     Task,
@@ -97,8 +97,8 @@ def calibration_report(predictions: pd.DataFrame, fitted: Calibration, config: E
     labels, bins = predictions["label"].to_numpy(), config.calibration_bins
 
     def eces(rows: np.ndarray) -> dict[str, float]:
-        after, before = calibration(labels[rows], calibrated[rows], bins)[1], calibration(labels[rows], raw[rows],
-                                                                                          bins)[1]
+        after = expected_calibration_error(labels[rows], calibrated[rows], bins)
+        before = expected_calibration_error(labels[rows], raw[rows], bins)
         return {"ece": after, "ece_uncalibrated": before, "ece_change": after - before}
 
     intervals = patient_bootstrap(predictions["patient_id"].to_numpy(), eces, config.resamples, config.seed,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fracture.data.processed import SplitData
-from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, calibration, output_spread
+from fracture.evaluation.metrics import COLLAPSED_SPREAD, binary_metrics, expected_calibration_error, output_spread
 from fracture.evaluation.recalibration import fit_calibration
 from fracture.evaluation.thresholds import validation_thresholds
 from fracture.imaging.preprocessing import Preprocessing
@@ -100,8 +100,9 @@ def _val_ece(config: TrainConfig, val: SplitData, probabilities, when: str) -> d
     """Validation's expected calibration error (of P(abnormal), or of the top class's confidence)."""
     labels = val.labels.numpy()
     if config.task == "fracture":
-        return {f"val_ece_{when}": calibration(labels, probabilities[:, 1])[1]}
-    return {f"val_ece_{when}": calibration((probabilities.argmax(1) == labels).astype(int), probabilities.max(1))[1]}
+        return {f"val_ece_{when}": expected_calibration_error(labels, probabilities[:, 1])}
+    correct = (probabilities.argmax(1) == labels).astype(int)
+    return {f"val_ece_{when}": expected_calibration_error(correct, probabilities.max(1))}
 
 
 def run_metadata(config: TrainConfig, classes: list[str], preprocessing: Preprocessing, outcome: RunOutcome,

@@ -8,6 +8,7 @@ from fracture.evaluation.metrics import (
     average_precision,
     binary_metrics,
     calibration,
+    expected_calibration_error,
     multiclass_metrics,
     output_spread,
     roc_auc,
@@ -86,6 +87,18 @@ def test_calibration_table_and_ece_by_hand():
     # bin [0, .5): mean p (.05+.15+.15)/3 = .1167, observed 1/3; bin [.5, 1]: mean .9, observed 1
     assert table["count"].tolist() == [3, 2]
     assert ece == pytest.approx((3 * abs(0.35 / 3 - 1 / 3) + 2 * abs(0.9 - 1.0)) / 5)
+
+
+def test_the_bootstraps_ece_is_the_reliability_tables_with_empty_bins_and_a_probability_of_one():
+    rng = np.random.default_rng(3)
+    probabilities = np.concatenate([rng.beta(0.5, 3, 200), [1.0, 0.0]])  # the top bins stay empty but for 1.0
+    labels = (rng.random(202) < probabilities).astype(int)
+    table, _ = calibration(labels, probabilities, bins=10)
+    filled = table[table["count"] > 0]
+    by_table = float((filled["count"] * (filled["mean_predicted"] - filled["observed"]).abs()).sum() / 202)
+    assert (table["count"] == 0).any() and table["count"].iloc[-1] >= 1
+    assert expected_calibration_error(labels, probabilities, 10) == pytest.approx(by_table, abs=1e-12)
+    assert expected_calibration_error([], [], 10) is None
 
 
 def test_output_spread_flags_a_model_that_answers_the_same_for_every_image():
