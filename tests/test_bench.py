@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -43,6 +45,7 @@ def test_the_aims_are_reached_only_where_the_figure_and_the_bound_over_chance_sa
     assert lines["chance", "hand"] == ("not measured", "-", "no")
 
 
+@pytest.mark.e2e
 def test_the_aims_benchmark_prints_a_table_from_compare_json(tmp_path):
     path = tmp_path / "compare.json"
     path.write_text(json.dumps(COMPARISON))
