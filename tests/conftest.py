@@ -134,9 +134,9 @@ def run_stage_here(name: str, workdir: Path, params: dict | None = None) -> subp
     return in_process(lambda: stage_runner(script.main), workdir)
 
 
-def study_module(name: str):
-    """A script of studies/ as a module, for the suite to run its simulation on the same data."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "studies" / f"{name}.py")
+def study_module(name: str, folder: str = "studies"):
+    """A script of studies/ (or bench/) as a module, for the suite to run its code on made-up data."""
+    spec = importlib.util.spec_from_file_location(name, REPO / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,20 +1,12 @@
 """The benchmarks that read a study's output say what its numbers say."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import REPO, study_module
 
 
 def _estimate(value, low=None, high=None) -> dict:
@@ -36,7 +28,7 @@ COMPARISON = {
 
 def test_the_aims_are_reached_only_where_the_figure_and_the_bound_over_chance_say_so():
     lines = {(name, aim.split()[0]): (figure, share, verdict)
-             for name, aim, figure, share, verdict in _load("fracture_aims").aims(COMPARISON, "hand")}
+             for name, aim, figure, share, verdict in study_module("fracture_aims", "bench").aims(COMPARISON, "hand")}
     assert lines["good", "hand"] == ("0.930 [0.900, 0.950]", "1.03", "reached")
     assert lines["good", "pointing"][2] == "reached" and lines["good", "AP@0.5"][2] == "reached"
     assert lines["looks", "pointing"] == ("0.500 [0.350, 0.600]", "0.71", "above chance")
