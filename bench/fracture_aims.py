@@ -13,7 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fracture.reporting.numbers import fmt_ci  # noqa: E402
 
 HAND_AUC, POINTING, AP50 = 0.90, 0.70, 0.56
 
@@ -28,9 +33,7 @@ def _arguments() -> argparse.Namespace:
 def _interval(estimate: dict | None) -> str:
     if not estimate or estimate.get("value") is None:
         return "not measured"
-    ends = [estimate.get(end) for end in ("low", "high")]
-    text = f"{estimate['value']:.3f}"
-    return text + (f" [{ends[0]:.3f}, {ends[1]:.3f}]" if None not in ends else "")
+    return fmt_ci(estimate["value"], estimate.get("low"), estimate.get("high"))
 
 
 def _share(estimate: dict | None, aim: float) -> str:
