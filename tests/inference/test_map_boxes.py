@@ -5,15 +5,22 @@ from fracture.imaging.preprocessing import Preprocessing
 from fracture.inference.map_boxes import map_boxes, on_film
 
 
-def test_each_region_over_one_half_is_a_box_scored_by_its_peak_highest_first():
+def test_each_peak_of_a_region_is_a_box_of_its_extent_scored_by_it_highest_first():
     logits = np.full((32, 32), -5.0)
-    logits[4:8, 10:20] = 1.0
-    logits[6, 12] = 3.0
-    logits[20:30, 2:5] = 2.0
+    logits[4:8, 10:20] = 0.0  # one region above the cut, with two peaks a dip apart and a shoulder
+    logits[5:7, 11:13] = 3.0
+    logits[6, 12] = 3.2
+    logits[4:6, 17:19] = 3.1
+    logits[7, 15] = 2.5  # more than PEAK_DROP under the region's peak: part of no box
+    logits[20:30, 2:5] = -0.5  # a flat region: its whole extent is its peak
+    logits[0:3, 28:31] = -1.5  # under the cut: no box
     boxes = map_boxes(logits)
-    assert [item["box"] for item in boxes] == [[10.0, 4.0, 10.0, 4.0], [2.0, 20.0, 3.0, 10.0]]
-    assert boxes[0]["score"] == pytest.approx(1 / (1 + np.exp(-3.0)))
-    assert map_boxes(np.full((8, 8), -1.0)) == []
+    assert [item["box"] for item in boxes] == [[11.0, 5.0, 2.0, 2.0], [17.0, 4.0, 2.0, 2.0], [2.0, 20.0, 3.0, 10.0]]
+    assert [item["score"] for item in boxes] == pytest.approx(list(1 / (1 + np.exp(-np.array([3.2, 3.1, -0.5])))))
+    assert map_boxes(np.full((8, 8), -2.0)) == []
+    whole = map_boxes(logits, drop=np.inf)  # each region's whole extent, as the first rule boxed it
+    assert [item["box"] for item in whole] == [[10.0, 4.0, 10.0, 4.0], [2.0, 20.0, 3.0, 10.0]]
+    assert whole[0]["score"] == pytest.approx(1 / (1 + np.exp(-3.2)))
 
 
 @pytest.mark.parametrize("fit", ["letterbox", "stretch"])
