@@ -4,9 +4,10 @@ A rule is (level, drop): the map's regions above the logit `level`, and in
 each the cells within `drop` logits of its peak, each connected part a box
 scored by its peak (fracture/inference/map_boxes.py; drop = inf boxes the
 whole region, the first rule). Every candidate is scored on the validation
-films by its FROC at 0.5, 1 and 2 false positives a film; the best is then
-paired on the test films with the first rule (regions above one half), its
-difference with an interval over the same patient-group resamples.
+films by its FROC at 0.5, 1 and 2 false positives a film; the best, and the
+rule map_boxes draws by default, are then each paired on the test films with
+the first rule (regions above one half), the difference with an interval over
+the same patient-group resamples.
 
     python studies/box_rule.py models/model.pt data/processed [--resamples 1000]
 
@@ -27,7 +28,7 @@ from fracture.core.storage import read_json  # noqa: E402
 from fracture.data.processed import load_split  # noqa: E402
 from fracture.evaluation.detection import detection_difference, detection_report  # noqa: E402
 from fracture.inference.loaded_model import LoadedModel  # noqa: E402
-from fracture.inference.map_boxes import map_boxes  # noqa: E402
+from fracture.inference.map_boxes import PEAK_DROP, REGION_LEVEL, map_boxes  # noqa: E402
 
 LEVELS, DROPS = (-3.0, -2.0, -1.0, 0.0), (0.1, 0.25, 0.5, 1.0, np.inf)
 FIRST_RULE = (0.0, np.inf)
@@ -63,15 +64,16 @@ def main() -> None:
                   f"{report['boxes'] / report['films']:.2f}")
     chosen = max(scored)[1]
     rows, maps = split_maps(model, args.processed, "test")
-    mine, first = (truth, detections(rows, maps, *chosen)), (truth, detections(rows, maps, *FIRST_RULE))
-    report = detection_report(rows, truth, mine[1], args.resamples, 0, 0.95)
-    paired = detection_difference(rows, mine, first, args.resamples, 0, 0.95)
-    print(f"test, {report['fractures']} fractures on {report['films']} films: level {chosen[0]}, drop {chosen[1]} "
-          "minus the first rule (level 0, whole regions)")
-    for key in ("ap50", *RATES):
-        print(f"{key}: {report[key]['value']:.3f} [{report[key]['low']:.3f}, {report[key]['high']:.3f}], "
-              f"difference {paired[key]['value']:+.3f} [{paired[key]['low']:+.3f}, {paired[key]['high']:+.3f}]")
-
+    first = (truth, detections(rows, maps, *FIRST_RULE))
+    for name, rule in (("this run's validation chose", chosen), ("map_boxes draws", (REGION_LEVEL, PEAK_DROP))):
+        mine = (truth, detections(rows, maps, *rule))
+        report = detection_report(rows, truth, mine[1], args.resamples, 0, 0.95)
+        paired = detection_difference(rows, mine, first, args.resamples, 0, 0.95)
+        print(f"test, {report['fractures']} fractures on {report['films']} films, {report['boxes']} boxes: {name} "
+              f"level {rule[0]}, drop {rule[1]}; minus the first rule (level 0, whole regions)")
+        for key in ("ap50", *RATES):
+            print(f"  {key}: {report[key]['value']:.3f} [{report[key]['low']:.3f}, {report[key]['high']:.3f}], "
+                  f"difference {paired[key]['value']:+.3f} [{paired[key]['low']:+.3f}, {paired[key]['high']:+.3f}]")
 
 if __name__ == "__main__":
     main()
