@@ -58,18 +58,23 @@ def finished_experiments(names: list[str]) -> list[tuple[str, str]]:
     """(name, revision) of the finished experiments of the current commit, oldest first, or of those named.
 
     A name not run on the current commit is looked up among every commit's experiments, so runs
-    made before a later commit (new code, a pulled branch) still compare by the names they were given.
+    made before a later commit (new code, a pulled branch) still compare by the names they were given; a name
+    with a finished run and an unfinished one (a rerun, or a killed run's leftover) reads the finished run.
     """
     import dvc.api
 
     rows = [row for row in dvc.api.exp_show() if row.get("typ") in ("branch_commit", "branch_base")]
     finished = [row for row in rows if row.get("State") in FINISHED and row.get("Experiment")]
-    unfinished = sorted(row["Experiment"] or row["rev"] for row in rows if row not in finished)
+    done = {row["Experiment"] for row in finished}
+    left = [row["Experiment"] or row["rev"] for row in rows if row not in finished]
+    unfinished, rerun = sorted(set(left) - done), sorted(set(left) & done)  # rerun: e.g. a killed run's leftover
     if unfinished and not names:
         log.info(f"compare: skipping {len(unfinished)} unfinished experiments: {', '.join(unfinished)}")
     by_name = {row["Experiment"]: row["rev"] for row in reversed(finished)}  # the API lists newest first
     if not names:
         return list(by_name.items())
+    for name in sorted(set(names) & set(rerun)):
+        log.info(f"compare: {name} also has an unfinished run; reading its finished one, {by_name[name]}")
     if any(name not in by_name and name not in unfinished for name in names):
         by_name = {**experiments_of_every_commit(), **by_name}
     missing = [name for name in names if name not in by_name or name in unfinished]

@@ -12,6 +12,7 @@ ROWS = [  # as dvc.api.exp_show lists them: the baseline, then its experiments n
     {"Experiment": "queued-one", "rev": "aaaaaaa", "typ": "branch_commit", "State": "Queued"},
     {"Experiment": "newer", "rev": "bbbbbbb", "typ": "branch_commit", "State": None},
     {"Experiment": "broken", "rev": "ccccccc", "typ": "branch_commit", "State": "Failed"},
+    {"Experiment": "older", "rev": "fffffff", "typ": "branch_commit", "State": "Running"},  # a killed rerun's row
     {"Experiment": "older", "rev": "ddddddd", "typ": "branch_base", "State": "Success"},
 ]
 
@@ -28,8 +29,10 @@ def test_by_default_every_finished_experiment_oldest_first(caplog):
     assert "skipping 2 unfinished experiments: broken, queued-one" in caplog.text
 
 
-def test_named_experiments_come_in_the_order_given():
+def test_named_experiments_come_in_the_order_given_a_finished_run_beside_an_unfinished_one_read(caplog):
+    caplog.set_level("INFO")
     assert finished_experiments(["newer", "older"]) == [("newer", "bbbbbbb"), ("older", "ddddddd")]
+    assert "older also has an unfinished run; reading its finished one, ddddddd" in caplog.text
 
 
 def test_a_name_run_on_an_earlier_commit_is_found_there_and_the_current_commits_run_wins():
