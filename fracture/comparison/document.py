@@ -117,10 +117,11 @@ def _detection_table(comparison: dict) -> list[Block]:
     rates = rows[0]["detection"]["false_positives_per_film"]
     keys = ["ap50", "ap50_95"] + [f"froc_{rate:g}" for rate in rates]
     blocks = [Heading("Boxes as detections", 3),
-             Paragraph("The boxes of each fracture map model (regions over probability one half, scored by their "
-                       "peak) on every test film whose truth is known: annotated fractured films and every normal "
-                       "film. AP is COCO's (pycocotools); FROC is the share of annotated fractures found (a box's "
-                       "centre inside the fracture's box) at that many false positives per film. Intervals over "
+             Paragraph("The boxes of each fracture map model (its map's peaks with their extent, each scored by "
+                       "its peak: fracture/inference/map_boxes.py) on every test film whose truth is known: "
+                       "annotated fractured films and every normal film. AP is COCO's (pycocotools); FROC is the "
+                       "share of annotated fractures found (a box's centre inside the fracture's box) at that many "
+                       "false positives per film. Intervals over "
                        f"{comparison['settings']['unit']}; descriptive, outside the Holm family. An AP of 0 (no box "
                        "overlaps a fracture by half) gets the Wilson interval of the recall at IoU 0.5, 0 of the "
                        "fractures, which bounds it."),

@@ -206,10 +206,11 @@ def _detection_section(detection: dict | None, unit: str) -> list[Block]:
     rows = [[label, fmt_ci(detection[key]["value"], detection[key]["low"], detection[key]["high"])]
             for label, key in keys if key in detection]
     return [Heading("The fracture map's boxes as detections", 3),
-            Paragraph(f"Boxes around the regions where the map's probability exceeds one half, each scored by its "
-                      f"peak, on {detection['films']} test films whose truth is known ({detection['fractured_films']} "
-                      f"annotated fractured films with {detection['fractures']} boxes, and every normal film, where "
-                      f"any box is a false positive); {detection['boxes']} boxes in all. Average precision is "
+            Paragraph(f"Boxes around the map's peaks with their extent, each scored by its peak "
+                      f"(fracture/inference/map_boxes.py), on {detection['films']} test films whose truth is known "
+                      f"({detection['fractured_films']} annotated fractured films with {detection['fractures']} "
+                      f"boxes, and every normal film, where any box is a false positive); {detection['boxes']} boxes "
+                      "in all. Average precision is "
                       f"COCO's (pycocotools); FROC counts a fracture found when a box's centre lies inside its "
                       f"box. Intervals are over resamples of {unit}; an AP of 0 (no box overlaps a fracture by "
                       f"half) gets the Wilson interval of the recall at IoU 0.5, which bounds it."),
