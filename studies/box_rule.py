@@ -75,5 +75,6 @@ def main() -> None:
             print(f"  {key}: {report[key]['value']:.3f} [{report[key]['low']:.3f}, {report[key]['high']:.3f}], "
                   f"difference {paired[key]['value']:+.3f} [{paired[key]['low']:+.3f}, {paired[key]['high']:+.3f}]")
 
+
 if __name__ == "__main__":
     main()

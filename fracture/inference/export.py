@@ -37,7 +37,7 @@ OPSET = 17  # LayerNormalization and every operator of torchvision's and timm's 
 # something else differs by tenths; 1e-3 tells the two apart and moves no reported figure at three decimals.
 PARITY_LIMIT = 1e-3
 # The fracture map's logits (of order 1 to 30) summed in two orders differ in the sixth figure; 1e-2 moves no peak
-# and no box (fracture/inference/map_boxes.py cuts at -1 and 0.25 logits under a peak: such a difference moves neither).
+# and no box (map_boxes cuts at a logit of -1 and a quarter of a logit under each peak).
 MAP_PARITY_LIMIT = 1e-2
 
 

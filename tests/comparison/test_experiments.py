@@ -29,7 +29,7 @@ def test_by_default_every_finished_experiment_oldest_first(caplog):
     assert "skipping 2 unfinished experiments: broken, queued-one" in caplog.text
 
 
-def test_named_experiments_come_in_the_order_given_a_finished_run_beside_an_unfinished_one_read(caplog):
+def test_named_experiments_come_in_the_order_given_and_a_finished_run_wins_over_a_leftover(caplog):
     caplog.set_level("INFO")
     assert finished_experiments(["newer", "older"]) == [("newer", "bbbbbbb"), ("older", "ddddddd")]
     assert "older also has an unfinished run; reading its finished one, ddddddd" in caplog.text
