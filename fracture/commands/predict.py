@@ -19,7 +19,8 @@ film's map peaks with their extent (fracture/inference/map_boxes.py), in
 the film's own pixels, written to the CSV's `boxes` column (JSON: [x, y,
 width, height, score] each), to a COCO file (`--boxes`: images, the boxes
 as annotations with a score, read back by the `folder` source like an
-annotator's file) and drawn on the film (`--draw`). The ONNX model finds the same boxes.
+annotator's file) and drawn on the film (`--draw`). The ONNX model finds
+the same boxes.
 
 Images are read, prepared and scored a batch at a time, so memory stays flat
 however many there are. A name that is not UTF-8 is written with each such
