@@ -6,8 +6,8 @@ scored by its peak (fracture/inference/map_boxes.py; drop = inf boxes the
 whole region, the first rule). Every candidate is scored on the validation
 films by its FROC at 0.5, 1 and 2 false positives a film; the best, and the
 rule map_boxes draws by default, are then each paired on the test films with
-the first rule (regions above one half), the difference with an interval over
-the same patient-group resamples.
+the first rule (regions above one half), and the best with the default, each
+difference with an interval over the same patient-group resamples.
 
     python studies/box_rule.py models/model.pt data/processed [--resamples 1000]
 
@@ -35,14 +35,38 @@ FIRST_RULE = (0.0, np.inf)
 RATES = ("froc_0.5", "froc_1", "froc_2")
 
 
-def split_maps(model: LoadedModel, processed: Path, split: str):
+def split_maps(model: LoadedModel, processed: Path, split: str, truth: dict):
+    """A split's films, the annotations, and the model's map of every film."""
     data = load_split(processed, split)
     images = data.images[:, 0].numpy()
-    return data.rows, np.concatenate([model.maps(images[start:start + 32]) for start in range(0, len(images), 32)])
+    return data.rows, truth, np.concatenate([model.maps(images[start:start + 32])
+                                             for start in range(0, len(images), 32)])
 
 
-def detections(rows, maps, level: float, drop: float) -> dict:
-    return {image_id: map_boxes(logits, level, drop) for image_id, logits in zip(rows["image_id"], maps)}
+def detections(rows, maps, rule: tuple[float, float]) -> dict:
+    return {image_id: map_boxes(logits, *rule) for image_id, logits in zip(rows["image_id"], maps)}
+
+
+def choose_rule(rows, truth: dict, maps: np.ndarray) -> tuple[tuple[float, float], list[tuple]]:
+    """The candidate rule with the highest FROC at 0.5, then 1 and 2 false positives a film (a tie: the higher
+    level, then drop), and every candidate's (rule, FROC at the three rates, boxes per film)."""
+    table = []
+    for rule in ((level, drop) for level in LEVELS for drop in DROPS):
+        report = detection_report(rows, truth, detections(rows, maps, rule), 0, 0, 0.95)
+        table.append((rule, tuple(report[key]["value"] for key in RATES), report["boxes"] / report["films"]))
+    return max(table, key=lambda row: (row[1], row[0]))[0], table
+
+
+def paired_rules(rows, truth: dict, maps: np.ndarray, chosen: tuple[float, float], resamples: int) -> list[tuple]:
+    """On the test films: (name, rule, its report, the rule it is paired with, the paired difference) for the
+    chosen rule and the default against the first rule, and the chosen rule against the default."""
+    default = (REGION_LEVEL, PEAK_DROP)
+    boxes = {rule: detections(rows, maps, rule) for rule in {chosen, default, FIRST_RULE}}
+    pairs = [("this run's validation chose", chosen, FIRST_RULE), ("map_boxes draws", default, FIRST_RULE),
+             ("this run's validation chose", chosen, default)]
+    return [(name, rule, detection_report(rows, truth, boxes[rule], resamples, 0, 0.95), other,
+             detection_difference(rows, (truth, boxes[rule]), (truth, boxes[other]), resamples, 0, 0.95))
+            for name, rule, other in pairs]
 
 
 def main() -> None:
@@ -52,25 +76,14 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args()
     model, truth = LoadedModel.load(args.model, torch.device("cpu")), read_json(args.processed / "annotations.json")
-    rows, maps = split_maps(model, args.processed, "val")
+    chosen, table = choose_rule(*split_maps(model, args.processed, "val", truth))
     print("validation: level drop | FROC at 0.5 / 1 / 2 FP per film | boxes per film")
-    scored = []
-    for level in LEVELS:
-        for drop in DROPS:
-            report = detection_report(rows, truth, detections(rows, maps, level, drop), 0, 0, 0.95)
-            froc = tuple(report[key]["value"] for key in RATES)
-            scored.append((froc, (level, drop)))
-            print(f"{level:5.1f} {drop:5.2f} | {' / '.join(f'{value:.3f}' for value in froc)} | "
-                  f"{report['boxes'] / report['films']:.2f}")
-    chosen = max(scored)[1]
-    rows, maps = split_maps(model, args.processed, "test")
-    first = (truth, detections(rows, maps, *FIRST_RULE))
-    for name, rule in (("this run's validation chose", chosen), ("map_boxes draws", (REGION_LEVEL, PEAK_DROP))):
-        mine = (truth, detections(rows, maps, *rule))
-        report = detection_report(rows, truth, mine[1], args.resamples, 0, 0.95)
-        paired = detection_difference(rows, mine, first, args.resamples, 0, 0.95)
+    for (level, drop), froc, boxes in table:
+        print(f"{level:5.1f} {drop:5.2f} | {' / '.join(f'{value:.3f}' for value in froc)} | {boxes:.2f}")
+    for name, rule, report, other, paired in paired_rules(*split_maps(model, args.processed, "test", truth), chosen,
+                                                          args.resamples):
         print(f"test, {report['fractures']} fractures on {report['films']} films, {report['boxes']} boxes: {name} "
-              f"level {rule[0]}, drop {rule[1]}; minus the first rule (level 0, whole regions)")
+              f"level {rule[0]}, drop {rule[1]}; minus level {other[0]}, drop {other[1]}")
         for key in ("ap50", *RATES):
             print(f"  {key}: {report[key]['value']:.3f} [{report[key]['low']:.3f}, {report[key]['high']:.3f}], "
                   f"difference {paired[key]['value']:+.3f} [{paired[key]['low']:+.3f}, {paired[key]['high']:+.3f}]")

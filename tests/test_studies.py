@@ -11,7 +11,7 @@ from fracture.core.params import check_known_keys
 from fracture.data.enhance import enhance_config
 from fracture.data.split import split_config
 from fracture.training.config import train_config
-from tests.conftest import REPO, default_params, with_overrides
+from tests.conftest import REPO, default_params, study_module, with_overrides
 
 RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "MAP224", "CROP448", "RECOMMENDED"]
 
@@ -104,3 +104,38 @@ def test_the_recalibration_study_finds_that_platt_undoes_a_shift_that_a_temperat
     missing = subprocess.run(["python", "studies/recalibration.py", tmp_path / "nope.csv"], cwd=REPO,
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _peaked_maps(count: int, seed: int):
+    """Films whose fractured half each has a sharp peak inside a broad plateau that leans towards fracture: the
+    plateau's box centres off the fracture, the peak's on it but on every fourth fractured film, whose peak is
+    elsewhere. Normal films' maps are flat below."""
+    rng = np.random.default_rng(seed)
+    maps, truth = np.full((count, 64, 64), -5.0), {}
+    for index in range(0, count, 2):
+        x, y = (int(value) for value in rng.integers(36, 52, 2))
+        maps[index] = 0.5
+        peak = (4, 4) if index % 8 == 0 else (y, x)
+        maps[index, peak[0]:peak[0] + 4, peak[1]:peak[1] + 4] = 3.0
+        truth[f"f{index}"] = [{"box": [x - 2.0, y - 2.0, 8.0, 8.0]}]
+    rows = pd.DataFrame({"image_id": [f"f{index}" for index in range(count)],
+                         "patient_id": [f"p{index // 2}" for index in range(count)],
+                         "label": [1 - index % 2 for index in range(count)]})
+    return rows, truth, maps
+
+
+def test_the_box_rule_study_chooses_a_peak_rule_on_validation_and_pairs_it_on_test_films():
+    box_rule = study_module("box_rule")
+    chosen, table = box_rule.choose_rule(*_peaked_maps(40, seed=0))
+    found = {rule: froc for rule, froc, _ in table}
+    assert found[box_rule.FIRST_RULE] == (0.0, 0.0, 0.0), "the plateau's box centres off every fracture"
+    assert chosen == (0.0, 1.0), "every peak rule finds the same fractures; a tie goes to the higher level, then drop"
+    assert found[chosen] == (0.75, 0.75, 0.75)
+    pairs = box_rule.paired_rules(*_peaked_maps(40, seed=1), chosen, resamples=100)
+    assert [(rule, other) for _, rule, _, other, _ in pairs] == [
+        (chosen, box_rule.FIRST_RULE), ((box_rule.REGION_LEVEL, box_rule.PEAK_DROP), box_rule.FIRST_RULE),
+        (chosen, (box_rule.REGION_LEVEL, box_rule.PEAK_DROP))]
+    first, _, last = (paired for *_, paired in pairs)
+    assert first["froc_0.5"]["value"] == 0.75 and first["froc_0.5"]["low"] > 0.4
+    assert last["froc_0.5"]["value"] == 0.0, "the default rule finds each peak too"
+    assert pairs[0][2]["fractures"] == 20 and pairs[0][2]["films"] == 40
