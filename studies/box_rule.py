@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fracture.core.storage import read_json  # noqa: E402
 from fracture.data.processed import load_split  # noqa: E402
-from fracture.evaluation.detection import detection_difference, detection_report  # noqa: E402
+from fracture.evaluation.detection import detection_difference, detection_report, froc_summary  # noqa: E402
 from fracture.inference.loaded_model import LoadedModel  # noqa: E402
 from fracture.inference.map_boxes import PEAK_DROP, REGION_LEVEL, map_boxes  # noqa: E402
 
@@ -52,8 +52,8 @@ def choose_rule(rows, truth: dict, maps: np.ndarray) -> tuple[tuple[float, float
     level, then drop), and every candidate's (rule, FROC at the three rates, boxes per film)."""
     table = []
     for rule in ((level, drop) for level in LEVELS for drop in DROPS):
-        report = detection_report(rows, truth, detections(rows, maps, rule), 0, 0, 0.95)
-        table.append((rule, tuple(report[key]["value"] for key in RATES), report["boxes"] / report["films"]))
+        found = froc_summary(rows, truth, detections(rows, maps, rule))
+        table.append((rule, tuple(found[key] for key in RATES), found["boxes"] / found["films"]))
     return max(table, key=lambda row: (row[1], row[0]))[0], table
 
 

@@ -121,11 +121,16 @@ def _known(rows: pd.DataFrame, truth: dict[str, list[dict]]) -> pd.DataFrame:
     return rows[(rows["label"] == 0) | rows["image_id"].isin(list(truth))].reset_index(drop=True)
 
 
+def _films(known: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]]):
+    """Each known film's boxes of truth and its detections, in the order of `known`."""
+    return ([[item["box"] for item in truth.get(image_id, [])] for image_id in known["image_id"]],
+            [detections.get(image_id, []) for image_id in known["image_id"]])
+
+
 def _scorer(known: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]]):
     """AP and FROC of `detections` as a function of film positions in `known`, with the fractures, the boxes and
     the fractures matched at IoU 0.5."""
-    boxes = [[item["box"] for item in truth.get(image_id, [])] for image_id in known["image_id"]]
-    found = [detections.get(image_id, []) for image_id in known["image_id"]]
+    boxes, found = _films(known, truth, detections)
     precision = AveragePrecision(boxes, found)
     marks, truths = [froc_marks(film, items) for film, items in zip(boxes, found)], [len(film) for film in boxes]
 
@@ -154,6 +159,15 @@ def detection_report(rows: pd.DataFrame, truth: dict[str, list[dict]], detection
     intervals = patient_bootstrap(known["patient_id"].to_numpy(), scores, resamples, seed, level, counts=bound)
     return {"films": len(known), "fractured_films": int((known["label"] == 1).sum()), "fractures": fractures,
             "boxes": boxes, "false_positives_per_film": FALSE_POSITIVE_RATES, **_estimates(observed, intervals)}
+
+
+def froc_summary(rows: pd.DataFrame, truth: dict[str, list[dict]], detections: dict[str, list[dict]]) -> dict:
+    """FROC at each rate of false positives, with the films, fractures and boxes, on the films of `rows` whose
+    truth is known: no AP and no interval, which is what choosing among box rules needs."""
+    boxes, found = _films(_known(rows, truth), truth, detections)
+    marks = [froc_marks(film, items) for film, items in zip(boxes, found)]
+    return {"films": len(boxes), "fractures": sum(map(len, boxes)), "boxes": sum(map(len, found)),
+            **froc(marks, [len(film) for film in boxes], np.arange(len(boxes)))}
 
 
 def detection_difference(rows: pd.DataFrame, mine: tuple[dict, dict], theirs: tuple[dict, dict], resamples: int,

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fracture.evaluation.detection import AveragePrecision, detection_difference, detection_report, froc, froc_marks
+from fracture.evaluation.detection import (
+    AveragePrecision,
+    detection_difference,
+    detection_report,
+    froc,
+    froc_marks,
+    froc_summary,
+)
 from fracture.evaluation.intervals import wilson
 
 # Three films: one fracture found at once, a normal film with a false box, two fractures of which one is found.
@@ -46,6 +53,9 @@ def test_the_report_scores_normal_films_leaves_out_unannotated_fractures_and_giv
     assert report["boxes"] == 50
     assert report["froc_2"]["value"] == 1.0 and report["ap50"]["low"] < report["ap50"]["value"] < report["ap50"]["high"]
     assert detection_report(rows, {}, found, 200, 0, 0.95) is None
+    summary = froc_summary(rows, truth, found)  # what choosing a box rule reads: the same films and FROC
+    assert summary == {"films": 50, "fractures": 20, "boxes": 50,
+                       **{key: report[key]["value"] for key in ("froc_0.5", "froc_1", "froc_2")}}
 
 
 def test_a_paired_difference_of_boxes_is_zero_against_itself_and_sees_a_better_model_on_the_same_films():
