@@ -59,11 +59,12 @@ def choose_rule(rows, truth: dict, maps: np.ndarray) -> tuple[tuple[float, float
 
 def paired_rules(rows, truth: dict, maps: np.ndarray, chosen: tuple[float, float], resamples: int) -> list[tuple]:
     """On the test films: (name, rule, its report, the rule it is paired with, the paired difference) for the
-    chosen rule and the default against the first rule, and the chosen rule against the default."""
+    chosen rule and the default against the first rule, and the chosen rule against the default where they
+    differ."""
     default = (REGION_LEVEL, PEAK_DROP)
     boxes = {rule: detections(rows, maps, rule) for rule in {chosen, default, FIRST_RULE}}
-    pairs = [("this run's validation chose", chosen, FIRST_RULE), ("map_boxes draws", default, FIRST_RULE),
-             ("this run's validation chose", chosen, default)]
+    pairs = [("this run's validation chose", chosen, FIRST_RULE), ("map_boxes draws", default, FIRST_RULE)]
+    pairs += [("this run's validation chose", chosen, default)] if chosen != default else []
     return [(name, rule, detection_report(rows, truth, boxes[rule], resamples, 0, 0.95), other,
              detection_difference(rows, (truth, boxes[rule]), (truth, boxes[other]), resamples, 0, 0.95))
             for name, rule, other in pairs]

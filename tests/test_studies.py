@@ -139,3 +139,5 @@ def test_the_box_rule_study_chooses_a_peak_rule_on_validation_and_pairs_it_on_te
     assert first["froc_0.5"]["value"] == 0.75 and first["froc_0.5"]["low"] > 0.4
     assert last["froc_0.5"]["value"] == 0.0, "the default rule finds each peak too"
     assert pairs[0][2]["fractures"] == 20 and pairs[0][2]["films"] == 40
+    default = (box_rule.REGION_LEVEL, box_rule.PEAK_DROP)
+    assert len(box_rule.paired_rules(*_peaked_maps(40, seed=1), default, resamples=20)) == 2, "no pairing with itself"
