@@ -35,12 +35,10 @@ FIRST_RULE = (0.0, np.inf)
 RATES = ("froc_0.5", "froc_1", "froc_2")
 
 
-def split_maps(model: LoadedModel, processed: Path, split: str, truth: dict):
-    """A split's films, the annotations, and the model's map of every film."""
+def split_maps(model: LoadedModel, processed: Path, split: str):
     data = load_split(processed, split)
     images = data.images[:, 0].numpy()
-    return data.rows, truth, np.concatenate([model.maps(images[start:start + 32])
-                                             for start in range(0, len(images), 32)])
+    return data.rows, np.concatenate([model.maps(images[start:start + 32]) for start in range(0, len(images), 32)])
 
 
 def detections(rows, maps, rule: tuple[float, float]) -> dict:
@@ -63,9 +61,10 @@ def paired_rules(rows, truth: dict, maps: np.ndarray, chosen: tuple[float, float
     differ."""
     default = (REGION_LEVEL, PEAK_DROP)
     boxes = {rule: detections(rows, maps, rule) for rule in {chosen, default, FIRST_RULE}}
+    reports = {rule: detection_report(rows, truth, boxes[rule], resamples, 0, 0.95) for rule in {chosen, default}}
     pairs = [("this run's validation chose", chosen, FIRST_RULE), ("map_boxes draws", default, FIRST_RULE)]
     pairs += [("this run's validation chose", chosen, default)] if chosen != default else []
-    return [(name, rule, detection_report(rows, truth, boxes[rule], resamples, 0, 0.95), other,
+    return [(name, rule, reports[rule], other,
              detection_difference(rows, (truth, boxes[rule]), (truth, boxes[other]), resamples, 0, 0.95))
             for name, rule, other in pairs]
 
@@ -77,12 +76,13 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args()
     model, truth = LoadedModel.load(args.model, torch.device("cpu")), read_json(args.processed / "annotations.json")
-    chosen, table = choose_rule(*split_maps(model, args.processed, "val", truth))
+    rows, maps = split_maps(model, args.processed, "val")
+    chosen, table = choose_rule(rows, truth, maps)
     print("validation: level drop | FROC at 0.5 / 1 / 2 FP per film | boxes per film")
     for (level, drop), froc, boxes in table:
         print(f"{level:5.1f} {drop:5.2f} | {' / '.join(f'{value:.3f}' for value in froc)} | {boxes:.2f}")
-    for name, rule, report, other, paired in paired_rules(*split_maps(model, args.processed, "test", truth), chosen,
-                                                          args.resamples):
+    rows, maps = split_maps(model, args.processed, "test")
+    for name, rule, report, other, paired in paired_rules(rows, truth, maps, chosen, args.resamples):
         print(f"test, {report['fractures']} fractures on {report['films']} films, {report['boxes']} boxes: {name} "
               f"level {rule[0]}, drop {rule[1]}; minus level {other[0]}, drop {other[1]}")
         for key in ("ap50", *RATES):
