@@ -1,4 +1,4 @@
-"""A fracture map: a dense one-channel map over a classifier's stride-8 to stride-32 features.
+"""A fracture map: a dense one-channel map over a classifier's stride-8 (or 4) to stride-32 features.
 
 A global head answers "fractured?" from pooled features, and nothing in its
 loss says where; on FracAtlas its Grad-CAM peak fell in an annotator's box
@@ -9,10 +9,11 @@ taught a fracture is, and it is the explanation evaluate scores.
 The decoder is a small feature pyramid (Lin et al., 2017): each tapped stage
 is projected to DECODER_WIDTH channels, the coarser added to the finer after
 upsampling, and a 3 x 3 and a 1 x 1 convolution give one logit per cell at
-stride 8 (16 for simple_cnn's and any network's coarsest tap, where it has no
-stride 8). The image's fracture logit is the map's pooled logit (`pooling`:
-a smooth maximum, log-sum-exp with sharpness LSE_SHARPNESS, or the plain
-maximum), alone or averaged with the classifier's own (`fusion`). The output
+the finest tap's stride: 8 (`stride`), or 4 for cells as small as a phalanx
+fracture at 224 px; each network's stages from that stride to 32 are tapped
+(simple_cnn has no stride 32). The image's fracture logit is the map's pooled
+logit (`pooling`: a smooth maximum, log-sum-exp with sharpness LSE_SHARPNESS,
+or the plain maximum), alone or averaged with the classifier's own (`fusion`). The output
 stays two class logits, (0, z), so that every use of a model (softmax,
 thresholds, Grad-CAM, ONNX) reads a map model as it reads any other.
 
@@ -36,18 +37,22 @@ from fracture.core.errors import UserError
 HEADS = ("global", "map")
 POOLINGS = ("lse", "max")
 FUSIONS = ("mean", "map")
+MAP_STRIDES = (8, 4)
 DECODER_WIDTH = 64
 LSE_SHARPNESS = 4.0
-STRIDES = (8, 16, 32)
-# The tapped stages of the torchvision families (simple_cnn's after its third and fourth blocks); timm's come from
-# each model's own `feature_info`.
+STRIDES = (4, 8, 16, 32)
+# The stages of the torchvision families at each stride (simple_cnn's after its second, third and fourth blocks);
+# timm's come from each model's own `feature_info`.
 TAPS = {
-    "simple_cnn": ("features.11", "features.15"),
-    "resnet18": ("backbone.layer2", "backbone.layer3", "backbone.layer4"),
-    "resnet50": ("backbone.layer2", "backbone.layer3", "backbone.layer4"),
-    "densenet121": ("backbone.features.denseblock2", "backbone.features.denseblock3", "backbone.features.norm5"),
-    "vgg16": ("backbone.features.16", "backbone.features.23", "backbone.features.30"),
-    "efficientnet_b0": ("backbone.features.3", "backbone.features.5", "backbone.features.7"),
+    "simple_cnn": {4: "features.7", 8: "features.11", 16: "features.15"},
+    "resnet18": {4: "backbone.layer1", 8: "backbone.layer2", 16: "backbone.layer3", 32: "backbone.layer4"},
+    "resnet50": {4: "backbone.layer1", 8: "backbone.layer2", 16: "backbone.layer3", 32: "backbone.layer4"},
+    "densenet121": {4: "backbone.features.denseblock1", 8: "backbone.features.denseblock2",
+                    16: "backbone.features.denseblock3", 32: "backbone.features.norm5"},
+    "vgg16": {4: "backbone.features.9", 8: "backbone.features.16", 16: "backbone.features.23",
+              32: "backbone.features.30"},
+    "efficientnet_b0": {4: "backbone.features.2", 8: "backbone.features.3", 16: "backbone.features.5",
+                        32: "backbone.features.7"},
 }
 PROBE_SIZE = 64  # the side of the blank image that finds each tap's stride and channels
 
@@ -59,6 +64,7 @@ class HeadSpec:
     kind: str = "global"
     pooling: str = "lse"
     fusion: str = "mean"
+    stride: int = 8  # the map's cell: the finest tapped stage's stride
 
     @property
     def is_map(self) -> bool:
@@ -78,12 +84,15 @@ class _Keep:
         self.kept[self.index] = output
 
 
-def _taps(arch: str, classifier: nn.Module) -> list[str]:
+def _taps(arch: str, classifier: nn.Module, finest: int) -> list[str]:
+    """The names of the stages at `finest` stride and coarser, or None where the finest is missing."""
     if arch in TAPS:
-        return list(TAPS[arch])
-    info = getattr(getattr(classifier, "backbone", None), "feature_info", None) or []
-    by_stride = {item["reduction"]: item["module"] for item in info if isinstance(item, dict)}
-    return [f"backbone.{by_stride[stride]}" for stride in STRIDES if stride in by_stride]
+        by_stride = TAPS[arch]
+    else:
+        info = getattr(getattr(classifier, "backbone", None), "feature_info", None) or []
+        by_stride = {item["reduction"]: f"backbone.{item['module']}" for item in info if isinstance(item, dict)}
+    coarser = [by_stride[stride] for stride in STRIDES if stride > finest and stride in by_stride]
+    return [by_stride.get(finest), *coarser]
 
 
 def pool_map(logits: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -101,13 +110,14 @@ class FractureMap(nn.Module):
     def __init__(self, arch: str, classifier: nn.Module, spec: HeadSpec):
         super().__init__()
         self.classifier, self.pooling, self.fusion = classifier, spec.pooling, spec.fusion
-        names = _taps(arch, classifier)
+        names = _taps(arch, classifier, spec.stride)
         modules = dict(classifier.named_modules(prefix="classifier"))
-        taps = [modules.get(f"classifier.{name}") for name in names]
+        taps = [modules.get(f"classifier.{name}") if name else None for name in names]
         self._kept: list = [None] * len(taps)
         if len(taps) < 2 or None in taps:
-            raise UserError(f"model.head: map needs {arch}'s stride-8 to stride-32 feature maps, and it exposes "
-                            f"fewer than two; use model.head: global")
+            raise UserError(f"model.head: map needs {arch}'s stride-{spec.stride} to stride-32 feature maps, and it "
+                            f"exposes fewer than two or none at stride {spec.stride}; use model.head: global"
+                            + (" or model.map_stride: 8" if spec.stride != 8 else ""))
         for index, module in enumerate(taps):
             module.register_forward_hook(_Keep(self._kept, index))
         channels = self._probe(arch)

@@ -11,7 +11,7 @@ from fracture.core.params import Section
 from fracture.evaluation.thresholds import THRESHOLD_METHODS
 from fracture.inference.metadata import TASKS, TTA_MODES, WIDTH
 from fracture.models.architectures import ARCHITECTURES, is_architecture
-from fracture.models.fracture_map import FUSIONS, HEADS, POOLINGS, HeadSpec
+from fracture.models.fracture_map import FUSIONS, HEADS, MAP_STRIDES, POOLINGS, HeadSpec
 from fracture.training.augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
@@ -83,6 +83,13 @@ def _architecture(model: Section) -> str:
     return arch
 
 
+def _map_stride(model: Section) -> int:
+    stride = model.integer("map_stride")
+    if stride not in MAP_STRIDES:
+        raise model.fail("map_stride", f"choose one of: {', '.join(map(str, MAP_STRIDES))}")
+    return stride
+
+
 def train_config(params: dict) -> TrainConfig:
     model, train = Section(params, "model"), Section(params, "train")
     early, schedule, aug = train.section("early_stopping"), train.section("lr_schedule"), train.section("augment")
@@ -92,7 +99,7 @@ def train_config(params: dict) -> TrainConfig:
         width=WIDTH.read(model, "width"),
         task=model.choice("task", TASKS),
         head=HeadSpec(model.choice("head", HEADS), model.choice("map_pooling", POOLINGS),
-                      model.choice("map_fusion", FUSIONS)),
+                      model.choice("map_fusion", FUSIONS), _map_stride(model)),
         epochs=train.integer("epochs", minimum=1),
         batch_size=train.integer("batch_size", minimum=1),
         optimizer=train.choice("optimizer", OPTIMIZERS),

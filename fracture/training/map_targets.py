@@ -4,11 +4,12 @@ A fractured film with boxes teaches its map to be high inside them and low
 elsewhere; a normal film, low everywhere; a fractured film without boxes (as
 in MURA) teaches nothing about where, and trains the image loss only. The
 masks are drawn in the model input's pixels, warped by the same random
-affine as their film (`augment`), and averaged onto the map's cells, so a
-cell half covered by a box has the target 0.5. A box is a few cells among
-hundreds, so a film's loss is the mean of its cells' binary cross-entropy
-inside the boxes and the mean outside them, each weighted by its target:
-the fracture counts as much as the rest of the film.
+affine as their film (`augment`), and max-pooled onto the map's cells, so
+every cell a box touches has the target 1 (a fracture narrower than a cell
+still marks one). A box is a few cells among hundreds, so a film's loss is
+the mean of its cells' binary cross-entropy inside the boxes and the mean
+outside them, each weighted by its target: the fracture counts as much as
+the rest of the film.
 """
 
 from __future__ import annotations

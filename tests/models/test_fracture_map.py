@@ -8,13 +8,15 @@ from fracture.models.architectures import build_model, classifier_head
 from fracture.models.fracture_map import HeadSpec, pool_map
 
 
+@pytest.mark.parametrize("stride", [8, 4])
 @pytest.mark.parametrize("arch", ["simple_cnn", "resnet18", "densenet121", "vgg16", "efficientnet_b0",
                                   "efficientnet_lite0", "timm/resnet18"])
-def test_every_convolutional_family_gets_a_stride_8_map_and_two_class_logits(arch):
-    model = build_model(arch, 2, width=4, head=HeadSpec("map")).eval()
+def test_every_convolutional_family_gets_a_stride_8_or_4_map_and_two_class_logits(arch, stride):
+    model = build_model(arch, 2, width=4, head=HeadSpec("map", stride=stride)).eval()
     with torch.no_grad():
         logits, cells = model.outputs(torch.rand(2, 1, 64, 64))
-    assert logits.shape == (2, 2) and torch.equal(logits[:, 0], torch.zeros(2)) and cells.shape == (2, 1, 8, 8)
+    side = 64 // stride
+    assert logits.shape == (2, 2) and torch.equal(logits[:, 0], torch.zeros(2)) and cells.shape == (2, 1, side, side)
     head = {id(parameter) for parameter in classifier_head(model).parameters()}
     decoder = {id(parameter) for parameter in model.new_layers().parameters()}
     assert decoder <= head, "the decoder learns at the head's rate"
@@ -23,6 +25,8 @@ def test_every_convolutional_family_gets_a_stride_8_map_and_two_class_logits(arc
 def test_a_network_without_feature_maps_is_one_line():
     with pytest.raises(UserError, match="timm/vit_tiny_patch16_224.*use model.head: global"):
         build_model("timm/vit_tiny_patch16_224", 2, head=HeadSpec("map"))
+    with pytest.raises(UserError, match="none at stride 4; use model.head: global or model.map_stride: 8"):
+        build_model("timm/vit_tiny_patch16_224", 2, head=HeadSpec("map", stride=4))
 
 
 def test_a_copy_of_the_model_keeps_its_own_features():
