@@ -7,9 +7,11 @@ whole region, the first rule). Every candidate is scored on the validation
 films by its FROC at 0.5, 1 and 2 false positives a film; the best, and the
 rule map_boxes draws by default, are then each paired on the test films with
 the first rule (regions above one half), and the best with the default, each
-difference with an interval over the same patient-group resamples.
+difference with an interval over the same patient-group resamples. With
+`--against` another checkpoint of the same run's films (another head, say),
+the two models' boxes under the default rule are paired on the test films.
 
-    python studies/box_rule.py models/model.pt data/processed [--resamples 1000]
+    python studies/box_rule.py models/model.pt data/processed [--resamples 1000] [--against other/model.pt]
 
 The checkpoint and the processed folder of one run (`dvc exp apply EXP && dvc checkout` restores an experiment's).
 """
@@ -69,11 +71,26 @@ def paired_rules(rows, truth: dict, maps: np.ndarray, chosen: tuple[float, float
             for name, rule, other in pairs]
 
 
+def paired_models(rows, truth: dict, maps: np.ndarray, other_maps: np.ndarray, resamples: int) -> tuple:
+    """On the test films: both models' reports with the default rule, and this one's minus the other's."""
+    default = (REGION_LEVEL, PEAK_DROP)
+    mine, theirs = detections(rows, maps, default), detections(rows, other_maps, default)
+    return (detection_report(rows, truth, mine, resamples, 0, 0.95),
+            detection_report(rows, truth, theirs, resamples, 0, 0.95),
+            detection_difference(rows, (truth, mine), (truth, theirs), resamples, 0, 0.95))
+
+
+def _line(key: str, report: dict, paired: dict) -> str:
+    return (f"  {key}: {report[key]['value']:.3f} [{report[key]['low']:.3f}, {report[key]['high']:.3f}], "
+            f"difference {paired[key]['value']:+.3f} [{paired[key]['low']:+.3f}, {paired[key]['high']:+.3f}]")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("processed", type=Path)
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--against", type=Path, help="another checkpoint trained on the same films")
     args = parser.parse_args()
     model, truth = LoadedModel.load(args.model, torch.device("cpu")), read_json(args.processed / "annotations.json")
     rows, maps = split_maps(model, args.processed, "val")
@@ -86,8 +103,14 @@ def main() -> None:
         print(f"test, {report['fractures']} fractures on {report['films']} films, {report['boxes']} boxes: {name} "
               f"level {rule[0]}, drop {rule[1]}; minus level {other[0]}, drop {other[1]}")
         for key in ("ap50", *RATES):
-            print(f"  {key}: {report[key]['value']:.3f} [{report[key]['low']:.3f}, {report[key]['high']:.3f}], "
-                  f"difference {paired[key]['value']:+.3f} [{paired[key]['low']:+.3f}, {paired[key]['high']:+.3f}]")
+            print(_line(key, report, paired))
+    if args.against:
+        _, other_maps = split_maps(LoadedModel.load(args.against, torch.device("cpu")), args.processed, "test")
+        report, other, paired = paired_models(rows, truth, maps, other_maps, args.resamples)
+        print(f"test, the default rule: {report['boxes']} boxes against {args.against}'s {other['boxes']}; "
+              f"minus {args.against}")
+        for key in ("ap50", "ap50_95", *RATES):
+            print(_line(key, report, paired) + f"; {args.against}: {other[key]['value']:.3f}")
 
 
 if __name__ == "__main__":

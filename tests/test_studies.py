@@ -13,7 +13,7 @@ from fracture.data.split import split_config
 from fracture.training.config import train_config
 from tests.conftest import REPO, default_params, study_module, with_overrides
 
-RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "MAP224", "CROP448", "RECOMMENDED"]
+RECIPES = ["BASE", "FAST", "MODERN", "MODERN224", "MAP224", "FINE224", "CROP448", "RECOMMENDED"]
 
 
 def _recipe(name: str) -> dict:
@@ -140,3 +140,11 @@ def test_the_box_rule_study_chooses_a_peak_rule_on_validation_and_pairs_it_on_te
     assert last["froc_0.5"]["value"] == 0.0, "the default rule finds each peak too"
     assert pairs[0][2]["fractures"] == 20 and pairs[0][2]["films"] == 40
     assert len(box_rule.paired_rules(*_peaked_maps(40, seed=1), default, resamples=20)) == 2, "no pairing with itself"
+
+
+def test_the_box_rule_study_pairs_two_models_boxes_on_the_same_test_films():
+    box_rule = study_module("box_rule")
+    rows, truth, maps = _peaked_maps(40, seed=1)
+    mine, theirs, paired = box_rule.paired_models(rows, truth, maps, np.minimum(maps, 0.5), resamples=100)
+    assert mine["froc_0.5"]["value"] == 0.75 and theirs["froc_0.5"]["value"] == 0.0, "a plateau alone is boxed off"
+    assert paired["froc_0.5"]["value"] == 0.75 and paired["froc_0.5"]["low"] > 0.4
