@@ -13,9 +13,10 @@ the finest tap's stride: 8 (`stride`), or 4 for cells as small as a phalanx
 fracture at 224 px; each network's stages from that stride to 32 are tapped
 (simple_cnn has no stride 32). The image's fracture logit is the map's pooled
 logit (`pooling`: a smooth maximum, log-sum-exp with sharpness LSE_SHARPNESS,
-or the plain maximum), alone or averaged with the classifier's own (`fusion`). The output
-stays two class logits, (0, z), so that every use of a model (softmax,
-thresholds, Grad-CAM, ONNX) reads a map model as it reads any other.
+or the plain maximum), alone or averaged with the classifier's own
+(`fusion`). The output stays two class logits, (0, z), so that every use of a
+model (softmax, thresholds, Grad-CAM, ONNX) reads a map model as it reads any
+other.
 
 The stages are tapped with forward hooks on the classifier's own modules, so
 the pretrained network runs unchanged and once per batch. A hook is an
