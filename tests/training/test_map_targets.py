@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torchvision.ops import box_convert, box_iou
 
 from fracture.data.processed import SplitData, box_table
 from fracture.evaluation.localisation import pointing_hit, tolerance_pixels
@@ -114,10 +115,8 @@ def test_a_map_trained_on_crops_finds_the_mark_on_the_whole_film():
 
 def _overlap(found: list[float], truth: list[float]) -> float:
     """Intersection over union of two x y w h boxes."""
-    width = min(found[0] + found[2], truth[0] + truth[2]) - max(found[0], truth[0])
-    height = min(found[1] + found[3], truth[1] + truth[3]) - max(found[1], truth[1])
-    inter = max(width, 0.0) * max(height, 0.0)
-    return inter / (found[2] * found[3] + truth[2] * truth[3] - inter)
+    boxes = box_convert(torch.tensor([found, truth]), "xywh", "xyxy")
+    return float(box_iou(boxes[:1], boxes[1:]))
 
 
 def test_a_stride_4_map_boxes_a_mark_smaller_than_a_stride_8_cell_tighter_than_a_stride_8_map():
