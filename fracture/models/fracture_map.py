@@ -85,7 +85,7 @@ class _Keep:
         self.kept[self.index] = output
 
 
-def _taps(arch: str, classifier: nn.Module, finest: int) -> list[str]:
+def _taps(arch: str, classifier: nn.Module, finest: int) -> list[str | None]:
     """The names of the stages at `finest` stride and coarser, or None where the finest is missing."""
     if arch in TAPS:
         by_stride = TAPS[arch]
