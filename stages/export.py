@@ -9,7 +9,7 @@ from fracture.core.errors import UserError, run_stage
 from fracture.core.paths import EXPORT_REPORT, MODEL, ONNX_MODEL, PROCESSED
 from fracture.core.storage import write_json
 from fracture.data.processed import load_split
-from fracture.inference.export import MAP_PARITY_LIMIT, PARITY_LIMIT, export_onnx, parity
+from fracture.inference.export import BOX_PARITY_LIMIT, MAP_PARITY_LIMIT, PARITY_LIMIT, export_onnx, parity
 from fracture.inference.loaded_model import LoadedModel
 
 log = logging.getLogger("stages.export")
@@ -31,6 +31,10 @@ def main() -> None:
     if report.get("map_max_abs_difference", 0.0) > MAP_PARITY_LIMIT:
         raise UserError(f"export: ONNX Runtime's fracture map differs from PyTorch's by up to "
                         f"{report['map_max_abs_difference']:.2e} in logit, over the limit {MAP_PARITY_LIMIT:g} "
+                        f"({EXPORT_REPORT}); report it with the architecture's name")
+    if report.get("box_max_abs_difference", 0.0) > BOX_PARITY_LIMIT:
+        raise UserError(f"export: ONNX Runtime's regressed boxes differ from PyTorch's by up to "
+                        f"{report['box_max_abs_difference']:.2e} pixels, over the limit {BOX_PARITY_LIMIT:g} "
                         f"({EXPORT_REPORT}); report it with the architecture's name")
 
 

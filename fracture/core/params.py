@@ -30,7 +30,7 @@ KNOWN_PARAMS = {
                 "bilateral": {"diameter": _, "sigma_color": _, "sigma_space": _},
                 "median": {"kernel": _}},
     "model": {"arch": _, "task": _, "pretrained": _, "width": _, "head": _, "map_pooling": _, "map_fusion": _,
-              "map_stride": _},
+              "map_stride": _, "map_box": _},
     "train": {"seed": _, "epochs": _, "batch_size": _, "optimizer": _, "lr": _, "weight_decay": _,
               "class_weights": _, "sampler": _, "label_smoothing": _, "ema": _, "warmup_epochs": _, "grad_clip": _,
               "freeze_epochs": _, "backbone_lr_factor": _, "map_loss_weight": _, "crop": _,

@@ -119,9 +119,9 @@ def read_maps(model: LoadedModel, labelled: LabelledSet, predictions: pd.DataFra
     for start in range(0, len(predictions), CAM_BATCH):
         batch = predictions.iloc[start:start + CAM_BATCH]
         images = labelled.images[torch.as_tensor(batch.index.to_numpy(copy=True))]
-        logits = model.maps(images[:, 0].numpy())
-        for image_id, label, image, heat in zip(batch["image_id"], batch["label"], images, logits):
-            boxes[image_id] = map_boxes(heat)
+        for image_id, label, image, film_map in zip(batch["image_id"], batch["label"], images,
+                                                    model.maps(images[:, 0].numpy())):
+            boxes[image_id], heat = map_boxes(film_map), film_map[0]
             if label == 1 and image_id in annotations:
                 scores[image_id] = image_scores(heat, annotations[image_id], films.get(image_id))
                 if len(gallery) < 2 * config.cam_examples:

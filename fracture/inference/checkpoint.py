@@ -40,7 +40,7 @@ from fracture.inference.metadata import (
 )
 from fracture.inference.predictor import Calibration
 from fracture.models.architectures import build_model, is_architecture
-from fracture.models.fracture_map import FUSIONS, HEADS, MAP_STRIDES, POOLINGS, HeadSpec
+from fracture.models.fracture_map import FUSIONS, HEADS, MAP_BOXES, MAP_STRIDES, POOLINGS, HeadSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,10 @@ def _check_metadata(values) -> None:
         require(isinstance(values.get(name, {}), dict), name, "is not a mapping")
     check_use(values)
     head = values.get("head", {})
-    required = {"kind", "pooling", "fusion"} if head else set()  # stride: 8 in checkpoints from before map_stride
-    check_fields(head, {"kind", "pooling", "fusion", "stride"}, required, "head")
-    for key, choices in (("kind", HEADS), ("pooling", POOLINGS), ("fusion", FUSIONS), ("stride", MAP_STRIDES)):
+    required = {"kind", "pooling", "fusion"} if head else set()  # stride and box: HeadSpec's in older checkpoints
+    check_fields(head, {"kind", "pooling", "fusion", "stride", "box"}, required, "head")
+    for key, choices in (("kind", HEADS), ("pooling", POOLINGS), ("fusion", FUSIONS), ("stride", MAP_STRIDES),
+                         ("box", MAP_BOXES)):
         value, default = head.get(key, getattr(HeadSpec(), key)), getattr(HeadSpec(), key)
         require(type(value) is type(default) and value in choices, f"head.{key}",
                 f"= {shown(head.get(key))} is not one of {', '.join(map(str, choices))}")

@@ -27,7 +27,7 @@ from fracture.core.errors import UserError
 from fracture.core.paths import MODEL
 from fracture.core.storage import atomic_path
 from fracture.inference.loaded_model import LoadedModel
-from fracture.inference.onnx_model import INPUT, MAP_OUTPUT, OUTPUT, OnnxModel, describe
+from fracture.inference.onnx_model import BOX_OUTPUT, INPUT, MAP_OUTPUT, OUTPUT, OnnxModel, describe
 from fracture.inference.predictor import tta_probabilities, upsampled_map
 from fracture.inference.presets import ModelInput
 
@@ -39,6 +39,7 @@ PARITY_LIMIT = 1e-3
 # The fracture map's logits (of order 1 to 30) summed in two orders differ in the sixth figure; 1e-2 moves no peak
 # and no box (map_boxes cuts at a logit of -1 and a quarter of a logit under each peak).
 MAP_PARITY_LIMIT = 1e-2
+BOX_PARITY_LIMIT = 0.05  # input pixels: a twentieth of a pixel moves no box a user can see
 
 
 class AveragingMatrices(nn.Module):
@@ -87,13 +88,15 @@ def exportable(network: nn.Module, image_size: int) -> nn.Module:
 
 class Probabilities(nn.Module):
     """The network between grey levels (0..255) and class probabilities (calibrated), as the pipeline applies it;
-    and, for a fracture map model, the map's logits at the input's size, a second output."""
+    and, for a fracture map model, the map's logits at the input's size, a second output, and its regressed box
+    corners, a third, where it has them."""
 
     def __init__(self, model: LoadedModel):
         super().__init__()
         self.network = exportable(model.network, model.preprocessing.image_size)
         self.inputs, self.tta = ModelInput(model.preprocessing.normalization, torch.device("cpu")), model.metadata.tta
         self.calibration, self.has_map = model.metadata.calibration, model.has_map
+        self.regresses = model.metadata.head.box == "regressed"
         self.size = model.preprocessing.image_size
 
     def forward(self, images: torch.Tensor):
@@ -101,7 +104,8 @@ class Probabilities(nn.Module):
         probabilities = tta_probabilities(self.network, inputs, self.tta, self.calibration)
         if not self.has_map:
             return probabilities
-        return probabilities, upsampled_map(self.network.outputs(inputs)[1], (self.size, self.size))
+        maps = upsampled_map(self.network.outputs(inputs)[1], (self.size, self.size))
+        return (probabilities, maps[:, 0], maps[:, 1:]) if self.regresses else (probabilities, maps[:, 0])
 
 
 def _description(model: LoadedModel) -> dict[str, str]:
@@ -127,7 +131,7 @@ def export_onnx(model: LoadedModel, path: Path) -> None:
     """Write the model to `path` as ONNX with a dynamic batch, described by its metadata, checked by onnx."""
     size = model.preprocessing.image_size
     wrapper = Probabilities(model).eval()
-    outputs = [OUTPUT, MAP_OUTPUT] if model.has_map else [OUTPUT]
+    outputs = [OUTPUT, MAP_OUTPUT, BOX_OUTPUT][:1 + model.has_map + (model.metadata.head.box == "regressed")]
     exported = io.BytesIO()  # traced in memory, then described and written once
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -155,7 +159,10 @@ def parity(path: Path, model: LoadedModel, images: np.ndarray) -> dict:
     exported, reference = onnx_model.scores(images), model.scores(images)
     maps = {}
     if model.has_map:
-        maps = {"map_max_abs_difference": float(np.abs(onnx_model.maps(images) - model.maps(images)).max())}
+        difference = np.abs(onnx_model.maps(images) - model.maps(images))
+        maps = {"map_max_abs_difference": float(difference[:, 0].max())}
+        if difference.shape[1] > 1:
+            maps["box_max_abs_difference"] = float(difference[:, 1:].max())  # in input pixels
     if model.threshold is not None:
         changed = (exported[:, 1] >= model.threshold) != (reference[:, 1] >= model.threshold)
     else:

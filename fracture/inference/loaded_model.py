@@ -62,8 +62,8 @@ class LoadedModel:
         return self.metadata.head.is_map
 
     def maps(self, images: np.ndarray) -> np.ndarray:
-        """The fracture map's logits of uint8 arrays (N x size x size) at the input's size, as `OnnxModel.maps`
-        gives them."""
+        """The fracture map of uint8 arrays (N x C x size x size: logits, then any regressed box corners) at the
+        input's size, as `OnnxModel.maps` gives it."""
         return predict_maps(self.network, torch.from_numpy(images).unsqueeze(1), self.inputs).numpy()
 
     def overlays(self, images: np.ndarray, classes: list[int]) -> list[np.ndarray]:

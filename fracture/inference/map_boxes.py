@@ -9,9 +9,13 @@ a wider region; boxing the whole region above one half (the first rule) found
 0.210 of fold 0's validation fractures at 1 false positive a film, and
 this rule 0.420 (docs/studies/fracture_map.md, "Boxes from the map"); the rule is
 fixed rather than chosen on each run's validation films, which on four runs
-found no more fractures on their test films than this one. Numpy
-and scipy only: the ONNX path, without PyTorch, draws the same boxes from the
-same map.
+found no more fractures on their test films than this one. A map that
+regresses its boxes (`model.map_box: regressed`) finds its peaks the same
+way, and each peak's box is the one regressed at the peak's pixel; boxes of
+one fracture found from two peaks overlap, and the lower-scored is dropped
+where it overlaps a kept one by NMS_IOU (non-maximum suppression, OpenCV's).
+Numpy, scipy and OpenCV only: the ONNX path, without PyTorch, draws the same
+boxes from the same map.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from fracture.imaging.preprocessing import Preprocessing
 
 REGION_LEVEL = -1.0  # the logit of probability 0.27: chosen with PEAK_DROP on fold 0's validation films
 PEAK_DROP = 0.25  # logits below a region's peak that still belong to its box
+NMS_IOU = 0.5  # as COCO's AP@0.5 counts a second box on a found fracture a false positive
 MAX_BOXES = 20  # per film, the highest-scored first: more regions than this are noise, not fractures
 
 
@@ -31,20 +36,40 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
 
 
-def map_boxes(logits: np.ndarray, level: float = REGION_LEVEL, drop: float = PEAK_DROP) -> list[dict]:
+def map_boxes(film_map: np.ndarray, level: float = REGION_LEVEL, drop: float = PEAK_DROP) -> list[dict]:
     """The boxes ([x, y, width, height] in pixel edges of the map's square) and scores of one film's map (H x W
-    logits), highest score first."""
-    connectivity = np.ones((3, 3), dtype=int)
+    logits, or C x H x W: the logits, then each pixel's regressed box corners), highest score first."""
+    film_map = film_map[None] if film_map.ndim == 2 else film_map
+    logits, connectivity = film_map[0], np.ones((3, 3), dtype=int)
     regions, count = ndimage.label(logits > level, structure=connectivity)
     if count == 0:
         return []
     region_peaks = np.concatenate([[0.0], ndimage.maximum(logits, regions, index=np.arange(1, count + 1))])
     cores, count = ndimage.label((regions > 0) & (logits >= region_peaks[regions] - drop), structure=connectivity)
-    peaks = ndimage.maximum(logits, cores, index=np.arange(1, count + 1))
+    labels = np.arange(1, count + 1)
+    scores = sigmoid(ndimage.maximum(logits, cores, index=labels))
+    if len(film_map) > 1:
+        return _regressed(film_map[1:], ndimage.maximum_position(logits, cores, index=labels), scores)
     found = []
     for label, (rows, columns) in enumerate(ndimage.find_objects(cores), start=1):
         found.append({"box": [float(columns.start), float(rows.start), float(columns.stop - columns.start),
-                              float(rows.stop - rows.start)], "score": float(sigmoid(peaks[label - 1]))})
+                              float(rows.stop - rows.start)], "score": float(scores[label - 1])})
+    return sorted(found, key=lambda item: -item["score"])[:MAX_BOXES]
+
+
+def _regressed(corners: np.ndarray, peaks: list[tuple[int, int]], scores: np.ndarray) -> list[dict]:
+    """The box each peak (row, column) regressed, clipped to the square, overlapping ones suppressed."""
+    import cv2
+
+    size = corners.shape[-1]
+    boxes = []
+    for row, column in peaks:
+        x0, y0, x1, y1 = np.clip(corners[:, row, column], 0.0, size).tolist()
+        boxes.append([x0, y0, x1 - x0, y1 - y0])
+    shown = [index for index, box in enumerate(boxes) if box[2] > 0 and box[3] > 0]  # none clipped away
+    kept = [shown[index] for index in np.asarray(cv2.dnn.NMSBoxes(
+        [boxes[index] for index in shown], scores[shown].tolist(), 0.0, NMS_IOU), dtype=int).ravel()]
+    found = [{"box": boxes[index], "score": float(scores[index])} for index in kept]
     return sorted(found, key=lambda item: -item["score"])[:MAX_BOXES]
 
 

@@ -32,7 +32,7 @@ from fracture.inference.metadata import MetadataMismatch, check_fields, check_us
 
 PREFIX = "fracture."
 FORMAT = "1"
-INPUT, OUTPUT, MAP_OUTPUT = "image", "probabilities", "fracture_map"
+INPUT, OUTPUT, MAP_OUTPUT, BOX_OUTPUT = "image", "probabilities", "fracture_map", "fracture_box_corners"
 BATCH = 64
 REQUIRED = {"task", "classes", "thresholds", "preprocessing"}
 KNOWN = REQUIRED | {"arch", "quality", "tta", "versions", "config", "trained_on", "input", "head",
@@ -66,13 +66,18 @@ def _check_graph(session, values: dict) -> None:
             f"= {size} does not fit the graph's input {shown(inputs)} ({INPUT}: N x 1 x {size} x {size})")
     require(outputs.get(OUTPUT, [])[1:] == [len(classes)], "classes",
             f"= {shown(classes)} does not fit the graph's output {shown(outputs)} ({OUTPUT}: N x {len(classes)})")
-    has_map = (values.get("head") or {}).get("kind") == "map"
-    found = outputs.get(MAP_OUTPUT)
-    fits = found is not None and len(found) == 3 and all(not isinstance(side, int) or side == size
-                                                         for side in found[1:])  # ONNX may leave the sides unnamed
-    require(fits == has_map, "head", f"= {shown(values.get('head'))} does not fit the graph's outputs "
-                                     f"{shown(outputs)} (a map model has {MAP_OUTPUT}: N x {size} x {size}, "
-                                     f"another none)")
+    head = values.get("head") or {}
+    has_map, regresses = head.get("kind") == "map", head.get("box") == "regressed"
+
+    def fits(name: str, shape: list) -> bool:  # ONNX may leave the sides unnamed
+        found = outputs.get(name)
+        return found is not None and len(found) == len(shape) + 1 and all(
+            not isinstance(side, int) or side == expected for side, expected in zip(found[1:], shape))
+
+    require(fits(MAP_OUTPUT, [size, size]) == has_map and fits(BOX_OUTPUT, [4, size, size]) == regresses, "head",
+            f"= {shown(values.get('head'))} does not fit the graph's outputs {shown(outputs)} (a map model has "
+            f"{MAP_OUTPUT}: N x {size} x {size}, one that regresses its boxes also {BOX_OUTPUT}: N x 4 x {size} x "
+            f"{size}, another neither)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class OnnxModel:
     quality: QualityRules | None
     tta: str
     has_map: bool = False
+    regresses: bool = False  # its map's cells regress their boxes
 
     @property
     def threshold(self) -> float | None:
@@ -117,10 +123,10 @@ class OnnxModel:
         except MetadataMismatch as error:
             raise UserError(f"{path}: {PREFIX}{error}; it was written by {written_by(values.get('versions'))}: "
                             f"export it again from its checkpoint (dvc repro)") from None
-        quality = values.get("quality")
+        quality, head = values.get("quality"), values.get("head") or {}
         return cls(session, values["classes"], values["thresholds"], Preprocessing.from_dict(values["preprocessing"]),
                    QualityRules(**quality) if quality else None, values.get("tta", "none"),
-                   (values.get("head") or {}).get("kind") == "map")
+                   head.get("kind") == "map", head.get("box") == "regressed")
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N x classes) of uint8 images (N x size x size) prepared by `preprocessing`."""
@@ -129,9 +135,13 @@ class OnnxModel:
         return np.concatenate(outputs)
 
     def maps(self, images: np.ndarray) -> np.ndarray:
-        """A fracture map model's map logits (N x size x size) of uint8 images, as `LoadedModel.maps` gives them."""
+        """A fracture map model's map (N x C x size x size: logits, then any regressed box corners) of uint8
+        images, as `LoadedModel.maps` gives it."""
         if not self.has_map:
             raise UserError("this ONNX model has no fracture map (it was trained with model.head: global)")
-        outputs = [self.session.run([MAP_OUTPUT], {INPUT: images[start:start + BATCH, None].astype(np.float32)})[0]
-                   for start in range(0, len(images), BATCH)]
+        names = [MAP_OUTPUT, BOX_OUTPUT] if self.regresses else [MAP_OUTPUT]
+        outputs = []
+        for start in range(0, len(images), BATCH):
+            found = self.session.run(names, {INPUT: images[start:start + BATCH, None].astype(np.float32)})
+            outputs.append(np.concatenate([found[0][:, None], *found[1:]], axis=1))
         return np.concatenate(outputs)

@@ -76,9 +76,10 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, inputs: ModelI
 @torch.no_grad()
 def predict_maps(model: nn.Module, images: torch.Tensor, inputs: ModelInput,
                  batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """A fracture map model's per-cell fracture logits, upsampled (bilinear) to the input's size: N x H x W, on CPU,
-    in float32. Logits, not probabilities: a sure map's float32 probabilities are 1.0 over many cells, and its
-    peak would be the first of them."""
+    """A fracture map model's map, upsampled (bilinear) to the input's size: N x C x H x W, on CPU, in float32;
+    channel 0 the fracture logits, then, where the map regresses its boxes, each cell's box corners. Logits, not
+    probabilities: a sure map's float32 probabilities are 1.0 over many cells, and its peak would be the first of
+    them."""
     if not isinstance(model, FractureMap):
         raise TypeError(f"{type(model).__name__} has no fracture map")
     model.eval()
@@ -91,5 +92,5 @@ def predict_maps(model: nn.Module, images: torch.Tensor, inputs: ModelInput,
 
 
 def upsampled_map(cells: torch.Tensor, size) -> torch.Tensor:
-    """Cell logits (N x 1 x h x w) at the input's size (N x H x W); the ONNX graph traces this."""
-    return F.interpolate(cells, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    """A map's cells (N x C x h x w) at the input's size (N x C x H x W); the ONNX graph traces this."""
+    return F.interpolate(cells, size=tuple(size), mode="bilinear", align_corners=False)

@@ -18,6 +18,14 @@ or the plain maximum), alone or averaged with the classifier's own
 model (softmax, thresholds, Grad-CAM, ONNX) reads a map model as it reads any
 other.
 
+A map's boxes are, by default, the extent of each peak of the map
+(`inference.map_boxes`); a stride-8 cell is as wide as a phalanx fracture, so
+that extent rarely overlaps the annotator's box by half. With `box:
+regressed` a second branch of the decoder regresses, at every cell, the
+distances from its centre to the four sides of the fracture's box (FCOS, Tian
+et al., 2019), trained where the box lies (`training.map_targets`), and a
+peak's box is the one its cell regressed.
+
 The stages are tapped with forward hooks on the classifier's own modules, so
 the pretrained network runs unchanged and once per batch. A hook is an
 object holding its place in the model's list of kept outputs, so a copy of
@@ -39,6 +47,7 @@ HEADS = ("global", "map")
 POOLINGS = ("lse", "max")
 FUSIONS = ("mean", "map")
 MAP_STRIDES = (8, 4)
+MAP_BOXES = ("extent", "regressed")
 DECODER_WIDTH = 64
 LSE_SHARPNESS = 4.0
 STRIDES = (4, 8, 16, 32)
@@ -66,6 +75,12 @@ class HeadSpec:
     pooling: str = "lse"
     fusion: str = "mean"
     stride: int = 8  # the map's cell: the finest tapped stage's stride
+    box: str = "extent"  # a peak's box: the extent of the map's peak, or the box its cell regressed
+
+    @property
+    def channels(self) -> int:
+        """The map's channels: the fracture logit, then (a regressed box) each cell's box corners."""
+        return 5 if self.box == "regressed" else 1
 
     @property
     def is_map(self) -> bool:
@@ -105,6 +120,17 @@ def pool_map(logits: torch.Tensor, pooling: str) -> torch.Tensor:
     return (torch.logsumexp(LSE_SHARPNESS * cells, dim=1) - math.log(cells.shape[1])) / LSE_SHARPNESS
 
 
+def box_corners(sides: torch.Tensor, stride: float) -> torch.Tensor:
+    """Each cell's box (N x 4 x h x w: x0, y0, x1, y1 in input pixels) from its regressed distances to the box's
+    left, top, right and bottom sides, in cells through a softplus (a box holds its cell's centre)."""
+    rows, columns = sides.shape[-2:]
+    x = (torch.arange(columns, device=sides.device, dtype=sides.dtype) + 0.5) * stride
+    y = (torch.arange(rows, device=sides.device, dtype=sides.dtype) + 0.5) * stride
+    distances = F.softplus(sides) * stride
+    return torch.stack([x[None, None, :] - distances[:, 0], y[None, :, None] - distances[:, 1],
+                        x[None, None, :] + distances[:, 2], y[None, :, None] + distances[:, 3]], 1)
+
+
 class FractureMap(nn.Module):
     """A classifier whose answer comes from a fracture map over its own features (see the module's docstring)."""
 
@@ -127,6 +153,9 @@ class FractureMap(nn.Module):
                                   nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(inplace=True),
                                   nn.Conv2d(DECODER_WIDTH, 1, 1))
         nn.init.constant_(self.head[-1].bias, -4.0)  # a fracture is rare among cells: start every cell near 2%
+        self.sides = nn.Sequential(nn.Conv2d(DECODER_WIDTH, DECODER_WIDTH, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(inplace=True),
+                                   nn.Conv2d(DECODER_WIDTH, 4, 1)) if spec.box == "regressed" else None
 
     @torch.no_grad()
     def _probe(self, arch: str) -> list[int]:
@@ -144,7 +173,8 @@ class FractureMap(nn.Module):
         return [item.shape[1] for item in kept]
 
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two class logits (0, z) and the map's logits (N x 1 x h x w, at the finest tap's stride)."""
+        """The two class logits (0, z) and the map (N x C x h x w, at the finest tap's stride): the fracture logit
+        of each cell, then, with a regressed box, its box's corners (x0, y0, x1, y1) in input pixels."""
         global_logits = self.classifier(x)
         features, self._kept[:] = list(self._kept), [None] * len(self._kept)
         pyramid = self.lateral[-1](features[-1])
@@ -152,6 +182,9 @@ class FractureMap(nn.Module):
             pyramid = lateral(finer) + F.interpolate(pyramid, size=finer.shape[-2:], mode="nearest")
         cells = self.head(pyramid)
         z = pool_map(cells.float(), self.pooling)
+        if self.sides is not None:
+            corners = box_corners(self.sides(pyramid).float(), x.shape[-1] / cells.shape[-1])
+            cells = torch.cat([cells.float(), corners], dim=1)
         if self.fusion == "mean":
             z = 0.5 * (z + (global_logits[:, 1] - global_logits[:, 0]).float())
         return torch.stack([torch.zeros_like(z), z], dim=1), cells
@@ -164,4 +197,4 @@ class FractureMap(nn.Module):
 
     def new_layers(self) -> nn.ModuleList:
         """The decoder: layers no pretrained weight covers."""
-        return nn.ModuleList([self.lateral, self.head])
+        return nn.ModuleList([self.lateral, self.head, *([self.sides] if self.sides is not None else [])])

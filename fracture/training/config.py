@@ -11,7 +11,7 @@ from fracture.core.params import Section
 from fracture.evaluation.thresholds import THRESHOLD_METHODS
 from fracture.inference.metadata import TASKS, TTA_MODES, WIDTH
 from fracture.models.architectures import ARCHITECTURES, is_architecture
-from fracture.models.fracture_map import FUSIONS, HEADS, MAP_STRIDES, POOLINGS, HeadSpec
+from fracture.models.fracture_map import FUSIONS, HEADS, MAP_BOXES, MAP_STRIDES, POOLINGS, HeadSpec
 from fracture.training.augment import AugmentConfig
 
 MONITORS = {"val_auc": "max", "val_loss": "min"}
@@ -90,6 +90,14 @@ def _map_stride(model: Section) -> int:
     return stride
 
 
+def _map_box(model: Section) -> str:
+    box = model.choice("map_box", MAP_BOXES)
+    if box == "regressed" and model.choice("head", HEADS) != "map":
+        raise model.fail("map_box", "a regressed box comes from a fracture map: set model.head: map, or "
+                                    "model.map_box: extent")
+    return box
+
+
 def train_config(params: dict) -> TrainConfig:
     model, train = Section(params, "model"), Section(params, "train")
     early, schedule, aug = train.section("early_stopping"), train.section("lr_schedule"), train.section("augment")
@@ -99,7 +107,7 @@ def train_config(params: dict) -> TrainConfig:
         width=WIDTH.read(model, "width"),
         task=model.choice("task", TASKS),
         head=HeadSpec(model.choice("head", HEADS), model.choice("map_pooling", POOLINGS),
-                      model.choice("map_fusion", FUSIONS), _map_stride(model)),
+                      model.choice("map_fusion", FUSIONS), _map_stride(model), _map_box(model)),
         epochs=train.integer("epochs", minimum=1),
         batch_size=train.integer("batch_size", minimum=1),
         optimizer=train.choice("optimizer", OPTIMIZERS),

@@ -40,7 +40,7 @@ from fracture.training.augment import augment
 from fracture.training.config import TrainConfig
 from fracture.training.crops import crop_batch, crop_labels
 from fracture.training.ema import WeightAverage
-from fracture.training.map_targets import MapTargets, box_masks, supervised_films
+from fracture.training.map_targets import MapTargets, box_masks, each_box_mask, supervised_films
 from fracture.training.resume import EpochResult, Progress, Ranks, Resume, TrainingState
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,10 @@ class TrainingRun:
         boxes = self.train.boxes if self.train.boxes is not None else torch.zeros(count, 1, 4)
         annotated = self.train.annotated if self.train.annotated is not None else torch.zeros(count, dtype=torch.bool)
         annotated = annotated[indices.cpu()]
-        masks = box_masks(boxes[indices.cpu()].to(device), images.shape[-1])
+        boxes = boxes[indices.cpu()].to(device)
+        masks = box_masks(boxes, images.shape[-1])
+        if self.learns_map and self.config.head.box == "regressed":  # each box's own mask, warped with the films
+            masks = torch.cat([masks, each_box_mask(boxes, images.shape[-1])], dim=1)
         inputs, masks = self.inputs.with_masks(images, masks, augmented)
         if self.config.crop:
             labels = crop_labels(labels, annotated, masks.cpu())
