@@ -20,6 +20,9 @@ MAP224=("${MODERN224[@]}" -S model.head=map -S train.calibration=temperature)
 # The map recipe with a finer map: cells of 4 pixels (the stride-4 stage tapped too) instead of 8.
 FINE224=("${MAP224[@]}" -S model.map_stride=4)
 
+# The map recipe whose boxes are regressed: each cell of the map also learns the sides of the box it lies in.
+BOX224=("${MAP224[@]}" -S model.map_box=regressed)
+
 # Crop training: the map recipe on 448 px films, trained on 224 px squares cut from them (each step costs a 224 px
 # step), every film scored whole at 448 px, its probabilities Platt-scaled on validation.
 CROP448=("${MODERN224[@]}" -S enhance.image_size=448 -S model.head=map -S train.crop=224 -S train.calibration=platt)

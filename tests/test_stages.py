@@ -35,6 +35,8 @@ def _assert_one_line_error(result, *fragments):
     ("train", {"model.map_fusion": "sum"}, ["model.map_fusion = 'sum'", "mean, map"]),
     ("train", {"model.map_stride": 16}, ["model.map_stride = 16", "8, 4"]),
     ("train", {"model.map_stride": "4"}, ["model.map_stride = '4'", "an integer"]),
+    ("train", {"model.map_box": "fcos"}, ["model.map_box = 'fcos'", "extent, regressed"]),
+    ("train", {"model.map_box": "regressed"}, ["model.map_box = 'regressed'", "set model.head: map"]),
     ("train", {"model.head": "map", "model.task": "region"}, ["model.head = 'map'", "global with model.task: region"]),
     ("train", {"train.map_loss_weight": -1}, ["train.map_loss_weight = -1", "from 0.0 to 100.0"]),
     ("train", {"train.crop": 96}, ["train.crop = 96", "0 with model.head: global"]),

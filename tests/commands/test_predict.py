@@ -237,10 +237,10 @@ def test_films_are_read_and_scored_a_batch_at_a_time_with_the_same_rows(tmp_path
     assert events == ["read"] * 3 + [3] + ["read"] * 4 + [3] + ["read"] * 3 + [3], "never more than 3 held"
 
 
-def _map_model(path):
+def _map_model(path, box: str = "extent"):
     from fracture.models.fracture_map import HeadSpec
 
-    head = HeadSpec("map", "max", "mean")
+    head = HeadSpec("map", "max", "mean", box=box)
     torch_module = __import__("torch")
     torch_module.manual_seed(0)
     network = build_model("simple_cnn", 2, width=4, head=head)
@@ -254,12 +254,13 @@ def _map_model(path):
     return path
 
 
-def test_a_map_models_boxes_round_trip_through_the_csv_and_the_coco_file_on_the_films_pixels(tmp_path):
+@pytest.mark.parametrize("box", ["extent", "regressed"])
+def test_a_map_models_boxes_round_trip_through_the_csv_and_the_coco_file_on_the_films_pixels(tmp_path, box):
     import json
 
     from fracture.data.annotations import read_coco
 
-    model = _map_model(tmp_path / "map.pt")
+    model = _map_model(tmp_path / "map.pt", box)
     for index in range(3):
         write_png(tmp_path / f"films/{index}.png", radiograph_like(20 + index, size=96)[:, :70])
     result = _predict(tmp_path, "--model", model, "--out", "out.csv", "--boxes", "boxes.json", "--draw", "drawn",
@@ -294,11 +295,12 @@ def test_boxes_from_a_model_without_a_map_is_one_line(tmp_path):
 
 
 @pytest.mark.e2e
-def test_the_onnx_export_of_a_map_model_finds_the_same_boxes_without_pytorch(tmp_path):
+@pytest.mark.parametrize("box", ["extent", "regressed"])
+def test_the_onnx_export_of_a_map_model_finds_the_same_boxes_without_pytorch(tmp_path, box):
     from fracture.inference.export import export_onnx
     from fracture.inference.loaded_model import LoadedModel
 
-    model = _map_model(tmp_path / "map.pt")
+    model = _map_model(tmp_path / "map.pt", box)
     export_onnx(LoadedModel.load(model, "cpu"), tmp_path / "map.onnx")
     for index in range(4):
         write_png(tmp_path / f"films/{index}.png", radiograph_like(30 + index, size=80))

@@ -99,6 +99,7 @@ def _saved(tmp_path) -> dict:
     (lambda m: m.update(head="map"), "head"),
     (lambda m: m.update(head={"kind": "map", "pooling": "lse", "fusion": "mean", "stride": 16}), "head.stride"),
     (lambda m: m.update(head={"kind": "map", "pooling": "lse", "fusion": "mean", "stride": 8.0}), "head.stride"),
+    (lambda m: m.update(head={"kind": "map", "pooling": "lse", "fusion": "mean", "box": "fcos"}), "head.box"),
     (lambda m: m.update(temperature=0.0), "temperature"),
     (lambda m: m.update(temperature=float("inf")), "temperature"),
     (lambda m: m.update(calibration_bias=99.0), "calibration_bias"),

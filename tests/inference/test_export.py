@@ -13,7 +13,7 @@ from fracture.imaging.filters import FilterStep
 from fracture.imaging.preprocessing import Normalization, Preprocessing
 from fracture.imaging.screening import QualityRules
 from fracture.inference.checkpoint import CheckpointMetadata, Thresholds
-from fracture.inference.export import PARITY_LIMIT, AveragingMatrices, export_onnx, exportable, parity
+from fracture.inference.export import BOX_PARITY_LIMIT, PARITY_LIMIT, AveragingMatrices, export_onnx, exportable, parity
 from fracture.inference.loaded_model import LoadedModel
 from fracture.inference.onnx_model import OnnxModel
 from fracture.models.architectures import build_model
@@ -101,27 +101,32 @@ def test_a_network_onnx_cannot_express_is_one_line_and_leaves_no_file(tmp_path, 
     assert not (tmp_path / "model.onnx").exists()
 
 
-def _map_model(arch: str, temperature: float = 1.0, bias: float = 0.0) -> LoadedModel:
+def _map_model(arch: str, temperature: float = 1.0, bias: float = 0.0, box: str = "extent") -> LoadedModel:
     from dataclasses import replace
 
     from fracture.models.fracture_map import HeadSpec
 
     model = _model(arch)
     torch.manual_seed(1)
-    head = HeadSpec("map", "lse", "mean")
+    head = HeadSpec("map", "lse", "mean", box=box)
     network = build_model(arch, 2, pretrained=False, width=4, head=head).eval()
     return LoadedModel(network, replace(model.metadata, head=head, temperature=temperature,
                                                 calibration_bias=bias), torch.device("cpu"))
 
 
-@pytest.mark.parametrize("arch", ["simple_cnn", "efficientnet_lite0"])
-def test_the_export_carries_the_fracture_map_and_the_calibration_with_parity(tmp_path, arch):
-    model = _map_model(arch, temperature=2.5, bias=-1.5)
+@pytest.mark.parametrize("arch, box", [("simple_cnn", "extent"), ("efficientnet_lite0", "extent"),
+                                       ("simple_cnn", "regressed")])
+def test_the_export_carries_the_fracture_map_and_the_calibration_with_parity(tmp_path, arch, box):
+    model = _map_model(arch, temperature=2.5, bias=-1.5, box=box)
     export_onnx(model, tmp_path / "model.onnx")
     report = parity(tmp_path / "model.onnx", model, _images())
     assert report["max_abs_difference"] <= PARITY_LIMIT and report["map_max_abs_difference"] <= 1e-3, report
+    assert ("box_max_abs_difference" in report) == (box == "regressed")
+    assert report.get("box_max_abs_difference", 0.0) <= BOX_PARITY_LIMIT, report
     exported = OnnxModel.load(tmp_path / "model.onnx")
-    assert exported.has_map and exported.maps(_images(3)).shape == (3, SIZE, SIZE)
+    channels = 5 if box == "regressed" else 1  # the logits, then each pixel's box corners
+    assert exported.has_map and exported.maps(_images(3)).shape == (3, channels, SIZE, SIZE)
+    np.testing.assert_allclose(exported.maps(_images(3)), model.maps(_images(3)), atol=BOX_PARITY_LIMIT)
     untempered = _map_model(arch)
     assert not np.allclose(model.scores(_images(3)), untempered.scores(_images(3))), "the calibration is applied"
     np.testing.assert_allclose(exported.scores(_images(3)), model.scores(_images(3)), atol=PARITY_LIMIT)
@@ -134,9 +139,11 @@ def test_an_export_whose_outputs_do_not_fit_its_head_is_one_line(tmp_path):
     model = _map_model("simple_cnn")
     export_onnx(model, tmp_path / "model.onnx")
     graph = onnx.load(str(tmp_path / "model.onnx"))
-    for entry in graph.metadata_props:
-        if entry.key == "fracture.head":
-            entry.value = json.dumps({"kind": "global", "pooling": "lse", "fusion": "mean"})
-    onnx.save(graph, str(tmp_path / "global.onnx"))
-    with pytest.raises(UserError, match="fracture.head .* does not fit the graph's outputs"):
-        OnnxModel.load(tmp_path / "global.onnx")
+    for name, head in (("global", {"kind": "global", "pooling": "lse", "fusion": "mean"}),
+                       ("regressed", {"kind": "map", "pooling": "lse", "fusion": "mean", "box": "regressed"})):
+        for entry in graph.metadata_props:
+            if entry.key == "fracture.head":
+                entry.value = json.dumps(head)
+        onnx.save(graph, str(tmp_path / f"{name}.onnx"))
+        with pytest.raises(UserError, match="fracture.head .* does not fit the graph's outputs"):
+            OnnxModel.load(tmp_path / f"{name}.onnx")

@@ -22,6 +22,20 @@ def test_every_convolutional_family_gets_a_stride_8_or_4_map_and_two_class_logit
     assert decoder <= head, "the decoder learns at the head's rate"
 
 
+@pytest.mark.parametrize("arch", ["simple_cnn", "efficientnet_lite0"])
+def test_a_map_that_regresses_its_boxes_gives_each_cell_a_box_around_its_centre(arch):
+    model = build_model(arch, 2, width=4, head=HeadSpec("map", box="regressed")).eval()
+    with torch.no_grad():
+        logits, cells = model.outputs(torch.rand(2, 1, 64, 64))
+    assert cells.shape == (2, 5, 8, 8) and logits.shape == (2, 2)
+    centres = (torch.arange(8) + 0.5) * 8
+    x0, y0, x1, y1 = cells[:, 1:].unbind(1)
+    assert bool((x0 < centres).all() and (x1 > centres).all()), "each box holds its cell's centre"
+    assert bool((y0 < centres[:, None]).all() and (y1 > centres[:, None]).all())
+    assert {id(parameter) for parameter in model.sides.parameters()} <= {
+        id(parameter) for parameter in model.new_layers().parameters()}, "the box branch learns at the head's rate"
+
+
 def test_a_network_without_feature_maps_is_one_line():
     with pytest.raises(UserError, match="timm/vit_tiny_patch16_224.*use model.head: global"):
         build_model("timm/vit_tiny_patch16_224", 2, head=HeadSpec("map"))

@@ -19,7 +19,7 @@ from fracture.models.fracture_map import HeadSpec
 from fracture.training.augment import AugmentConfig, augment
 from fracture.training.config import train_config
 from fracture.training.loop import Splits, fit
-from fracture.training.map_targets import MapTargets, box_masks, supervised_films
+from fracture.training.map_targets import MapTargets, box_masks, box_targets, each_box_mask, supervised_films
 from tests.conftest import tiny_params
 
 
@@ -65,6 +65,24 @@ def test_the_loss_teaches_boxes_on_fractured_films_and_nothing_on_fractured_film
     assert targets.loss(right).item() == pytest.approx(targets.loss(wrong).item())
     assert targets.loss(right).item() < 0.01 < targets.loss(-right).item()
     assert MapTargets(masks, torch.zeros(3, dtype=torch.bool), 1.0).loss(right).item() == 0.0
+
+
+def test_each_cell_a_box_touches_learns_that_box_and_the_smallest_where_boxes_overlap():
+    boxes = torch.tensor([[[2.0, 2.0, 20.0, 12.0], [10.0, 4.0, 4.0, 4.0]], [[0.0, 0.0, 0.0, 0.0]] * 2])
+    targets, assigned = box_targets(each_box_mask(boxes, 32), (4, 4))
+    assert assigned[0].nonzero().tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]] and not assigned[1].any()
+    assert targets[0, :, 0, 0].tolist() == [2.0, 2.0, 22.0, 14.0]
+    assert targets[0, :, 0, 1].tolist() == [10.0, 4.0, 14.0, 8.0], "the small box inside the large one"
+    masks = torch.cat([box_masks(boxes, 32), each_box_mask(boxes, 32)], dim=1)
+    right = torch.cat([torch.full((2, 1, 4, 4), -6.0), targets], dim=1)
+    right[0, 0, :2, :3] = 6.0
+    wrong = right.clone()
+    wrong[0, 1:, 0, 0] = torch.tensor([6.0, 6.0, 10.0, 10.0])
+    supervised = torch.tensor([True, True])
+    for weight in (1.0, 2.0):
+        with_boxes, map_only = MapTargets(masks, supervised, weight), MapTargets(masks[:, :1], supervised, weight)
+        assert with_boxes.loss(right).item() == pytest.approx(map_only.loss(right[:, :1]).item(), abs=1e-6)
+        assert with_boxes.loss(wrong).item() > map_only.loss(right[:, :1]).item() + 0.01 * weight
 
 
 def _marked_films(count: int, seed: int, size: int = 96) -> SplitData:
