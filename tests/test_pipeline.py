@@ -117,10 +117,10 @@ def test_an_architecture_experiment_reruns_only_train_evaluate_report(project, a
     assert (project / "dvc.yaml").read_text() == (REPO / "dvc.yaml").read_text(), "dvclive left dvc.yaml alone"
 
 
-def test_a_fracture_map_with_platt_scaling_runs_through_every_stage(project):
+def test_a_fracture_map_with_regressed_boxes_and_platt_scaling_runs_through_every_stage(project):
     subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=project, check=True)  # undo earlier -S
-    result = dvc(project, "exp", "run", "-S", "model.head=map", "-S", "train.calibration=platt",
-                 "-S", "train.epochs=1")
+    result = dvc(project, "exp", "run", "-S", "model.head=map", "-S", "model.map_box=regressed",
+                 "-S", "train.calibration=platt", "-S", "train.epochs=1")
     assert stages_run(result.stdout) == ["train", "export", "evaluate", "report"]
     fitted = json.loads((project / "reports/train/metrics.json").read_text())["calibration"]
     assert fitted["method"] == "platt" and fitted["bias"] != 0.0 and fitted["val_ece_after"] <= fitted["val_ece_before"]
@@ -130,6 +130,7 @@ def test_a_fracture_map_with_platt_scaling_runs_through_every_stage(project):
     assert metrics["map_localisation"]["annotated"]["images"] > 0 and "ap50" in metrics["detection"]
     exported = json.loads((project / "reports/export.json").read_text())
     assert exported["max_abs_difference"] <= exported["limit"] and "map_max_abs_difference" in exported
+    assert "box_max_abs_difference" in exported
     assert "Where the fracture map points" in (project / "reports/report.md").read_text()
 
 
