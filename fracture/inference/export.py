@@ -96,7 +96,7 @@ class Probabilities(nn.Module):
         self.network = exportable(model.network, model.preprocessing.image_size)
         self.inputs, self.tta = ModelInput(model.preprocessing.normalization, torch.device("cpu")), model.metadata.tta
         self.calibration, self.has_map = model.metadata.calibration, model.has_map
-        self.regresses = model.metadata.head.box == "regressed"
+        self.regresses = model.metadata.head.regresses
         self.size = model.preprocessing.image_size
 
     def forward(self, images: torch.Tensor):
@@ -131,7 +131,7 @@ def export_onnx(model: LoadedModel, path: Path) -> None:
     """Write the model to `path` as ONNX with a dynamic batch, described by its metadata, checked by onnx."""
     size = model.preprocessing.image_size
     wrapper = Probabilities(model).eval()
-    outputs = [OUTPUT, MAP_OUTPUT, BOX_OUTPUT][:1 + model.has_map + (model.metadata.head.box == "regressed")]
+    outputs = [OUTPUT, MAP_OUTPUT, BOX_OUTPUT][:1 + model.has_map + model.metadata.head.regresses]
     exported = io.BytesIO()  # traced in memory, then described and written once
     try:
         with torch.no_grad(), warnings.catch_warnings():

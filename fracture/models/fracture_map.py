@@ -78,9 +78,9 @@ class HeadSpec:
     box: str = "extent"  # a peak's box: the extent of the map's peak, or the box its cell regressed
 
     @property
-    def channels(self) -> int:
-        """The map's channels: the fracture logit, then (a regressed box) each cell's box corners."""
-        return 5 if self.box == "regressed" else 1
+    def regresses(self) -> bool:
+        """Whether the map's cells regress their boxes, a map of five channels: the logit, then the box's corners."""
+        return self.is_map and self.box == "regressed"
 
     @property
     def is_map(self) -> bool:
@@ -155,7 +155,7 @@ class FractureMap(nn.Module):
         nn.init.constant_(self.head[-1].bias, -4.0)  # a fracture is rare among cells: start every cell near 2%
         self.sides = nn.Sequential(nn.Conv2d(DECODER_WIDTH, DECODER_WIDTH, 3, padding=1, bias=False),
                                    nn.BatchNorm2d(DECODER_WIDTH), nn.ReLU(inplace=True),
-                                   nn.Conv2d(DECODER_WIDTH, 4, 1)) if spec.box == "regressed" else None
+                                   nn.Conv2d(DECODER_WIDTH, 4, 1)) if spec.regresses else None
 
     @torch.no_grad()
     def _probe(self, arch: str) -> list[int]:

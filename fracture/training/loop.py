@@ -317,7 +317,7 @@ class TrainingRun:
         annotated = annotated[indices.cpu()]
         boxes = boxes[indices.cpu()].to(device)
         masks = box_masks(boxes, images.shape[-1])
-        if self.learns_map and self.config.head.box == "regressed":  # each box's own mask, warped with the films
+        if self.learns_map and self.config.head.regresses:  # each box's own mask, warped with the films
             masks = torch.cat([masks, each_box_mask(boxes, images.shape[-1])], dim=1)
         inputs, masks = self.inputs.with_masks(images, masks, augmented)
         if self.config.crop:
