@@ -15,7 +15,8 @@ file in a folder, or a row of a labels.csv, that lies outside its folder
 (through a link, `..` or an absolute path), which is never opened.
 
 A fracture map model (`model.head: map`) also finds boxes: each scored
-film's map peaks with their extent (fracture/inference/map_boxes.py), in
+film's map peaks with their extent, or the box each peak's cell regressed
+(fracture/inference/map_boxes.py), in
 the film's own pixels, written to the CSV's `boxes` column (JSON: [x, y,
 width, height, score] each), to a COCO file (`--boxes`: images, the boxes
 as annotations with a score, read back by the `folder` source like an
