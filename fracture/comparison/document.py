@@ -117,8 +117,9 @@ def _detection_table(comparison: dict) -> list[Block]:
     rates = rows[0]["detection"]["false_positives_per_film"]
     keys = ["ap50", "ap50_95"] + [f"froc_{rate:g}" for rate in rates]
     blocks = [Heading("Boxes as detections", 3),
-             Paragraph("The boxes of each fracture map model (its map's peaks with their extent, each scored by "
-                       "its peak: fracture/inference/map_boxes.py) on every test film whose truth is known: "
+             Paragraph("The boxes of each fracture map model (its map's peaks, each with its extent or the box its "
+                       "cell regressed (model.map_box), scored by its peak: fracture/inference/map_boxes.py) on "
+                       "every test film whose truth is known: "
                        "annotated fractured films and every normal film. AP is COCO's (pycocotools); FROC is the "
                        "share of annotated fractures found (a box's centre inside the fracture's box) at that many "
                        "false positives per film. Intervals over "

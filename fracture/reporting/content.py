@@ -206,8 +206,9 @@ def _detection_section(detection: dict | None, unit: str) -> list[Block]:
     rows = [[label, fmt_ci(detection[key]["value"], detection[key]["low"], detection[key]["high"])]
             for label, key in keys if key in detection]
     return [Heading("The fracture map's boxes as detections", 3),
-            Paragraph(f"Boxes around the map's peaks with their extent, each scored by its peak "
-                      f"(fracture/inference/map_boxes.py), on {detection['films']} test films whose truth is known "
+            Paragraph(f"Boxes on the map's peaks (each peak's extent, or the box its cell regressed with "
+                      f"model.map_box: regressed), each scored by its peak (fracture/inference/map_boxes.py), on "
+                      f"{detection['films']} test films whose truth is known "
                       f"({detection['fractured_films']} annotated fractured films with {detection['fractures']} "
                       f"boxes, and every normal film, where any box is a false positive); {detection['boxes']} boxes "
                       "in all. Average precision is "
