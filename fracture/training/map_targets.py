@@ -15,9 +15,10 @@ A map that regresses its boxes also gets each box's own mask, warped with
 the others, so that a box's place after the warp (the extent of its mask:
 a rotated box's enclosing box, as detection augmentations give it) is known;
 every cell a box touches learns that box (the smallest, where boxes
-overlap), through the generalised IoU loss (Rezatofighi et al., 2019), each
-film's cells averaged, so that a large fracture counts as much as a small
-one.
+overlap), through the generalised IoU loss (Rezatofighi et al., 2019) plus
+the L1 distance of the logs of its sides' distances from the cell's centre,
+each film's cells averaged, so that a large fracture counts as much as a
+small one.
 """
 
 from __future__ import annotations
