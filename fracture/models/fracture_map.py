@@ -120,12 +120,17 @@ def pool_map(logits: torch.Tensor, pooling: str) -> torch.Tensor:
     return (torch.logsumexp(LSE_SHARPNESS * cells, dim=1) - math.log(cells.shape[1])) / LSE_SHARPNESS
 
 
+def cell_centres(cells: tuple[int, int], stride: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The centres of a map's columns and rows (w and h values) in input pixels."""
+    rows, columns = cells
+    return ((torch.arange(columns, device=device, dtype=torch.float32) + 0.5) * stride,
+            (torch.arange(rows, device=device, dtype=torch.float32) + 0.5) * stride)
+
+
 def box_corners(sides: torch.Tensor, stride: float) -> torch.Tensor:
     """Each cell's box (N x 4 x h x w: x0, y0, x1, y1 in input pixels) from its regressed distances to the box's
     left, top, right and bottom sides, in cells through a softplus (a box holds its cell's centre)."""
-    rows, columns = sides.shape[-2:]
-    x = (torch.arange(columns, device=sides.device, dtype=sides.dtype) + 0.5) * stride
-    y = (torch.arange(rows, device=sides.device, dtype=sides.dtype) + 0.5) * stride
+    x, y = cell_centres(sides.shape[-2:], stride, sides.device)
     distances = F.softplus(sides) * stride
     return torch.stack([x[None, None, :] - distances[:, 0], y[None, :, None] - distances[:, 1],
                         x[None, None, :] + distances[:, 2], y[None, :, None] + distances[:, 3]], 1)

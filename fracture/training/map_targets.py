@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou_loss
 
+from fracture.models.fracture_map import cell_centres
 from fracture.training.crops import MASK_LEVEL
 
 MIN_SIDE = 0.5  # pixels: a side nearer its cell's centre than this (or beyond it) counts as this near
@@ -120,9 +121,7 @@ class MapTargets:
 
 def _cell_centres(size: int, cells: tuple[int, int], device: torch.device) -> torch.Tensor:
     """Each cell's centre (1 x h x w x 2: x, y) in input pixels."""
-    stride = size / cells[-1]
-    y = (torch.arange(cells[0], device=device, dtype=torch.float32) + 0.5) * stride
-    x = (torch.arange(cells[1], device=device, dtype=torch.float32) + 0.5) * stride
+    x, y = cell_centres(cells, size / cells[-1], device)
     return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)[None]
 
 
