@@ -76,8 +76,9 @@ def box_targets(each: torch.Tensor, cells: tuple[int, int]) -> tuple[torch.Tenso
 
 @dataclass(frozen=True)
 class MapTargets:
-    """One batch's masks (N x 1 x size x size, in input pixels, already augmented), which films they supervise,
-    and the weight of the map's loss beside the image's."""
+    """One batch's masks (N x 1 x size x size, in input pixels, already augmented; for a map that regresses its
+    boxes, each box's own mask after the first: N x (1 + K)), which films they supervise, and the weight of the
+    map's loss beside the image's."""
 
     masks: torch.Tensor
     supervised: torch.Tensor
@@ -113,16 +114,15 @@ class MapTargets:
         weights = (assigned / films.clamp_min(1)[:, None, None])[assigned]
         found, wanted = corners.permute(0, 2, 3, 1)[assigned], targets.permute(0, 2, 3, 1)[assigned]
         overlap = generalized_box_iou_loss(found, wanted, reduction="none")
-        centres = _cell_centres(self.masks.shape[-1], corners.shape[-2:], corners.device).expand(len(assigned), -1, -1,
-                                                                                                  -1)[assigned]
+        centres = _cell_centres(self.masks.shape[-1], assigned.shape, corners.device)[assigned]
         sides = (_sides(found, centres).clamp_min(MIN_SIDE).log() - _sides(wanted, centres).clamp_min(MIN_SIDE).log())
         return ((overlap + sides.abs().mean(dim=1)) * weights).sum() / (films > 0).sum()
 
 
-def _cell_centres(size: int, cells: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """Each cell's centre (1 x h x w x 2: x, y) in input pixels."""
-    x, y = cell_centres(cells, size / cells[-1], device)
-    return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)[None]
+def _cell_centres(size: int, shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """Each cell's centre (N x h x w x 2: x, y) in input pixels, for a batch of maps of `shape` (N x h x w)."""
+    x, y = cell_centres(shape[-2:], size / shape[-1], device)
+    return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1).expand(shape[0], -1, -1, -1)
 
 
 def _sides(boxes: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
