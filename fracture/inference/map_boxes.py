@@ -49,11 +49,11 @@ def map_boxes(film_map: np.ndarray, level: float = REGION_LEVEL, drop: float = P
     labels = np.arange(1, count + 1)
     scores = sigmoid(ndimage.maximum(logits, cores, index=labels))
     if len(film_map) > 1:
-        return _regressed(film_map[1:], ndimage.maximum_position(logits, cores, index=labels), scores)
-    found = []
-    for label, (rows, columns) in enumerate(ndimage.find_objects(cores), start=1):
-        found.append({"box": [float(columns.start), float(rows.start), float(columns.stop - columns.start),
-                              float(rows.stop - rows.start)], "score": float(scores[label - 1])})
+        found = _regressed(film_map[1:], ndimage.maximum_position(logits, cores, index=labels), scores)
+    else:
+        found = [{"box": [float(columns.start), float(rows.start), float(columns.stop - columns.start),
+                          float(rows.stop - rows.start)], "score": float(score)}
+                 for (rows, columns), score in zip(ndimage.find_objects(cores), scores)]
     return sorted(found, key=lambda item: -item["score"])[:MAX_BOXES]
 
 
@@ -69,8 +69,7 @@ def _regressed(corners: np.ndarray, peaks: list[tuple[int, int]], scores: np.nda
     shown = [index for index, box in enumerate(boxes) if box[2] > 0 and box[3] > 0]  # none clipped away
     kept = [shown[index] for index in np.asarray(cv2.dnn.NMSBoxes(
         [boxes[index] for index in shown], scores[shown].tolist(), 0.0, NMS_IOU), dtype=int).ravel()]
-    found = [{"box": boxes[index], "score": float(scores[index])} for index in kept]
-    return sorted(found, key=lambda item: -item["score"])[:MAX_BOXES]
+    return [{"box": boxes[index], "score": float(scores[index])} for index in kept]
 
 
 def on_film(boxes: list[dict], shape: tuple[int, int], preprocessing: Preprocessing) -> list[dict]:

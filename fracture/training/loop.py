@@ -321,7 +321,7 @@ class TrainingRun:
             masks = torch.cat([masks, each_box_mask(boxes, images.shape[-1])], dim=1)
         inputs, masks = self.inputs.with_masks(images, masks, augmented)
         if self.config.crop:
-            labels = crop_labels(labels, annotated, masks.cpu())
+            labels = crop_labels(labels, annotated, masks[:, :1].cpu())  # the boxes' union: all a crop's label needs
         targets = MapTargets(masks, supervised_films(labels, annotated).to(device), self.config.map_loss_weight)
         return inputs, labels.to(device, non_blocking=True), targets if self.learns_map else None
 
