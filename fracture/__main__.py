@@ -110,7 +110,7 @@ def _validate(arguments: argparse.Namespace) -> None:
 def _compare(arguments: argparse.Namespace) -> None:
     from fracture.comparison.analysis import compare
     from fracture.comparison.document import write_comparison
-    from fracture.comparison.experiments import finished_experiments, load_experiment
+    from fracture.comparison.experiments import committed_params, finished_experiments, load_experiment
     from fracture.core.errors import UserError
     from fracture.core.storage import refuse_foreign
 
@@ -120,7 +120,8 @@ def _compare(arguments: argparse.Namespace) -> None:
         raise UserError(f"compare: {len(found)} finished experiment(s) found; queue some with "
                         f"`dvc exp run --queue -S ...` and run them with `dvc queue start`")
     log.info(f"compare: reading {len(found)} experiments: {', '.join(name for name, _ in found)}")
-    comparison, models = compare([load_experiment(name, rev) for name, rev in found], arguments.baseline)
+    later = committed_params()
+    comparison, models = compare([load_experiment(name, rev, later) for name, rev in found], arguments.baseline)
     write_comparison(comparison, models, arguments.out)
     log.info(f"compare: written to {arguments.out / 'compare.md'}, compare.html and compare.json")
 

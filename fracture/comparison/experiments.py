@@ -93,12 +93,29 @@ def experiments_of_every_commit() -> dict[str, str]:
     return {name: rev for experiments in listed.values() for name, rev in experiments if name}
 
 
-def load_experiment(name: str, rev: str) -> Experiment:
-    """One experiment's params, train and evaluation metrics and predictions, read at its revision."""
+def committed_params() -> dict:
+    """The current commit's params, flat: what a param added after an experiment ran reads as in it."""
+    import dvc.api
+
+    return flatten(dvc.api.params_show(rev="HEAD"))
+
+
+def with_later_params(name: str, params: dict, later: dict) -> dict:
+    """`params` with the keys only `later` has added at its values. A new param's default keeps what runs did
+    before it existed, so a fold run before a param was added pools with the recipe's folds run after."""
+    added = {key: value for key, value in later.items() if key not in params}
+    if added:
+        log.info(f"compare: {name} predates {', '.join(f'{key} (read as {value!r})' for key, value in added.items())}")
+    return {**params, **added}
+
+
+def load_experiment(name: str, rev: str, later: dict | None = None) -> Experiment:
+    """One experiment's params, train and evaluation metrics and predictions, read at its revision; params its
+    commit did not have yet read as `later` (`committed_params()`) has them."""
     import dvc.api
 
     try:
-        params = flatten(dvc.api.params_show(rev=name))
+        params = with_later_params(name, flatten(dvc.api.params_show(rev=name)), later or {})
         train = json.loads(dvc.api.read(TRAIN_METRICS, rev=name))
         evaluation = json.loads(dvc.api.read(EVAL_METRICS, rev=name))
         split = json.loads(dvc.api.read(SPLIT_SUMMARY, rev=name))

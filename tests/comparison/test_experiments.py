@@ -4,7 +4,7 @@ import dvc.api
 import pytest
 
 from fracture.comparison import experiments
-from fracture.comparison.experiments import finished_experiments
+from fracture.comparison.experiments import finished_experiments, with_later_params
 from fracture.core.errors import UserError
 
 ROWS = [  # as dvc.api.exp_show lists them: the baseline, then its experiments newest first
@@ -42,3 +42,14 @@ def test_a_name_run_on_an_earlier_commit_is_found_there_and_the_current_commits_
 def test_an_unfinished_or_unknown_name_is_one_clear_error():
     with pytest.raises(UserError, match="no finished experiment named broken, nope on any commit"):
         finished_experiments(["older", "broken", "nope"])
+
+
+def test_a_param_added_after_an_experiment_ran_reads_as_the_current_commit_has_it(caplog):
+    caplog.set_level("INFO")
+    earlier = {"model.head": "map", "split.fold": 0}
+    later = {"model.head": "global", "model.map_box": "extent", "split.fold": 2}
+    assert with_later_params("cv-f0", earlier, later) == {"model.head": "map", "split.fold": 0,
+                                                          "model.map_box": "extent"}
+    assert "cv-f0 predates model.map_box (read as 'extent')" in caplog.text
+    caplog.clear()
+    assert with_later_params("cv-f1", later, earlier) == later and not caplog.text, "nothing added, nothing said"
