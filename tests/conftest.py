@@ -24,6 +24,22 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 _RUNNING = {"e2e": False}
+CORES = os.cpu_count() or 1
+
+
+def _share_the_cores() -> None:
+    """Under xdist, each worker and every process it starts runs PyTorch on its share of the cores, and waits at
+    OpenMP's barriers asleep, not spinning: two workers each spinning on every core oversubscribe the machine (the
+    regression gate's reproduction of the default took 903 s beside the other worker, about 250 s alone; a 3-epoch
+    default training, 20 s alone, took 78 s beside one busy core and 33 s with passive waits, to the same model).
+    Set before torch is imported; a user's settings stand."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, CORES // workers)))
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+_share_the_cores()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -33,7 +49,8 @@ def pytest_runtest_setup(item):
 
 
 # The longest modules, longest first: the suite's two workers take them before the short ones, so that neither
-# is left alone with a long module at the end (pyproject.toml: `-n 2 --dist loadfile`).
+# is left alone with a long module at the end (pyproject.toml: `-n 2 --dist loadfile --no-loadscope-reorder`;
+# without the last, xdist reorders modules by their count of tests and the gate, with 4, ran late).
 LONGEST_FIRST = ["tests/test_regression.py", "tests/test_pipeline.py", "tests/training/test_train_stage.py",
                  "tests/test_pipeline_external.py", "tests/test_shared_data.py"]
 
@@ -188,11 +205,14 @@ def git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=workdir, check=True, capture_output=True, text=True)
 
 
-def dvc(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a dvc command in `workdir` with this interpreter's environment; fail loudly on error."""
+def dvc(workdir: Path, *args: str, timeout: int = 900, threads: int | None = None) -> subprocess.CompletedProcess:
+    """Run a dvc command in `workdir` with this interpreter's environment (its stages on `threads` threads, else
+    this worker's share of the cores); fail loudly on error."""
     _require_e2e(f"dvc {args[0]}")
     env = stage_env()
     env.pop("PYTHONPATH")  # stages must import the copy's own package
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,
                             text=True, timeout=timeout)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
