@@ -24,7 +24,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 _RUNNING = {"e2e": False}
-CORES = os.cpu_count() or 1
+USERS_THREADS = os.environ.get("OMP_NUM_THREADS")  # what a user's own run gets: unset, PyTorch's default
 
 
 def _share_the_cores() -> None:
@@ -35,7 +35,7 @@ def _share_the_cores() -> None:
     Set before torch is imported; a user's settings stand."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, CORES // workers)))
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
@@ -205,14 +205,15 @@ def git(workdir: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=workdir, check=True, capture_output=True, text=True)
 
 
-def dvc(workdir: Path, *args: str, timeout: int = 900, threads: int | None = None) -> subprocess.CompletedProcess:
-    """Run a dvc command in `workdir` with this interpreter's environment (its stages on `threads` threads, else
-    this worker's share of the cores); fail loudly on error."""
+def dvc(workdir: Path, *args: str, timeout: int = 900, every_core: bool = False) -> subprocess.CompletedProcess:
+    """Run a dvc command in `workdir` with this interpreter's environment, its stages on this worker's share of
+    the cores or, with `every_core`, on the threads a user's own run gets; fail loudly on error."""
     _require_e2e(f"dvc {args[0]}")
     env = stage_env()
     env.pop("PYTHONPATH")  # stages must import the copy's own package
-    if threads is not None:
-        env["OMP_NUM_THREADS"] = str(threads)
+    if every_core:
+        env.pop("OMP_NUM_THREADS", None)
+        env.update({"OMP_NUM_THREADS": USERS_THREADS} if USERS_THREADS else {})
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,
                             text=True, timeout=timeout)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"

@@ -6,7 +6,7 @@ from functools import reduce
 import pytest
 import yaml
 
-from tests.conftest import CORES, REPO, copy_project, dvc
+from tests.conftest import REPO, copy_project, dvc
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def _value(metrics: dict, dotted: str) -> float:
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory) -> dict:
     root = copy_project(tmp_path_factory.mktemp("default"))
-    dvc(root, "repro", timeout=1800, threads=CORES)  # as a user's run: the thread count changes the training
+    dvc(root, "repro", timeout=1800, every_core=True)  # as a user's run: the thread count changes training
     return json.loads((root / GATE["baseline"]).read_text())
 
 
