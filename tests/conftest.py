@@ -213,7 +213,8 @@ def dvc(workdir: Path, *args: str, timeout: int = 900, every_core: bool = False)
     env.pop("PYTHONPATH")  # stages must import the copy's own package
     if every_core:
         env.pop("OMP_NUM_THREADS", None)
-        env.update({"OMP_NUM_THREADS": USERS_THREADS} if USERS_THREADS else {})
+        if USERS_THREADS:
+            env["OMP_NUM_THREADS"] = USERS_THREADS
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,
                             text=True, timeout=timeout)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
