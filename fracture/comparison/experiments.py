@@ -109,13 +109,13 @@ def with_later_params(name: str, params: dict, later: dict) -> dict:
     return {**params, **added}
 
 
-def load_experiment(name: str, rev: str, later: dict | None = None) -> Experiment:
+def load_experiment(name: str, rev: str, later: dict) -> Experiment:
     """One experiment's params, train and evaluation metrics and predictions, read at its revision; params its
     commit did not have yet read as `later` (`committed_params()`) has them."""
     import dvc.api
 
     try:
-        params = with_later_params(name, flatten(dvc.api.params_show(rev=name)), later or {})
+        params = with_later_params(name, flatten(dvc.api.params_show(rev=name)), later)
         train = json.loads(dvc.api.read(TRAIN_METRICS, rev=name))
         evaluation = json.loads(dvc.api.read(EVAL_METRICS, rev=name))
         split = json.loads(dvc.api.read(SPLIT_SUMMARY, rev=name))
